@@ -1,0 +1,226 @@
+"""Columnar batch types: one NumPy array per column, one row per plot, track or truth sample.
+
+These are the only shapes that flow between stages. A batch is immutable by convention: stages
+build new batches with `take`, `concat` or `replace` instead of editing arrays in place.
+Missing values: NaN for floats, -1 for integer codes (Mode S address, squawk, ids), "" for text.
+Squawks are held as the integer whose decimal digits are the four octal digits (7700 is 7700).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from commonsky.core.errors import SchemaError
+
+MISSING_INT = -1
+
+
+class Columns:
+    """Base of every batch: equal-length NumPy columns with typed construction and slicing."""
+
+    DTYPES: ClassVar[dict[str, Any]] = {}
+    """Column name -> NumPy dtype; subclasses declare one entry per dataclass field."""
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+    """Fill value of a column left out at construction."""
+
+    def __post_init__(self) -> None:
+        n: int | None = None
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            arr = np.asarray(value, dtype=self.DTYPES[f.name])
+            if arr.ndim != 1:
+                raise SchemaError(f"{type(self).__name__}.{f.name}: expected a 1-D column, got shape {arr.shape}")
+            if n is None:
+                n = len(arr)
+            elif len(arr) != n:
+                raise SchemaError(f"{type(self).__name__}.{f.name}: length {len(arr)} differs from {n}")
+            object.__setattr__(self, f.name, arr)
+
+    @classmethod
+    def build(cls, n: int | None = None, **columns: ArrayLike) -> Self:
+        """Construct from the columns given, filling the others with their missing value."""
+        if n is None:
+            if not columns:
+                n = 0
+            else:
+                n = len(np.asarray(next(iter(columns.values()))))
+        unknown = set(columns) - set(cls.DTYPES)
+        if unknown:
+            raise SchemaError(f"{cls.__name__}: unknown columns {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        for name, dtype in cls.DTYPES.items():
+            if name in columns:
+                values[name] = columns[name]
+            else:
+                values[name] = np.full(n, cls.DEFAULTS.get(name, _missing_for(dtype)), dtype=dtype)
+        return cls(**values)
+
+    @classmethod
+    def empty(cls) -> Self:
+        """A batch with no rows."""
+        return cls.build(0)
+
+    def __len__(self) -> int:
+        first = fields(self)[0]  # type: ignore[arg-type]
+        return len(getattr(self, first.name))
+
+    def column_names(self) -> list[str]:
+        """Names of the columns, in declaration order."""
+        return [f.name for f in fields(self)]  # type: ignore[arg-type]
+
+    def take(self, index: ArrayLike) -> Self:
+        """Rows selected by an integer index or boolean mask."""
+        idx = np.asarray(index)
+        return type(self)(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})  # type: ignore[arg-type]
+
+    def replace(self, **columns: ArrayLike) -> Self:
+        """A copy with some columns replaced."""
+        return dataclasses.replace(self, **columns)  # type: ignore[type-var]
+
+    def sorted_by_time(self) -> Self:
+        """Rows in stable time order (the `time_s` column)."""
+        return self.take(np.argsort(getattr(self, "time_s"), kind="stable"))
+
+    @classmethod
+    def concat(cls, parts: list[Self]) -> Self:
+        """Rows of several batches of the same type, in order."""
+        if not parts:
+            return cls.empty()
+        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.DTYPES})
+
+    def as_dict(self) -> dict[str, NDArray[Any]]:
+        """Column name -> array (no copy)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def _missing_for(dtype: Any) -> Any:
+    kind = np.dtype(dtype).kind
+    if kind == "f":
+        return np.nan
+    if kind in "iu":
+        return MISSING_INT
+    if kind == "U":
+        return ""
+    if kind == "b":
+        return False
+    raise SchemaError(f"no missing value for dtype {dtype}")
+
+
+SENSOR_ID_DTYPE = "<U24"
+CALLSIGN_DTYPE = "<U8"
+STATUS_DTYPE = "<U10"
+
+
+@dataclass(frozen=True, eq=False)
+class Plots(Columns):
+    """Sensor reports in each sensor's own terms (see docs/formats.md, `plots.csv`).
+
+    Radar plots fill `range_m` (slant range) and `azimuth_deg`, SSR also `altitude_m` (Mode C);
+    ADS-B fills `lat_deg`, `lon_deg`, `altitude_m`. `nacp` is the ADS-B navigation accuracy
+    category for position (-1 unknown); `truth_id` is the simulator's answer key and is never
+    read by trackers.
+    """
+
+    time_s: NDArray[np.float64]
+    sensor_id: NDArray[np.str_]
+    range_m: NDArray[np.float64]
+    azimuth_deg: NDArray[np.float64]
+    altitude_m: NDArray[np.float64]
+    lat_deg: NDArray[np.float64]
+    lon_deg: NDArray[np.float64]
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    callsign: NDArray[np.str_]
+    nacp: NDArray[np.int8]
+    truth_id: NDArray[np.int32]
+
+    DTYPES: ClassVar[dict[str, Any]] = {
+        "time_s": np.float64,
+        "sensor_id": SENSOR_ID_DTYPE,
+        "range_m": np.float64,
+        "azimuth_deg": np.float64,
+        "altitude_m": np.float64,
+        "lat_deg": np.float64,
+        "lon_deg": np.float64,
+        "mode_s": np.int32,
+        "squawk": np.int16,
+        "callsign": CALLSIGN_DTYPE,
+        "nacp": np.int8,
+        "truth_id": np.int32,
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class Tracks(Columns):
+    """Track reports in geodetic terms, one row per track per output time (`tracks.csv`).
+
+    `quality` is in [0, 1] (higher is better, NaN unknown); `status` is one of
+    "tentative", "confirmed", "coasting".
+    """
+
+    time_s: NDArray[np.float64]
+    track_id: NDArray[np.int64]
+    lat_deg: NDArray[np.float64]
+    lon_deg: NDArray[np.float64]
+    alt_m: NDArray[np.float64]
+    v_east_mps: NDArray[np.float64]
+    v_north_mps: NDArray[np.float64]
+    v_up_mps: NDArray[np.float64]
+    status: NDArray[np.str_]
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    callsign: NDArray[np.str_]
+    quality: NDArray[np.float64]
+
+    DTYPES: ClassVar[dict[str, Any]] = {
+        "time_s": np.float64,
+        "track_id": np.int64,
+        "lat_deg": np.float64,
+        "lon_deg": np.float64,
+        "alt_m": np.float64,
+        "v_east_mps": np.float64,
+        "v_north_mps": np.float64,
+        "v_up_mps": np.float64,
+        "status": STATUS_DTYPE,
+        "mode_s": np.int32,
+        "squawk": np.int16,
+        "callsign": CALLSIGN_DTYPE,
+        "quality": np.float64,
+    }
+    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed"}
+
+
+@dataclass(frozen=True, eq=False)
+class Truth(Columns):
+    """Simulated ground truth, one row per target per second (`truth.csv`)."""
+
+    time_s: NDArray[np.float64]
+    target_id: NDArray[np.int32]
+    lat_deg: NDArray[np.float64]
+    lon_deg: NDArray[np.float64]
+    alt_m: NDArray[np.float64]
+    v_east_mps: NDArray[np.float64]
+    v_north_mps: NDArray[np.float64]
+    v_up_mps: NDArray[np.float64]
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    callsign: NDArray[np.str_]
+
+    DTYPES: ClassVar[dict[str, Any]] = {
+        "time_s": np.float64,
+        "target_id": np.int32,
+        "lat_deg": np.float64,
+        "lon_deg": np.float64,
+        "alt_m": np.float64,
+        "v_east_mps": np.float64,
+        "v_north_mps": np.float64,
+        "v_up_mps": np.float64,
+        "mode_s": np.int32,
+        "squawk": np.int16,
+        "callsign": CALLSIGN_DTYPE,
+    }

@@ -1,0 +1,76 @@
+"""Sensor descriptions as published in `sensors.json`: what each sensor is, where, and how good."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from commonsky.core.errors import ConfigError
+
+
+class SensorKind(StrEnum):
+    """Kinds of sensor a node can own."""
+
+    PSR = "psr"
+    """Primary radar: slant range and azimuth only."""
+    SSR = "ssr"
+    """Secondary / Mode S radar: range, azimuth, Mode A code, Mode C altitude, Mode S address."""
+    ADSB = "adsb"
+    """ADS-B ground station: the aircraft's own position, altitude, address and callsign."""
+
+    @property
+    def is_radar(self) -> bool:
+        """True for sensors that measure range and azimuth."""
+        return self is not SensorKind.ADSB
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """One entry of `sensors.json` (see docs/formats.md).
+
+    For ADS-B, `sigma_range_m` is the horizontal position standard deviation used when a plot
+    carries no NACp, and `sigma_azimuth_deg` is unused (0).
+    """
+
+    id: str
+    partner: str
+    kind: SensorKind
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    sigma_range_m: float
+    sigma_azimuth_deg: float
+    sigma_altitude_m: float
+    scan_period_s: float
+    pd: float
+    max_range_m: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "sensors.json") -> SensorSpec:
+        """Validate one JSON object; errors name the sensor and the key."""
+        sid = str(data.get("id", "?"))
+        missing = [f for f in cls.__dataclass_fields__ if f not in data]
+        if missing:
+            raise ConfigError(source, f"sensor {sid}", f"missing keys {missing}")
+        try:
+            kind = SensorKind(data["kind"])
+        except ValueError:
+            raise ConfigError(source, f"sensor {sid}.kind", f"{data['kind']!r} is not one of psr, ssr, adsb") from None
+        values: dict[str, Any] = {"id": sid, "partner": str(data["partner"]), "kind": kind}
+        for name in cls.__dataclass_fields__:
+            if name in values:
+                continue
+            try:
+                values[name] = float(data[name])
+            except (TypeError, ValueError):
+                raise ConfigError(source, f"sensor {sid}.{name}", f"{data[name]!r} is not a number") from None
+        if not 0.0 <= values["pd"] <= 1.0:
+            raise ConfigError(source, f"sensor {sid}.pd", "must lie in [0, 1]")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of `sensors.json`."""
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        return out
