@@ -45,10 +45,7 @@ class Columns:
     def build(cls, n: int | None = None, **columns: ArrayLike) -> Self:
         """Construct from the columns given, filling the others with their missing value."""
         if n is None:
-            if not columns:
-                n = 0
-            else:
-                n = len(np.asarray(next(iter(columns.values()))))
+            n = 0 if not columns else len(np.asarray(next(iter(columns.values()))))
         unknown = set(columns) - set(cls.DTYPES)
         if unknown:
             raise SchemaError(f"{cls.__name__}: unknown columns {sorted(unknown)}")
@@ -84,7 +81,8 @@ class Columns:
 
     def sorted_by_time(self) -> Self:
         """Rows in stable time order (the `time_s` column)."""
-        return self.take(np.argsort(getattr(self, "time_s"), kind="stable"))
+        times = self.as_dict()["time_s"]
+        return self.take(np.argsort(times, kind="stable"))
 
     @classmethod
     def concat(cls, parts: list[Self]) -> Self:

@@ -34,7 +34,9 @@ def _f(x: ArrayLike) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
 
 
-def geodetic_to_ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+def geodetic_to_ecef(
+    lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Geodetic latitude, longitude (deg) and ellipsoidal height (m) to ECEF x, y, z (m)."""
     lat = np.radians(_f(lat_deg))
     lon = np.radians(_f(lon_deg))
@@ -129,7 +131,9 @@ class LocalFrame:
             o[2] + r[0, 2] * e + r[1, 2] * n + r[2, 2] * u,
         )
 
-    def geodetic_to_enu(self, lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def geodetic_to_enu(
+        self, lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Geodetic position to east, north, up (m) in this frame."""
         return self.ecef_to_enu(*geodetic_to_ecef(lat_deg, lon_deg, alt_m))
 
@@ -215,9 +219,7 @@ def aer_to_geodetic(
     return enu_to_geodetic(*aer_to_enu(az_deg, el_deg, slant_m), sensor_lat_deg, sensor_lon_deg, sensor_alt_m)
 
 
-def radar_horizon_m(
-    sensor_alt_m: ArrayLike, target_alt_m: ArrayLike, k: float = EFFECTIVE_EARTH_FACTOR
-) -> FloatArray:
+def radar_horizon_m(sensor_alt_m: ArrayLike, target_alt_m: ArrayLike, k: float = EFFECTIVE_EARTH_FACTOR) -> FloatArray:
     """Maximum line-of-sight distance (m) between a sensor and a target over a smooth k-Earth.
 
     The sum of the two tangent distances sqrt(2 k R h + h^2); heights below zero count as zero.
