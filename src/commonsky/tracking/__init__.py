@@ -1,0 +1,11 @@
+"""Multi-sensor tracking: IMM (CV + CT) filters, gating, GNN assignment, track management, registration.
+
+Written by hand (no library does batched multi-sensor tracking at this scale); the vocabulary
+follows Stone Soup: motion models, measurement models, gate, associator, initiator, deleter.
+"""
+
+from commonsky.tracking.config import TrackerConfig
+from commonsky.tracking.state import TrackerState
+from commonsky.tracking.tracker import new_state, picture, run, step
+
+__all__ = ["TrackerConfig", "TrackerState", "new_state", "picture", "run", "step"]

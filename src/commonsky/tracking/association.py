@@ -1,0 +1,68 @@
+"""Gating and global-nearest-neighbour assignment over sparse candidate pairs.
+
+The associator sees only pairs that survived the pre-gate and the Mahalanobis gate, as flat
+arrays (plot, column, cost). Columns are (track, sensor) keys so one track can take one plot from
+each sensor in a slice. Independent clusters are found as connected components of the bipartite
+pair graph and each is solved exactly by `scipy.optimize.linear_sum_assignment`; singletons are
+assigned without a solver call. JPDA or MHT would replace `assign_gnn` behind the same inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+def pregate_pairs(plot_en: F64, track_en: F64, radius_m: float) -> tuple[I64, I64]:
+    """All (plot, track) index pairs whose approximate positions are within radius: k-d tree, ~linear cost."""
+    if len(plot_en) == 0 or len(track_en) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    tree = cKDTree(track_en)
+    neighbours = tree.query_ball_point(plot_en, r=radius_m, return_sorted=False)
+    counts = np.fromiter((len(nb) for nb in neighbours), dtype=np.int64, count=len(neighbours))
+    plots = np.repeat(np.arange(len(plot_en), dtype=np.int64), counts)
+    tracks = np.fromiter((t for nb in neighbours for t in nb), dtype=np.int64, count=int(counts.sum()))
+    return plots, tracks
+
+
+def assign_gnn(plot: I64, column: I64, cost: F64, n_plots: int) -> tuple[I64, I64]:
+    """Minimum-total-cost one-to-one assignment of plots to columns over the given candidate pairs.
+
+    Returns the chosen pair indices into the input arrays' plot and column values, as (plot, column).
+    """
+    if len(plot) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    col_values, col_index = np.unique(column, return_inverse=True)
+    n_cols = len(col_values)
+    graph = coo_matrix((np.ones(len(plot)), (plot, n_plots + col_index)), shape=(n_plots + n_cols,) * 2)
+    _, labels = connected_components(graph, directed=False)
+    pair_label = labels[plot]
+    order = np.argsort(pair_label, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(pair_label[order]) != 0])
+    ends = np.r_[starts[1:], len(order)]
+    sizes = ends - starts
+    chosen: list[I64] = []
+    # Components with a single candidate pair need no solver.
+    single = sizes == 1
+    chosen.append(order[starts[single]])
+    for s, e in zip(starts[~single], ends[~single], strict=True):
+        idx = order[s:e]
+        rows, r_inv = np.unique(plot[idx], return_inverse=True)
+        cols, c_inv = np.unique(col_index[idx], return_inverse=True)
+        big = float(cost[idx].max()) * 10.0 + 1e6
+        matrix = np.full((len(rows), len(cols)), big)
+        matrix[r_inv, c_inv] = cost[idx]
+        r_sel, c_sel = linear_sum_assignment(matrix)
+        ok = matrix[r_sel, c_sel] < big
+        lookup = np.full((len(rows), len(cols)), -1, dtype=np.int64)
+        lookup[r_inv, c_inv] = idx
+        chosen.append(lookup[r_sel[ok], c_sel[ok]])
+    picked = np.concatenate(chosen)
+    return plot[picked], column[picked]

@@ -1,0 +1,111 @@
+"""Tracker configuration: one typed object, loaded and validated once from TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from commonsky.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Every tuning knob of the multi-sensor tracker, with the units in its name.
+
+    Defaults suit en-route and terminal traffic seen by 4-12 s radars and 1 Hz ADS-B.
+    """
+
+    slice_s: float = 1.0
+    """Plots are processed in time slices of this length; a track takes one plot per sensor per slice."""
+    output_period_s: float = 1.0
+    """The picture (all confirmed and coasting tracks) is written at multiples of this period."""
+
+    # Motion models (IMM of constant velocity and coordinated turn with unknown rate).
+    q_cv_mps2: float = 0.5
+    """Acceleration noise density of the constant-velocity model, sqrt(m^2/s^3)."""
+    q_ct_mps2: float = 3.0
+    """Acceleration noise density of the coordinated-turn model, sqrt(m^2/s^3)."""
+    q_turn_rate_dps: float = 0.6
+    """Turn-rate noise density of the coordinated-turn model, deg/s per sqrt(s)."""
+    cv_mean_sojourn_s: float = 60.0
+    """Mean time spent in constant velocity before a turn starts (sets the IMM transition rate)."""
+    ct_mean_sojourn_s: float = 30.0
+    """Mean time spent turning before flying straight again."""
+    q_vertical_mps2: float = 1.0
+    """Vertical acceleration noise density of the altitude channel, sqrt(m^2/s^3)."""
+
+    # Initiation.
+    max_speed_mps: float = 320.0
+    """Fastest target expected: sets the velocity uncertainty of a new track."""
+    default_altitude_m: float = 6000.0
+    """Altitude assumed for primary-only tracks, whose altitude is unknown."""
+    default_altitude_sigma_m: float = 4000.0
+    """Standard deviation of that assumed altitude."""
+
+    # Gating and association.
+    gate_chi2: float = 16.0
+    """Mahalanobis gate on a 2-D innovation (16 keeps 99.97 % of true plots)."""
+    address_gate_chi2: float = 400.0
+    """Looser gate for a plot whose Mode S address matches the track's."""
+    pregate_radius_m: float = 15_000.0
+    """Radius of the k-d tree pre-gate around each plot's predicted position."""
+    squawk_mismatch_cost: float = 20.0
+    """Cost added to a pair whose Mode A codes are both known and differ."""
+
+    # Track management.
+    confirm_hits_identified: int = 2
+    """Hits that confirm a track fed by a Mode S address."""
+    confirm_hits_secondary: int = 3
+    """Hits that confirm a track with Mode A/C but no address."""
+    confirm_hits_primary: int = 4
+    """Hits that confirm a primary-only track (stricter: clutter)."""
+    tentative_timeout_s: float = 14.0
+    """A tentative track with no plot for this long is dropped."""
+    coast_after_s: float = 6.0
+    """A confirmed track with no plot for this long is reported as coasting."""
+    delete_after_s: float = 20.0
+    """A track with no plot for this long is deleted."""
+    max_position_sigma_m: float = 5000.0
+    """A track whose position uncertainty grows beyond this is deleted."""
+    merge_chi2: float = 9.0
+    """Two tracks closer than this (Mahalanobis, position and velocity) are duplicates and merge."""
+
+    # Sensor registration.
+    registration: bool = True
+    """Estimate radar range/azimuth biases and time offsets against ADS-B-fed tracks."""
+    registration_min_samples: int = 60
+    """Radar plots on ADS-B-fed tracks needed before an estimate is applied."""
+    registration_forgetting_s: float = 1800.0
+    """Time constant over which old registration evidence is forgotten (biases may drift)."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrackerConfig:
+        """Read a TOML file (keys at top level or under `[tracker]`); unknown keys are errors."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
+        return cls.from_dict(data.get("tracker", data), source=str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "tracker config") -> TrackerConfig:
+        """Validate a mapping of overrides against the declared fields and their types."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(source, key, f"unknown key; allowed: {', '.join(sorted(known))}")
+            default = getattr(cls(), key)
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(source, key, f"expected true or false, got {value!r}")
+            elif isinstance(default, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(source, key, f"expected a positive integer, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(source, key, f"expected a positive number, got {value!r}")
+            values[key] = value
+        return replace(cls(), **values)

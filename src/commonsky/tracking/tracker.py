@@ -1,0 +1,627 @@
+"""The multi-sensor tracker step: `step(state, plots) -> (state, updates)`, vectorised per time slice.
+
+Per slice (default 1 s, all sensors): registration corrections are applied to radar plots; plots
+whose Mode S address matches a track go to it (after a loose sanity gate); the others are
+pre-gated with a k-d tree, Mahalanobis-gated and assigned by GNN per independent cluster, one
+plot per track and sensor; each track then applies its plots in time order through the IMM
+(rounds vectorised over tracks); unassigned plots outside every gate start tentative tracks;
+finally tracks are confirmed (M hits, stricter for primary-only), coasted, deleted and merged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from commonsky.core.batches import Plots, Tracks
+from commonsky.core.geodesy import LocalFrame
+from commonsky.core.sensors import SensorSpec
+from commonsky.tracking import imm
+from commonsky.tracking.association import assign_gnn, pregate_pairs
+from commonsky.tracking.config import TrackerConfig
+from commonsky.tracking.measurements import (
+    SensorTable,
+    adsb_to_position,
+    nacp_sigma_m,
+    point_from_altitude,
+    radar_predict,
+    radar_to_position,
+)
+from commonsky.tracking.models import cv_predict, vertical_predict
+from commonsky.tracking.registration import Registration
+from commonsky.tracking.state import CONFIRMED, TENTATIVE, TrackArrays, TrackerState
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+
+PSR, SSR, ADSB = 0, 1, 2
+MODE_C_SIGMA_M = 30.48 / np.sqrt(12.0)
+"""Standard deviation of 100 ft quantisation."""
+ADSB_FRESH_S = 3.0
+"""A track updated by ADS-B this recently is a registration reference."""
+
+
+def new_state(
+    sensors: Sequence[SensorSpec], config: TrackerConfig | None = None, frame: LocalFrame | None = None
+) -> TrackerState:
+    """An empty tracker for these sensors; the frame defaults to the sensors' mean position."""
+    cfg = config or TrackerConfig()
+    if frame is None:
+        lat = float(np.mean([s.lat_deg for s in sensors])) if sensors else 0.0
+        lon = float(np.mean([s.lon_deg for s in sensors])) if sensors else 0.0
+        frame = LocalFrame(lat, lon, 0.0)
+    table = SensorTable.build(sensors, frame)
+    reg = Registration.zeros(len(sensors), cfg.registration_min_samples, cfg.registration_forgetting_s)
+    return TrackerState(config=cfg, frame=frame, sensors=table, tracks=TrackArrays.empty(), registration=reg)
+
+
+@dataclass(frozen=True)
+class SlicePlots:
+    """Plots of one slice in the tracker's terms: sensor index, measurement vector, altitude."""
+
+    time_s: F64
+    sensor: I64
+    kind: NDArray[np.int8]
+    z: F64
+    """(K,2): east, north (m) for ADS-B; slant range (m), azimuth (rad) for radar."""
+    sigma_z: F64
+    """(K,2): measurement standard deviations."""
+    alt: F64
+    alt_sigma: F64
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    callsign: NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def take(self, idx: I64 | B) -> SlicePlots:
+        """Rows selected by an index or mask."""
+        return SlicePlots(**{k: v[idx] for k, v in self.__dict__.items()})
+
+
+def _prepare(state: TrackerState, plots: Plots) -> SlicePlots:
+    """Convert a batch to tracker terms once, applying the current registration corrections."""
+    sensors = state.sensors
+    sidx = sensors.index_of(plots.sensor_id)
+    known = sidx >= 0
+    state.stats.plots_unknown_sensor += int((~known).sum())
+    plots = plots.take(known)
+    sidx = sidx[known]
+    kind = sensors.kind[sidx]
+    radar = kind != ADSB
+    bias = state.registration.estimate[sidx]
+    t = plots.time_s - np.where(radar, bias[:, 2], 0.0)
+    z = np.empty((len(plots), 2))
+    sigma = np.empty((len(plots), 2))
+    z[:, 0] = plots.range_m - bias[:, 0]
+    z[:, 1] = np.radians(plots.azimuth_deg) - bias[:, 1]
+    sigma[:, 0] = sensors.sigma_range_m[sidx]
+    sigma[:, 1] = sensors.sigma_azimuth_rad[sidx]
+    if (~radar).any():
+        a = ~radar
+        e, n = adsb_to_position(state.frame, plots.lat_deg[a], plots.lon_deg[a], plots.altitude_m[a])
+        z[a, 0], z[a, 1] = e, n
+        s = nacp_sigma_m(plots.nacp[a], sensors.sigma_range_m[sidx[a]])
+        sigma[a, 0] = sigma[a, 1] = s
+    valid = np.isfinite(z).all(axis=1) & np.isfinite(t)
+    alt_sigma = np.where(
+        kind == SSR, np.maximum(sensors.sigma_altitude_m[sidx], MODE_C_SIGMA_M), sensors.sigma_altitude_m[sidx]
+    )
+    out = SlicePlots(
+        time_s=t,
+        sensor=sidx,
+        kind=kind,
+        z=z,
+        sigma_z=sigma,
+        alt=np.where(kind == PSR, np.nan, plots.altitude_m),
+        alt_sigma=np.maximum(alt_sigma, 1.0),
+        mode_s=plots.mode_s,
+        squawk=plots.squawk,
+        callsign=plots.callsign,
+    )
+    out = out.take(valid)
+    return out.take(np.argsort(out.time_s, kind="stable"))
+
+
+def step(state: TrackerState, plots: Plots) -> tuple[TrackerState, Tracks]:
+    """Process one batch of plots (any sensors, any order); return the state and the tracks it updated.
+
+    The state is taken over and returned (not copied): callers must not reuse the old reference.
+    Updates are the confirmed tracks touched by this batch, reported at their latest plot time.
+    """
+    state.stats.plots_in += len(plots)
+    prepared = _prepare(state, plots)
+    if len(prepared) == 0:
+        return state, Tracks.empty()
+    cfg = state.config
+    slice_key = np.floor(prepared.time_s / cfg.slice_s)
+    bounds = np.flatnonzero(np.r_[True, np.diff(slice_key) != 0, True])
+    touched: list[I64] = []
+    for lo, hi in itertools.pairwise(bounds):
+        part = prepared.take(np.arange(lo, hi))
+        updated_ids = _process_slice(state, part)
+        touched.append(updated_ids)
+        slice_end = (slice_key[lo] + 1.0) * cfg.slice_s
+        state.time_s = max(state.time_s, float(part.time_s.max()))
+        _maintain(state, min(slice_end, state.time_s))
+    ids = np.unique(np.concatenate(touched))
+    tracks = state.tracks
+    rows = np.flatnonzero(np.isin(tracks.track_id, ids) & (tracks.status == CONFIRMED))
+    return state, report(state, rows, tracks.time_s[rows])
+
+
+def _combined(tracks: TrackArrays, rows: I64) -> tuple[F64, F64]:
+    return imm.combine(tracks.x[rows], tracks.P[rows], tracks.mu[rows])
+
+
+def _track_altitude(state: TrackerState, rows: I64, dt: F64) -> tuple[F64, F64]:
+    """Altitude and its sigma of tracks predicted by dt; the configured default where unknown."""
+    tr = state.tracks
+    z, Pz = vertical_predict(tr.z[rows], tr.Pz[rows], dt, state.config.q_vertical_mps2)
+    has = tr.has_alt[rows]
+    alt = np.where(has, z[:, 0], state.config.default_altitude_m)
+    sig = np.where(has, np.sqrt(Pz[:, 0, 0]), state.config.default_altitude_sigma_m)
+    return alt, sig
+
+
+def _linearise(
+    state: TrackerState, p: SlicePlots, position: F64, track_alt: F64, track_alt_sigma: F64
+) -> imm.LinearisedMeasurement:
+    """Measurement model of each plot linearised at a predicted east/north position."""
+    k = len(p)
+    z_ref = position.copy()
+    H = np.broadcast_to(np.eye(2), (k, 2, 2)).copy()
+    R = np.zeros((k, 2, 2))
+    R[:, 0, 0] = p.sigma_z[:, 0] ** 2
+    R[:, 1, 1] = p.sigma_z[:, 1] ** 2
+    radar = p.kind != ADSB
+    if radar.any():
+        use_plot_alt = np.isfinite(p.alt[radar])
+        alt = np.where(use_plot_alt, p.alt[radar], track_alt[radar])
+        alt_sigma = np.where(use_plot_alt, p.alt_sigma[radar], track_alt_sigma[radar])
+        pred = radar_predict(state.frame, state.sensors, p.sensor[radar], position[radar, 0], position[radar, 1], alt)
+        z_ref[radar, 0] = pred.range_m
+        z_ref[radar, 1] = pred.azimuth_rad
+        H[radar] = pred.H
+        R[radar] += pred.J_alt[:, :, None] * pred.J_alt[:, None, :] * (alt_sigma**2)[:, None, None]
+    return imm.LinearisedMeasurement(p.z, z_ref, H, position, R, radar)
+
+
+@dataclass(frozen=True)
+class GatedPairs:
+    """Candidate (plot, track row) pairs with their gating statistics."""
+
+    plot: I64
+    row: I64
+    d2: F64
+    logdet: F64
+    innovation: F64
+    S: F64
+    H: F64
+    velocity: F64
+
+
+def _gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
+    """Predict each pair's track to its plot time (combined IMM, generous CV) and score it."""
+    tracks = state.tracks
+    xc, Pc = _combined(tracks, row)
+    dt = np.maximum(p.time_s[plot] - tracks.time_s[row], 0.0)
+    turn = np.radians(state.config.q_turn_rate_dps)
+    xp, Pp = cv_predict(xc, Pc, dt, state.config.q_ct_mps2, turn)
+    alt, alt_sigma = _track_altitude(state, row, dt)
+    sub = p.take(plot)
+    m = _linearise(state, sub, xp[:, :2], alt, alt_sigma)
+    nu = imm.innovation(m, xp[:, :2])
+    S = m.H @ Pp[:, :2, :2] @ m.H.transpose(0, 2, 1) + m.R
+    d2, logdet = imm.mahalanobis2(nu, S)
+    return GatedPairs(plot, row, d2, logdet, nu, S, m.H, xp[:, 2:4])
+
+
+def _approx_positions(state: TrackerState, p: SlicePlots) -> F64:
+    """Cheap east/north of plots for the pre-gate (radar: flat-Earth at Mode C or default height)."""
+    en = p.z.copy()
+    radar = p.kind != ADSB
+    if radar.any():
+        s = p.sensor[radar]
+        pos = state.sensors.position[s]
+        alt = np.where(np.isfinite(p.alt[radar]), p.alt[radar], state.config.default_altitude_m)
+        rho = p.z[radar, 0]
+        ground = np.sqrt(np.maximum(rho * rho - (alt - pos[:, 2]) ** 2, 0.0))
+        az = p.z[radar, 1]
+        local = np.stack([ground * np.sin(az), ground * np.cos(az), np.zeros_like(az)], -1)
+        d = np.einsum("kji,kj->ki", state.sensors.to_sensor[s], local)
+        en[radar] = pos[:, :2] + d[:, :2]
+    return en
+
+
+def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
+    """Associate, update and initiate for one slice; returns the ids of tracks that took a plot."""
+    cfg = state.config
+    tracks = state.tracks
+    n_plots = len(p)
+    assigned_plot: list[I64] = []
+    assigned_row: list[I64] = []
+    has_address = p.mode_s >= 0
+    free = np.ones(n_plots, dtype=bool)
+    in_gate = np.zeros(n_plots, dtype=bool)
+    gated_for_registration: list[GatedPairs] = []
+
+    if len(tracks):
+        # 1. Mode S address: a plot whose address matches a track goes to it, after a loose gate.
+        addr_plot, addr_row = _address_pairs(p.mode_s, tracks.mode_s)
+        if len(addr_plot):
+            g = _gate(state, p, addr_plot, addr_row)
+            ok = g.d2 < cfg.address_gate_chi2
+            state.stats.address_conflicts += int((~ok).sum())
+            assigned_plot.append(addr_plot[ok])
+            assigned_row.append(addr_row[ok])
+            gated_for_registration.append(_subset(g, ok))
+            free[addr_plot] = False  # a conflicting address plot is neither reassigned nor a new track
+
+        # 2. Everything else: pre-gate, Mahalanobis gate, GNN per cluster.
+        cand = np.flatnonzero(free)
+        if len(cand):
+            t_mid = float(np.median(p.time_s[cand]))
+            xc, _ = imm.combine(tracks.x, tracks.P, tracks.mu)
+            track_en = xc[:, :2] + xc[:, 2:4] * (t_mid - tracks.time_s)[:, None]
+            plot_en = _approx_positions(state, p.take(cand))
+            pi, rows = pregate_pairs(plot_en, track_en, cfg.pregate_radius_m)
+            pi = cand[pi]
+            conflict = (p.mode_s[pi] >= 0) & (tracks.mode_s[rows] >= 0) & (p.mode_s[pi] != tracks.mode_s[rows])
+            pi, rows = pi[~conflict], rows[~conflict]
+            if len(pi):
+                g = _gate(state, p, pi, rows)
+                ok = g.d2 < cfg.gate_chi2
+                g = _subset(g, ok)
+                in_gate[g.plot] = True
+                squawk_clash = (
+                    (p.squawk[g.plot] >= 0) & (tracks.squawk[g.row] >= 0) & (p.squawk[g.plot] != tracks.squawk[g.row])
+                )
+                cost = g.d2 + g.logdet + cfg.squawk_mismatch_cost * squawk_clash
+                column = g.row * len(state.sensors.ids) + p.sensor[g.plot]
+                sel_plot, sel_col = assign_gnn(g.plot, column, cost, n_plots)
+                sel_row = sel_col // len(state.sensors.ids)
+                assigned_plot.append(sel_plot)
+                assigned_row.append(sel_row)
+                free[sel_plot] = False
+                chosen = np.zeros(len(g.plot), dtype=bool)
+                key = g.plot * (len(tracks) + 1) + g.row
+                chosen[np.isin(key, sel_plot * (len(tracks) + 1) + sel_row)] = True
+                gated_for_registration.append(_subset(g, chosen))
+
+    if cfg.registration and gated_for_registration:
+        _register(state, p, gated_for_registration)
+
+    # 3. New tracks: one per unmatched Mode S address, and one per address-less plot outside all gates.
+    starters = free & ~in_gate
+    start_idx = np.flatnonzero(starters)
+    addr_start = start_idx[has_address[start_idx]]
+    _, first = np.unique(p.mode_s[addr_start], return_index=True)
+    followers = np.setdiff1d(addr_start, addr_start[first])
+    seeds = np.sort(np.r_[start_idx[~has_address[start_idx]], addr_start[first]])
+    if len(seeds):
+        new_rows = _initiate(state, p.take(seeds))
+        if len(followers):
+            seed_addr = p.mode_s[seeds]
+            order = np.argsort(seed_addr)
+            pos = np.searchsorted(seed_addr[order], p.mode_s[followers])
+            assigned_plot.append(followers)
+            assigned_row.append(new_rows[order[pos]])
+
+    # 4. Apply assigned plots track by track, in time order, as vectorised rounds.
+    if assigned_plot:
+        plot_idx = np.concatenate(assigned_plot)
+        row_idx = np.concatenate(assigned_row)
+        _apply(state, p, plot_idx, row_idx)
+        state.stats.plots_assigned += len(plot_idx)
+        updated = [state.tracks.track_id[row_idx]]
+    else:
+        updated = []
+    if len(seeds):
+        updated.append(state.tracks.track_id[new_rows])
+    return np.concatenate(updated) if updated else np.zeros(0, np.int64)
+
+
+def _subset(g: GatedPairs, mask: B) -> GatedPairs:
+    return GatedPairs(*(getattr(g, f)[mask] for f in g.__dataclass_fields__))
+
+
+def _address_pairs(plot_addr: NDArray[np.int32], track_addr: NDArray[np.int32]) -> tuple[I64, I64]:
+    """(plot, track row) pairs sharing a known Mode S address; the oldest track wins a duplicate address."""
+    known = np.flatnonzero(track_addr >= 0)
+    if len(known) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = known[np.argsort(track_addr[known], kind="stable")]
+    sorted_addr = track_addr[order]
+    plots = np.flatnonzero(plot_addr >= 0)
+    pos = np.clip(np.searchsorted(sorted_addr, plot_addr[plots]), 0, len(order) - 1)
+    hit = sorted_addr[pos] == plot_addr[plots]
+    return plots[hit].astype(np.int64), order[pos[hit]].astype(np.int64)
+
+
+def _register(state: TrackerState, p: SlicePlots, gated: list[GatedPairs]) -> None:
+    """Feed radar residuals on ADS-B-fed tracks to the registration estimator."""
+    plot = np.concatenate([g.plot for g in gated])
+    row = np.concatenate([g.row for g in gated])
+    nu = np.concatenate([g.innovation for g in gated])
+    S = np.concatenate([g.S for g in gated])
+    H = np.concatenate([g.H for g in gated])
+    vel = np.concatenate([g.velocity for g in gated])
+    tracks = state.tracks
+    ref = (p.kind[plot] != ADSB) & (p.time_s[plot] - tracks.last_adsb_s[row] < ADSB_FRESH_S)
+    rates = np.einsum("kij,kj->ki", H[ref], vel[ref])
+    variances = np.stack([S[ref, 0, 0], S[ref, 1, 1]], axis=-1)
+    state.registration.accumulate(float(p.time_s.max()), p.sensor[plot[ref]], nu[ref], rates, variances)
+
+
+def _initiate(state: TrackerState, p: SlicePlots) -> I64:
+    """Start tentative tracks from single plots; returns their rows. Velocity starts vague (two-point init)."""
+    cfg = state.config
+    k = len(p)
+    e = p.z[:, 0].copy()
+    n = p.z[:, 1].copy()
+    Ppos = np.zeros((k, 2, 2))
+    Ppos[:, 0, 0] = p.sigma_z[:, 0] ** 2
+    Ppos[:, 1, 1] = p.sigma_z[:, 1] ** 2
+    has_alt = np.isfinite(p.alt)
+    radar = p.kind != ADSB
+    if radar.any():
+        alt = np.where(has_alt[radar], p.alt[radar], cfg.default_altitude_m)
+        alt_sigma = np.where(has_alt[radar], p.alt_sigma[radar], cfg.default_altitude_sigma_m)
+        er, nr, J = radar_to_position(state.frame, state.sensors, p.sensor[radar], p.z[radar, 0], p.z[radar, 1], alt)
+        e[radar], n[radar] = er, nr
+        meas_var = np.stack([p.sigma_z[radar, 0] ** 2, p.sigma_z[radar, 1] ** 2, alt_sigma**2], axis=-1)
+        Ppos[radar] = np.einsum("kia,ka,kja->kij", J, meas_var, J)
+    x = np.zeros((k, 2, 5))
+    x[:, :, 0] = e[:, None]
+    x[:, :, 1] = n[:, None]
+    P = np.zeros((k, 2, 5, 5))
+    P[:, :, :2, :2] = Ppos[:, None]
+    v_sigma = cfg.max_speed_mps / 2.0
+    P[:, :, 2, 2] = P[:, :, 3, 3] = v_sigma**2
+    P[:, :, 4, 4] = np.radians(3.0) ** 2
+    z = np.zeros((k, 2))
+    z[:, 0] = np.where(has_alt, p.alt, cfg.default_altitude_m)
+    Pz = np.zeros((k, 2, 2))
+    Pz[:, 0, 0] = np.where(has_alt, p.alt_sigma**2, cfg.default_altitude_sigma_m**2)
+    Pz[:, 1, 1] = 15.0**2
+    confirm = np.where(
+        p.mode_s >= 0,
+        cfg.confirm_hits_identified,
+        np.where(p.kind == SSR, cfg.confirm_hits_secondary, cfg.confirm_hits_primary),
+    ).astype(np.int8)
+    ids = np.arange(state.next_id, state.next_id + k, dtype=np.int64)
+    state.next_id += k
+    state.stats.tracks_started += k
+    is_adsb = p.kind == ADSB
+    secondary = p.kind != PSR
+    new = TrackArrays(
+        track_id=ids,
+        x=x,
+        P=P,
+        mu=np.tile([0.8, 0.2], (k, 1)),
+        z=z,
+        Pz=Pz,
+        has_alt=has_alt,
+        time_s=p.time_s.copy(),
+        created_s=p.time_s.copy(),
+        hits=np.ones(k, np.int32),
+        confirm_hits=confirm,
+        status=np.full(k, TENTATIVE, np.int8),
+        expected_period_s=state.sensors.scan_period_s[p.sensor],
+        last_adsb_s=np.where(is_adsb, p.time_s, -np.inf),
+        last_secondary_s=np.where(secondary, p.time_s, -np.inf),
+        last_primary_s=np.where(~secondary, p.time_s, -np.inf),
+        sensor_mask=_sensor_bits(p.sensor),
+        mode_s=p.mode_s.copy(),
+        squawk=p.squawk.copy(),
+        callsign=p.callsign.copy(),
+    )
+    start = len(state.tracks)
+    state.tracks = state.tracks.append(new)
+    return np.arange(start, start + k, dtype=np.int64)
+
+
+def _sensor_bits(sensor: I64) -> NDArray[np.uint64]:
+    bits = np.zeros(len(sensor), np.uint64)
+    low = sensor < 64
+    bits[low] = np.left_shift(np.uint64(1), sensor[low].astype(np.uint64))
+    return bits
+
+
+def _apply(state: TrackerState, p: SlicePlots, plot_idx: I64, row_idx: I64) -> None:
+    """IMM-update tracks with their assigned plots: rank r holds each track's r-th plot in time order."""
+    order = np.lexsort((p.time_s[plot_idx], row_idx))
+    plot_idx, row_idx = plot_idx[order], row_idx[order]
+    first = np.r_[True, row_idx[1:] != row_idx[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(row_idx)), 0))
+    rank = np.arange(len(row_idx)) - group_start
+    for r in range(int(rank.max()) + 1 if len(rank) else 0):
+        sel = rank == r
+        _update_tracks(state, p.take(plot_idx[sel]), row_idx[sel])
+
+
+def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
+    """One IMM predict-update per row (rows are distinct), plus the altitude channel and bookkeeping."""
+    cfg = state.config
+    tr = state.tracks
+    dt = np.maximum(p.time_s - tr.time_s[rows], 0.0)
+    xp, Pp, c = imm.mix_and_predict(tr.x[rows], tr.P[rows], tr.mu[rows], dt, cfg)
+    position_ref = np.einsum("km,kmi->ki", c, xp[:, :, :2])
+    alt, alt_sigma = _track_altitude(state, rows, dt)
+    m = _linearise(state, p, position_ref, alt, alt_sigma)
+    x, P, mu = imm.update(xp, Pp, c, m)
+    tr.x[rows], tr.P[rows], tr.mu[rows] = x, P, mu
+
+    z, Pz = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
+    measured = np.isfinite(p.alt)
+    first_alt = measured & ~tr.has_alt[rows]
+    z[first_alt, 0] = p.alt[first_alt]
+    z[first_alt, 1] = 0.0
+    Pz[first_alt] = 0.0
+    Pz[first_alt, 0, 0] = p.alt_sigma[first_alt] ** 2
+    Pz[first_alt, 1, 1] = 15.0**2
+    upd = measured & ~first_alt
+    if upd.any():
+        z[upd], Pz[upd] = imm.vertical_update(z[upd], Pz[upd], p.alt[upd], p.alt_sigma[upd])
+    keep_default = ~tr.has_alt[rows] & ~measured
+    z[keep_default] = tr.z[rows][keep_default]
+    Pz[keep_default] = tr.Pz[rows][keep_default]
+    tr.z[rows], tr.Pz[rows] = z, Pz
+    tr.has_alt[rows] |= measured
+
+    # The fastest sensor feeding the track sets its expected update period, until that sensor falls silent.
+    period = state.sensors.scan_period_s[p.sensor]
+    silent = dt > 2.0 * tr.expected_period_s[rows]
+    tr.expected_period_s[rows] = np.where(silent, period, np.minimum(tr.expected_period_s[rows], period))
+    tr.time_s[rows] = p.time_s
+    tr.hits[rows] += 1
+    tr.last_adsb_s[rows] = np.where(p.kind == ADSB, p.time_s, tr.last_adsb_s[rows])
+    tr.last_secondary_s[rows] = np.where(p.kind != PSR, p.time_s, tr.last_secondary_s[rows])
+    tr.last_primary_s[rows] = np.where(p.kind == PSR, p.time_s, tr.last_primary_s[rows])
+    tr.sensor_mask[rows] |= _sensor_bits(p.sensor)
+    has_addr = p.mode_s >= 0
+    tr.mode_s[rows] = np.where(has_addr, p.mode_s, tr.mode_s[rows])
+    tr.confirm_hits[rows] = np.where(
+        has_addr, np.minimum(tr.confirm_hits[rows], cfg.confirm_hits_identified), tr.confirm_hits[rows]
+    )
+    tr.squawk[rows] = np.where(p.squawk >= 0, p.squawk, tr.squawk[rows])
+    tr.callsign[rows] = np.where(p.callsign != "", p.callsign, tr.callsign[rows])
+
+
+def _maintain(state: TrackerState, now: float) -> None:
+    """Confirm, delete and merge at the end of a slice."""
+    cfg = state.config
+    tr = state.tracks
+    if len(tr) == 0:
+        return
+    promote = (tr.status == TENTATIVE) & (tr.hits >= tr.confirm_hits)
+    tr.status[promote] = CONFIRMED
+    state.stats.tracks_confirmed += int(promote.sum())
+    age = now - tr.time_s
+    _, Pc = imm.combine(tr.x, tr.P, tr.mu)
+    pos_sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]) + 0.5 * (Pc[:, 2, 2] + Pc[:, 3, 3]) * age**2)
+    dead = (
+        ((tr.status == TENTATIVE) & (age > np.maximum(cfg.tentative_timeout_s, 1.5 * tr.expected_period_s)))
+        | (age > np.maximum(cfg.delete_after_s, 2.5 * tr.expected_period_s))
+        | (pos_sigma > cfg.max_position_sigma_m)
+    )
+    dead |= _duplicates(state, now)
+    if dead.any():
+        state.stats.tracks_deleted += int(dead.sum())
+        state.tracks = tr.take(~dead)
+
+
+def _duplicates(state: TrackerState, now: float) -> B:
+    """Tracks to drop as duplicates of an older track: same address, or same position and velocity."""
+    cfg = state.config
+    tr = state.tracks
+    drop = np.zeros(len(tr), dtype=bool)
+    # Same Mode S address on two tracks: keep the older.
+    addr = np.flatnonzero(tr.mode_s >= 0)
+    if len(addr) > 1:
+        order = addr[np.lexsort((tr.created_s[addr], tr.mode_s[addr]))]
+        dup = np.r_[False, tr.mode_s[order][1:] == tr.mode_s[order][:-1]]
+        drop[order[dup]] = True
+    # Kinematic duplicates: close in position and velocity, no conflicting address.
+    xc, Pc = imm.combine(tr.x, tr.P, tr.mu)
+    age = now - tr.time_s
+    en = xc[:, :2] + xc[:, 2:4] * age[:, None]
+    pairs = cKDTree(en).query_pairs(r=3.0 * np.sqrt(cfg.merge_chi2) * 300.0, output_type="ndarray")
+    if len(pairs):
+        a, b = pairs[:, 0], pairs[:, 1]
+        clash = (tr.mode_s[a] >= 0) & (tr.mode_s[b] >= 0) & (tr.mode_s[a] != tr.mode_s[b])
+        a, b = a[~clash], b[~clash]
+        diff = np.concatenate([en[a] - en[b], xc[a, 2:4] - xc[b, 2:4]], axis=1)
+        S = Pc[a][:, :4, :4] + Pc[b][:, :4, :4]
+        d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(S, diff[:, :, None])[:, :, 0])
+        close = d2 < cfg.merge_chi2
+        a, b = a[close], b[close]
+        younger = np.where(tr.created_s[a] > tr.created_s[b], a, b)
+        drop[younger] = True
+    state.stats.tracks_merged += int(drop.sum())
+    return drop
+
+
+def report(state: TrackerState, rows: I64, time_s: F64) -> Tracks:
+    """Tracks at the given rows predicted to the given times, in WGS-84 (the `tracks.csv` contract)."""
+    tr = state.tracks
+    cfg = state.config
+    if len(rows) == 0:
+        return Tracks.empty()
+    dt = np.maximum(time_s - tr.time_s[rows], 0.0)
+    xp, Pp = imm.predict_mixture(tr.x[rows], tr.P[rows], dt, cfg)
+    xc, Pc = imm.combine(xp, Pp, tr.mu[rows])
+    zv, _ = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
+    has = tr.has_alt[rows]
+    alt = np.where(has, zv[:, 0], 0.0)
+    e, n = xc[:, 0], xc[:, 1]
+    u, up = point_from_altitude(state.frame, e, n, alt)
+    lat, lon, _ = state.frame.enu_to_geodetic(e, n, u)
+    ve, vn = xc[:, 2], xc[:, 3]
+    vrate = np.where(has, zv[:, 1], 0.0)
+    du = (-up[:, 0] * ve - up[:, 1] * vn + vrate) / up[:, 2]
+    v_ecef = np.stack(state.frame.vector_to_ecef(ve, vn, du), axis=-1)
+    la, lo = np.radians(lat), np.radians(lon)
+    east = np.stack([-np.sin(lo), np.cos(lo), np.zeros_like(lo)], -1)
+    north = np.stack([-np.sin(la) * np.cos(lo), -np.sin(la) * np.sin(lo), np.cos(la)], -1)
+    age = time_s - tr.time_s[rows]
+    coasting = age > np.maximum(cfg.coast_after_s, 1.5 * tr.expected_period_s[rows])
+    status = np.where(tr.status[rows] == CONFIRMED, np.where(coasting, "coasting", "confirmed"), "tentative")
+    sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]))
+    return Tracks.build(
+        len(rows),
+        time_s=time_s,
+        track_id=tr.track_id[rows],
+        lat_deg=lat,
+        lon_deg=lon,
+        alt_m=np.where(has, zv[:, 0], np.nan),
+        v_east_mps=np.einsum("ki,ki->k", v_ecef, east),
+        v_north_mps=np.einsum("ki,ki->k", v_ecef, north),
+        v_up_mps=np.where(has, vrate, np.nan),
+        status=status,
+        mode_s=tr.mode_s[rows],
+        squawk=tr.squawk[rows],
+        callsign=tr.callsign[rows],
+        quality=1.0 / (1.0 + sigma / 250.0),
+    )
+
+
+def picture(state: TrackerState, time_s: float) -> Tracks:
+    """All confirmed tracks predicted to one time: the node's local air picture."""
+    rows = np.flatnonzero(state.tracks.status == CONFIRMED)
+    return report(state, rows, np.full(len(rows), time_s))
+
+
+def run(
+    sensors: Sequence[SensorSpec],
+    plots: Plots,
+    config: TrackerConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[Tracks, TrackerState]:
+    """Track a whole recording: feed plots period by period and write the picture at each output time."""
+    state = new_state(sensors, config)
+    cfg = state.config
+    plots = plots.sorted_by_time()
+    if len(plots) == 0:
+        return Tracks.empty(), state
+    period = cfg.output_period_s
+    t0 = np.floor(plots.time_s[0] / period) * period
+    key = np.floor((plots.time_s - t0) / period).astype(np.int64)
+    bounds = np.flatnonzero(np.r_[True, np.diff(key) != 0, True])
+    pictures: list[Tracks] = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        state, _ = step(state, plots.take(np.arange(lo, hi)))
+        pictures.append(picture(state, t0 + (key[lo] + 1) * period))
+        if progress is not None and i % 10 == 0:
+            progress(hi / len(plots))
+    if progress is not None:
+        progress(1.0)
+    return Tracks.concat(pictures), state
