@@ -60,6 +60,7 @@ def test_sensor_aer_matches_oracle_and_inverts() -> None:
     lat, lon, alt = g.aer_to_geodetic(LAT0, LON0, ALT0, az, el, rng)
     assert np.max(np.abs(alt - ALT)) < MM
     assert np.max(np.abs(lat - LAT)) * 111_320.0 < MM
+    assert np.max(np.abs(lon - LON)) * 111_320.0 < MM
 
 
 def test_local_frame_vector_rotation_is_orthonormal() -> None:

@@ -7,8 +7,7 @@ import pytest
 
 from commonsky.core import Plots, SensorKind
 from commonsky.core.errors import ConfigError
-from commonsky.tracking import TrackerConfig, new_state, run, step
-from commonsky.tracking import imm
+from commonsky.tracking import TrackerConfig, imm, new_state, run, step
 from commonsky.tracking.measurements import point_from_altitude
 
 from .synth import FRAME, adsb_plots, adsb_sensor, radar_plots, radar_sensor, straight

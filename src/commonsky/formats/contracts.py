@@ -1,8 +1,10 @@
 """Readers and writers of the file contracts in docs/formats.md: sensors.json, plots, truth, tracks.
 
 CSV and Parquet are both accepted on input (chosen by suffix: `.parquet`/`.pq` or anything else
-as CSV); missing values are empty cells. Mode S addresses travel as 6 hex digits and squawks as
-4 octal digits, so a file opened in a spreadsheet reads as an engineer expects.
+as CSV); missing values are empty cells. Reading and writing go through pyarrow's C++ CSV and
+Parquet engines, so millions of rows move in seconds and floats keep full precision. Mode S
+addresses travel as 6 hex digits and squawks as 4 octal digits, so a file opened in a
+spreadsheet reads as an engineer expects.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from commonsky.core.batches import MISSING_INT, Columns, Plots, Tracks, Truth
@@ -39,6 +44,8 @@ TRACKS_COLUMNS = [
 _HEX_COLUMNS = {"mode_s"}
 _SQUAWK_COLUMNS = {"squawk"}
 _TEXT_COLUMNS = {"sensor_id", "callsign", "status"}
+_ID_COLUMNS = {"track_id", "target_id", "truth_id"}
+"""Integer identifiers written as plain integers (-1 included) rather than empty-when-missing."""
 
 C = TypeVar("C", bound=Columns)
 
@@ -47,124 +54,159 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in {".parquet", ".pq"}
 
 
-def _read_frame(path: Path, required: Sequence[str]) -> pd.DataFrame:
+def _read_table(path: Path, required: Sequence[str]) -> pa.Table:
     if _is_parquet(path):
-        frame = pd.read_parquet(path)
+        table = pq.read_table(path)
     else:
-        text_cols = _TEXT_COLUMNS | _HEX_COLUMNS | _SQUAWK_COLUMNS
-        frame = pd.read_csv(path, dtype={c: str for c in text_cols}, keep_default_na=False, na_values=[""])
-    missing = [c for c in required if c not in frame.columns]
+        text_types = {c: pa.string() for c in _TEXT_COLUMNS | _HEX_COLUMNS | _SQUAWK_COLUMNS}
+        try:
+            table = pv.read_csv(
+                path, convert_options=pv.ConvertOptions(column_types=text_types, strings_can_be_null=True)
+            )
+        except pa.ArrowInvalid as exc:
+            raise SchemaError(f"{path}: not a readable CSV file ({exc})") from None
+    missing = [c for c in required if c not in table.column_names]
     if missing:
-        raise SchemaError(f"{path}: missing columns {missing} (have {list(frame.columns)})")
-    return frame
+        raise SchemaError(f"{path}: missing columns {missing} (have {table.column_names})")
+    return table
 
 
-def _parse_hex(values: pd.Series, path: Path, column: str) -> NDArray[np.int32]:
-    out = np.full(len(values), MISSING_INT, dtype=np.int32)
-    if values.dtype.kind in "iuf":
-        numeric = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        ok = np.isfinite(numeric)
-        out[ok] = numeric[ok].astype(np.int32)
-        return out
-    text = values.fillna("").astype(str).str.strip().to_numpy()
+def _text(column: pa.ChunkedArray) -> NDArray[np.str_]:
+    return np.asarray(pc.fill_null(column.cast(pa.string()), "").to_numpy(zero_copy_only=False), dtype=str)
+
+
+def _parse_hex(column: pa.ChunkedArray, path: Path, name: str) -> NDArray[np.int32]:
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        values = np.where(np.isfinite(values), values, MISSING_INT)
+        return values.astype(np.int32)
+    text = np.char.strip(_text(column))
+    out = np.full(len(text), MISSING_INT, dtype=np.int32)
     present = text != ""
     try:
         out[present] = [int(v, 16) for v in text[present]]
     except ValueError as exc:
-        raise SchemaError(f"{path}: column {column}: not a hex Mode S address ({exc})") from None
+        raise SchemaError(f"{path}: column {name}: not a hex Mode S address ({exc})") from None
     return out
 
 
-def _parse_squawk(values: pd.Series, path: Path, column: str) -> NDArray[np.int16]:
-    out = np.full(len(values), MISSING_INT, dtype=np.int16)
-    text = values.astype("string").fillna("").str.strip().to_numpy(dtype=str)
+def _parse_squawk(column: pa.ChunkedArray, path: Path, name: str) -> NDArray[np.int16]:
+    text = np.char.strip(_text(column))
+    out = np.full(len(text), MISSING_INT, dtype=np.int16)
     present = text != ""
     if present.any():
         digits = text[present]
-        bad = [v for v in digits if len(v) > 4 or not v.isdigit() or any(ch in "89" for ch in v)]
-        if bad:
-            raise SchemaError(f"{path}: column {column}: {bad[0]!r} is not a 4-digit octal squawk")
-        out[present] = np.array([int(v) for v in digits], dtype=np.int16)
+        valid = (np.char.str_len(digits) <= 4) & np.char.isdigit(digits)
+        valid &= ~(np.char.count(digits, "8") + np.char.count(digits, "9")).astype(bool)
+        if not valid.all():
+            raise SchemaError(f"{path}: column {name}: {digits[~valid][0]!r} is not a 4-digit octal squawk")
+        out[present] = digits.astype(np.int16)
     return out
 
 
-def _frame_to_columns(cls: type[C], frame: pd.DataFrame, path: Path) -> C:
+def _numeric(column: pa.ChunkedArray) -> NDArray[np.float64]:
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_null(column.type)):
+        column = pc.cast(column, pa.float64(), safe=False)
+    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _table_to_columns(cls: type[C], table: pa.Table, path: Path) -> C:
     columns: dict[str, Any] = {}
     for name, dtype in cls.DTYPES.items():
-        if name not in frame.columns:
+        if name not in table.column_names:
             continue
-        series = frame[name]
+        column = table.column(name)
         if name in _HEX_COLUMNS:
-            columns[name] = _parse_hex(series, path, name)
+            columns[name] = _parse_hex(column, path, name)
         elif name in _SQUAWK_COLUMNS:
-            columns[name] = _parse_squawk(series, path, name)
+            columns[name] = _parse_squawk(column, path, name)
         elif np.dtype(dtype).kind == "U":
-            columns[name] = series.astype("string").fillna("").to_numpy(dtype=str)
-        elif np.dtype(dtype).kind in "iu":
-            numeric = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            columns[name] = np.where(np.isfinite(numeric), numeric, MISSING_INT).astype(dtype)
+            columns[name] = _text(column)
         else:
-            columns[name] = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return cls.build(len(frame), **columns)
+            try:
+                numeric = _numeric(column)
+            except pa.ArrowInvalid as exc:
+                raise SchemaError(f"{path}: column {name}: not numeric ({exc})") from None
+            if np.dtype(dtype).kind in "iu":
+                numeric = np.where(np.isfinite(numeric), numeric, MISSING_INT)
+            columns[name] = numeric.astype(dtype)
+    return cls.build(table.num_rows, **columns)
 
 
-def _columns_to_frame(batch: Columns, order: Sequence[str]) -> pd.DataFrame:
-    data: dict[str, Any] = {}
+_HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype="S1")
+
+
+def _fixed_digits(values: NDArray[Any], base: int, width: int) -> pa.Array:
+    """Zero-padded digits of non-negative integers (vectorised), null where the value is negative."""
+    powers = base ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    digits = (np.maximum(values, 0).astype(np.int64)[:, None] // powers) % base
+    text = np.ascontiguousarray(_HEX_DIGITS[digits]).view(f"S{width}").ravel()
+    return pa.array(text, type=pa.binary(), mask=values < 0).cast(pa.string())
+
+
+def _columns_to_table(batch: Columns, order: Sequence[str]) -> pa.Table:
+    arrays: list[pa.Array] = []
     for name in order:
         values = getattr(batch, name)
         if name in _HEX_COLUMNS:
-            data[name] = pd.array([f"{v:06X}" if v >= 0 else None for v in values.tolist()], dtype="string")
+            arrays.append(_fixed_digits(values, 16, 6))
         elif name in _SQUAWK_COLUMNS:
-            data[name] = pd.array([f"{v:04d}" if v >= 0 else None for v in values.tolist()], dtype="string")
+            arrays.append(_fixed_digits(values, 10, 4))
         elif values.dtype.kind == "U":
-            data[name] = pd.array([v if v else None for v in values.tolist()], dtype="string")
-        elif values.dtype.kind in "iu" and name not in {"track_id", "target_id", "truth_id"}:
-            data[name] = pd.arrays.IntegerArray(values.astype(np.int64), mask=values < 0)
+            arrays.append(pa.array(values, type=pa.string(), mask=values == ""))
+        elif values.dtype.kind in "iu" and name not in _ID_COLUMNS:
+            arrays.append(pa.array(values, mask=values < 0))
+        elif values.dtype.kind == "f":
+            arrays.append(pa.array(values, mask=np.isnan(values)))
         else:
-            data[name] = values
-    return pd.DataFrame(data)
+            arrays.append(pa.array(values))
+    return pa.Table.from_arrays(arrays, names=list(order))
 
 
-def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+def _write_table(table: pa.Table, path: Path) -> None:
+    """Write CSV (floats at full round-trip precision, empty cells for missing) or Parquet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if _is_parquet(path):
-        frame.to_parquet(path, index=False)
+        pq.write_table(table, path)
     else:
-        frame.to_csv(path, index=False, float_format="%.10g")
+        try:
+            pv.write_csv(table, path, pv.WriteOptions(quoting_style="none", quoting_header="none"))
+        except pa.ArrowInvalid:  # a text cell holds a comma, quote or newline: quote the strings
+            pv.write_csv(table, path, pv.WriteOptions(quoting_style="needed", quoting_header="none"))
 
 
 def read_plots(path: str | Path) -> Plots:
     """Read plots.csv / .parquet into a `Plots` batch, sorted by time."""
     p = Path(path)
-    return _frame_to_columns(Plots, _read_frame(p, PLOTS_COLUMNS), p).sorted_by_time()
+    return _table_to_columns(Plots, _read_table(p, PLOTS_COLUMNS), p).sorted_by_time()
 
 
 def write_plots(plots: Plots, path: str | Path, with_truth: bool = True) -> None:
     """Write plots in the contract's column order, plus `nacp` and (optionally) `truth_id`."""
     order = [*PLOTS_COLUMNS, "nacp", *(["truth_id"] if with_truth else [])]
-    _write_frame(_columns_to_frame(plots, order), Path(path))
+    _write_table(_columns_to_table(plots, order), Path(path))
 
 
 def read_truth(path: str | Path) -> Truth:
     """Read truth.csv / .parquet into a `Truth` batch, sorted by time."""
     p = Path(path)
-    return _frame_to_columns(Truth, _read_frame(p, TRUTH_COLUMNS), p).sorted_by_time()
+    return _table_to_columns(Truth, _read_table(p, TRUTH_COLUMNS), p).sorted_by_time()
 
 
 def write_truth(truth: Truth, path: str | Path) -> None:
     """Write truth in the contract's column order."""
-    _write_frame(_columns_to_frame(truth, TRUTH_COLUMNS), Path(path))
+    _write_table(_columns_to_table(truth, TRUTH_COLUMNS), Path(path))
 
 
 def read_tracks(path: str | Path) -> Tracks:
     """Read tracks.csv / .parquet into a `Tracks` batch, sorted by time."""
     p = Path(path)
-    return _frame_to_columns(Tracks, _read_frame(p, TRACKS_COLUMNS), p).sorted_by_time()
+    return _table_to_columns(Tracks, _read_table(p, TRACKS_COLUMNS), p).sorted_by_time()
 
 
 def write_tracks(tracks: Tracks, path: str | Path) -> None:
     """Write tracks in the contract's column order plus `quality`."""
-    _write_frame(_columns_to_frame(tracks, [*TRACKS_COLUMNS, "quality"]), Path(path))
+    _write_table(_columns_to_table(tracks, [*TRACKS_COLUMNS, "quality"]), Path(path))
 
 
 def read_sensors(path: str | Path) -> list[SensorSpec]:

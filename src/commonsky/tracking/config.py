@@ -47,6 +47,8 @@ class TrackerConfig:
     # Gating and association.
     gate_chi2: float = 16.0
     """Mahalanobis gate on a 2-D innovation (16 keeps 99.97 % of true plots)."""
+    initiation_exclusion_chi2: float = 60.0
+    """A plot this close to a track starts no new track: it is that track's outlier (say, an unregistered radar)."""
     address_gate_chi2: float = 400.0
     """Looser gate for a plot whose Mode S address matches the track's."""
     pregate_radius_m: float = 15_000.0
@@ -63,9 +65,9 @@ class TrackerConfig:
     """Hits that confirm a primary-only track (stricter: clutter)."""
     tentative_timeout_s: float = 14.0
     """A tentative track with no plot for this long is dropped."""
-    coast_after_s: float = 6.0
+    coast_after_s: float = 5.0
     """A confirmed track with no plot for this long is reported as coasting."""
-    delete_after_s: float = 20.0
+    delete_after_s: float = 12.0
     """A track with no plot for this long is deleted."""
     max_position_sigma_m: float = 5000.0
     """A track whose position uncertainty grows beyond this is deleted."""
@@ -75,7 +77,7 @@ class TrackerConfig:
     # Sensor registration.
     registration: bool = True
     """Estimate radar range/azimuth biases and time offsets against ADS-B-fed tracks."""
-    registration_min_samples: int = 60
+    registration_min_samples: int = 30
     """Radar plots on ADS-B-fed tracks needed before an estimate is applied."""
     registration_forgetting_s: float = 1800.0
     """Time constant over which old registration evidence is forgotten (biases may drift)."""

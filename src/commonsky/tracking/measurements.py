@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from commonsky.core.geodesy import EARTH_RADIUS_M, LocalFrame, ecef_to_geodetic, geodetic_to_ecef
 from commonsky.core.sensors import SensorKind, SensorSpec
+from commonsky.tracking import kernels
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -50,6 +51,10 @@ class SensorTable:
     sigma_azimuth_rad: F64
     sigma_altitude_m: F64
     scan_period_s: F64
+    frame_origin: F64
+    """ECEF position of the frame origin (3,), for the compiled kernels."""
+    frame_rotation: F64
+    """ECEF-to-frame rotation (3,3), for the compiled kernels."""
 
     @classmethod
     def build(cls, sensors: Sequence[SensorSpec], frame: LocalFrame) -> SensorTable:
@@ -73,6 +78,8 @@ class SensorTable:
             sigma_azimuth_rad=np.radians([s.sigma_azimuth_deg for s in sensors]).astype(np.float64),
             sigma_altitude_m=np.array([s.sigma_altitude_m for s in sensors], dtype=np.float64),
             scan_period_s=np.array([s.scan_period_s for s in sensors], dtype=np.float64),
+            frame_origin=frame.origin_ecef,
+            frame_rotation=frame_rot,
         )
 
     def index_of(self, sensor_ids: NDArray[np.str_]) -> I64:
@@ -90,22 +97,12 @@ def point_from_altitude(frame: LocalFrame, e: F64, n: F64, alt: F64) -> tuple[F6
     """Frame-up coordinate u of the point above (e, n) at ellipsoid height alt, and the point's up vector.
 
     Spherical first guess, then Newton steps on the exact ellipsoid height: millimetre-exact over 500 km.
-    Returns u (K,) and the local vertical at the point in frame axes (K,3).
+    Returns u (K,) and the local vertical at the point in frame axes (K,3). Compiled: it runs per plot.
     """
-    r = EARTH_RADIUS_M + alt
-    u = np.sqrt(np.maximum(r * r - e * e - n * n, 0.0)) - EARTH_RADIUS_M
-    up = np.zeros((len(e), 3))
-    for _ in range(2):
-        lat, lon, h = ecef_to_geodetic(*frame.enu_to_ecef(e, n, u))
-        up = _up_in_frame(frame, lat, lon)
-        u = u + (alt - h) / up[:, 2]
-    return u, up
-
-
-def _up_in_frame(frame: LocalFrame, lat_deg: F64, lon_deg: F64) -> F64:
-    la, lo = np.radians(lat_deg), np.radians(lon_deg)
-    up_ecef = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
-    return up_ecef @ frame.rotation.T
+    f = np.ascontiguousarray
+    return kernels.points_from_altitude(
+        frame.origin_ecef, frame.rotation, f(e, dtype=np.float64), f(n, dtype=np.float64), f(alt, dtype=np.float64)
+    )
 
 
 @dataclass(frozen=True)

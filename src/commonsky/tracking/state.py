@@ -101,6 +101,8 @@ class TrackerStats:
     plots_in: int = 0
     plots_assigned: int = 0
     plots_unknown_sensor: int = 0
+    adsb_duplicates: int = 0
+    """ADS-B reports of a broadcast already received by another station (same address and time)."""
     address_conflicts: int = 0
     tracks_started: int = 0
     tracks_confirmed: int = 0
@@ -120,4 +122,6 @@ class TrackerState:
     next_id: int = 1
     time_s: float = -np.inf
     """Latest time processed."""
+    last_merge_s: float = -np.inf
+    """When duplicate tracks were last looked for."""
     stats: TrackerStats = field(default_factory=TrackerStats)

@@ -21,7 +21,7 @@ from scipy.spatial import cKDTree
 from commonsky.core.batches import Plots, Tracks
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
-from commonsky.tracking import imm
+from commonsky.tracking import imm, kernels
 from commonsky.tracking.association import assign_gnn, pregate_pairs
 from commonsky.tracking.config import TrackerConfig
 from commonsky.tracking.measurements import (
@@ -29,10 +29,9 @@ from commonsky.tracking.measurements import (
     adsb_to_position,
     nacp_sigma_m,
     point_from_altitude,
-    radar_predict,
     radar_to_position,
 )
-from commonsky.tracking.models import cv_predict, vertical_predict
+from commonsky.tracking.models import vertical_predict
 from commonsky.tracking.registration import Registration
 from commonsky.tracking.state import CONFIRMED, TENTATIVE, TrackArrays, TrackerState
 
@@ -43,6 +42,8 @@ B = NDArray[np.bool_]
 PSR, SSR, ADSB = 0, 1, 2
 MODE_C_SIGMA_M = 30.48 / np.sqrt(12.0)
 """Standard deviation of 100 ft quantisation."""
+MERGE_INTERVAL_S = 3.0
+"""Duplicate tracks are looked for this often (they are rare and do no harm for a few seconds)."""
 ADSB_FRESH_S = 3.0
 """A track updated by ADS-B this recently is a registration reference."""
 
@@ -111,6 +112,13 @@ def _prepare(state: TrackerState, plots: Plots) -> SlicePlots:
         s = nacp_sigma_m(plots.nacp[a], sensors.sigma_range_m[sidx[a]])
         sigma[a, 0] = sigma[a, 1] = s
     valid = np.isfinite(z).all(axis=1) & np.isfinite(t)
+    # One ADS-B broadcast heard by several stations is one measurement: keep its first copy.
+    adsb_idx = np.flatnonzero(~radar & (plots.mode_s >= 0))
+    key = plots.mode_s[adsb_idx].astype(np.int64) * 2**40 + np.round(t[adsb_idx] * 1000.0).astype(np.int64) % 2**40
+    _, first = np.unique(key, return_index=True)
+    repeat = np.setdiff1d(np.arange(len(adsb_idx)), first)
+    valid[adsb_idx[repeat]] = False
+    state.stats.adsb_duplicates += len(repeat)
     alt_sigma = np.where(
         kind == SSR, np.maximum(sensors.sigma_altitude_m[sidx], MODE_C_SIGMA_M), sensors.sigma_altitude_m[sidx]
     )
@@ -130,27 +138,31 @@ def _prepare(state: TrackerState, plots: Plots) -> SlicePlots:
     return out.take(np.argsort(out.time_s, kind="stable"))
 
 
-def step(state: TrackerState, plots: Plots) -> tuple[TrackerState, Tracks]:
+def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[TrackerState, Tracks]:
     """Process one batch of plots (any sensors, any order); return the state and the tracks it updated.
 
     The state is taken over and returned (not copied): callers must not reuse the old reference.
-    Updates are the confirmed tracks touched by this batch, reported at their latest plot time.
+    Updates are the confirmed tracks touched by this batch, reported at their latest plot time;
+    `with_updates=False` skips building them (a batch replay that only writes periodic pictures).
     """
     state.stats.plots_in += len(plots)
     prepared = _prepare(state, plots)
     if len(prepared) == 0:
         return state, Tracks.empty()
-    cfg = state.config
-    slice_key = np.floor(prepared.time_s / cfg.slice_s)
+    # Equal slices of about slice_s each; a batch slightly longer than one slice (registration
+    # time corrections move plots by fractions of a second) stays one slice.
+    t = prepared.time_s
+    n_slices = max(1, round((t[-1] - t[0]) / state.config.slice_s))
+    slice_key = np.minimum(((t - t[0]) * n_slices / max(t[-1] - t[0], 1e-9)).astype(np.int64), n_slices - 1)
     bounds = np.flatnonzero(np.r_[True, np.diff(slice_key) != 0, True])
     touched: list[I64] = []
     for lo, hi in itertools.pairwise(bounds):
         part = prepared.take(np.arange(lo, hi))
-        updated_ids = _process_slice(state, part)
-        touched.append(updated_ids)
-        slice_end = (slice_key[lo] + 1.0) * cfg.slice_s
+        touched.append(_process_slice(state, part))
         state.time_s = max(state.time_s, float(part.time_s.max()))
-        _maintain(state, min(slice_end, state.time_s))
+        _maintain(state, state.time_s)
+    if not with_updates:
+        return state, Tracks.empty()
     ids = np.unique(np.concatenate(touched))
     tracks = state.tracks
     rows = np.flatnonzero(np.isin(tracks.track_id, ids) & (tracks.status == CONFIRMED))
@@ -171,29 +183,6 @@ def _track_altitude(state: TrackerState, rows: I64, dt: F64) -> tuple[F64, F64]:
     return alt, sig
 
 
-def _linearise(
-    state: TrackerState, p: SlicePlots, position: F64, track_alt: F64, track_alt_sigma: F64
-) -> imm.LinearisedMeasurement:
-    """Measurement model of each plot linearised at a predicted east/north position."""
-    k = len(p)
-    z_ref = position.copy()
-    H = np.broadcast_to(np.eye(2), (k, 2, 2)).copy()
-    R = np.zeros((k, 2, 2))
-    R[:, 0, 0] = p.sigma_z[:, 0] ** 2
-    R[:, 1, 1] = p.sigma_z[:, 1] ** 2
-    radar = p.kind != ADSB
-    if radar.any():
-        use_plot_alt = np.isfinite(p.alt[radar])
-        alt = np.where(use_plot_alt, p.alt[radar], track_alt[radar])
-        alt_sigma = np.where(use_plot_alt, p.alt_sigma[radar], track_alt_sigma[radar])
-        pred = radar_predict(state.frame, state.sensors, p.sensor[radar], position[radar, 0], position[radar, 1], alt)
-        z_ref[radar, 0] = pred.range_m
-        z_ref[radar, 1] = pred.azimuth_rad
-        H[radar] = pred.H
-        R[radar] += pred.J_alt[:, :, None] * pred.J_alt[:, None, :] * (alt_sigma**2)[:, None, None]
-    return imm.LinearisedMeasurement(p.z, z_ref, H, position, R, radar)
-
-
 @dataclass(frozen=True)
 class GatedPairs:
     """Candidate (plot, track row) pairs with their gating statistics."""
@@ -208,20 +197,43 @@ class GatedPairs:
     velocity: F64
 
 
+def _geometry_altitude(state: TrackerState, p: SlicePlots, rows: I64, dt: F64) -> tuple[F64, F64]:
+    """Height for radar geometry: the plot's Mode C where present, else the track's (or the default)."""
+    track_alt, track_sigma = _track_altitude(state, rows, dt)
+    own = np.isfinite(p.alt)
+    return np.where(own, p.alt, track_alt), np.where(own, p.alt_sigma, track_sigma)
+
+
+def _kernel_inputs(state: TrackerState, p: SlicePlots) -> tuple[B, F64, F64]:
+    """Per-plot radar flag, sensor position and sensor axes, as the compiled kernels take them."""
+    return p.kind != ADSB, state.sensors.position[p.sensor], state.sensors.to_sensor[p.sensor]
+
+
 def _gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
     """Predict each pair's track to its plot time (combined IMM, generous CV) and score it."""
     tracks = state.tracks
-    xc, Pc = _combined(tracks, row)
-    dt = np.maximum(p.time_s[plot] - tracks.time_s[row], 0.0)
-    turn = np.radians(state.config.q_turn_rate_dps)
-    xp, Pp = cv_predict(xc, Pc, dt, state.config.q_ct_mps2, turn)
-    alt, alt_sigma = _track_altitude(state, row, dt)
     sub = p.take(plot)
-    m = _linearise(state, sub, xp[:, :2], alt, alt_sigma)
-    nu = imm.innovation(m, xp[:, :2])
-    S = m.H @ Pp[:, :2, :2] @ m.H.transpose(0, 2, 1) + m.R
-    d2, logdet = imm.mahalanobis2(nu, S)
-    return GatedPairs(plot, row, d2, logdet, nu, S, m.H, xp[:, 2:4])
+    dt = np.maximum(sub.time_s - tracks.time_s[row], 0.0)
+    alt, alt_sigma = _geometry_altitude(state, sub, row, dt)
+    radar, s_pos, s_rot = _kernel_inputs(state, sub)
+    d2, logdet, nu, S, H, vel = kernels.gate_rows(
+        tracks.x[row],
+        tracks.P[row],
+        tracks.mu[row],
+        dt,
+        sub.z,
+        sub.sigma_z,
+        radar,
+        s_pos,
+        s_rot,
+        alt,
+        alt_sigma,
+        state.sensors.frame_origin,
+        state.sensors.frame_rotation,
+        state.config.q_ct_mps2,
+        np.radians(state.config.q_turn_rate_dps),
+    )
+    return GatedPairs(plot, row, d2, logdet, nu, S, H, vel)
 
 
 def _approx_positions(state: TrackerState, p: SlicePlots) -> F64:
@@ -278,9 +290,8 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
             pi, rows = pi[~conflict], rows[~conflict]
             if len(pi):
                 g = _gate(state, p, pi, rows)
-                ok = g.d2 < cfg.gate_chi2
-                g = _subset(g, ok)
-                in_gate[g.plot] = True
+                in_gate[g.plot[g.d2 < cfg.initiation_exclusion_chi2]] = True
+                g = _subset(g, g.d2 < cfg.gate_chi2)
                 squawk_clash = (
                     (p.squawk[g.plot] >= 0) & (tracks.squawk[g.row] >= 0) & (p.squawk[g.plot] != tracks.squawk[g.row])
                 )
@@ -299,21 +310,26 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
     if cfg.registration and gated_for_registration:
         _register(state, p, gated_for_registration)
 
-    # 3. New tracks: one per unmatched Mode S address, and one per address-less plot outside all gates.
-    starters = free & ~in_gate
-    start_idx = np.flatnonzero(starters)
+    # 3. New tracks: first one per unmatched Mode S address (its other plots in the slice follow it),
+    # then one per address-less plot near no track, old or just started.
+    start_idx = np.flatnonzero(free & ~in_gate)
     addr_start = start_idx[has_address[start_idx]]
     _, first = np.unique(p.mode_s[addr_start], return_index=True)
-    followers = np.setdiff1d(addr_start, addr_start[first])
-    seeds = np.sort(np.r_[start_idx[~has_address[start_idx]], addr_start[first]])
-    if len(seeds):
-        new_rows = _initiate(state, p.take(seeds))
-        if len(followers):
-            seed_addr = p.mode_s[seeds]
-            order = np.argsort(seed_addr)
-            pos = np.searchsorted(seed_addr[order], p.mode_s[followers])
-            assigned_plot.append(followers)
-            assigned_row.append(new_rows[order[pos]])
+    seeds = addr_start[first]
+    followers = np.setdiff1d(addr_start, seeds)
+    new_rows = _initiate(state, p.take(seeds))
+    if len(followers):
+        order = np.argsort(p.mode_s[seeds])
+        pos = np.searchsorted(p.mode_s[seeds][order], p.mode_s[followers])
+        assigned_plot.append(followers)
+        assigned_row.append(new_rows[order[pos]])
+    anonymous = start_idx[~has_address[start_idx]]
+    if len(anonymous) and len(new_rows):
+        near = _near(state, p, anonymous, new_rows, cfg.initiation_exclusion_chi2)
+        anonymous = anonymous[~near]
+    anonymous_rows = _initiate(state, p.take(anonymous))
+    seeds = np.r_[seeds, anonymous]
+    new_rows = np.r_[new_rows, anonymous_rows]
 
     # 4. Apply assigned plots track by track, in time order, as vectorised rounds.
     if assigned_plot:
@@ -327,6 +343,18 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
     if len(seeds):
         updated.append(state.tracks.track_id[new_rows])
     return np.concatenate(updated) if updated else np.zeros(0, np.int64)
+
+
+def _near(state: TrackerState, p: SlicePlots, plots: I64, rows: I64, chi2: float) -> B:
+    """Which of these plots lie within the Mahalanobis distance chi2 of any of these track rows."""
+    tracks = state.tracks
+    xc, _ = imm.combine(tracks.x[rows], tracks.P[rows], tracks.mu[rows])
+    pi, ri = pregate_pairs(_approx_positions(state, p.take(plots)), xc[:, :2], state.config.pregate_radius_m)
+    near = np.zeros(len(plots), dtype=bool)
+    if len(pi):
+        g = _gate(state, p, plots[pi], rows[ri])
+        near[pi[g.d2 < chi2]] = True
+    return near
 
 
 def _subset(g: GatedPairs, mask: B) -> GatedPairs:
@@ -365,6 +393,8 @@ def _initiate(state: TrackerState, p: SlicePlots) -> I64:
     """Start tentative tracks from single plots; returns their rows. Velocity starts vague (two-point init)."""
     cfg = state.config
     k = len(p)
+    if k == 0:
+        return np.zeros(0, np.int64)
     e = p.z[:, 0].copy()
     n = p.z[:, 1].copy()
     Ppos = np.zeros((k, 2, 2))
@@ -448,17 +478,39 @@ def _apply(state: TrackerState, p: SlicePlots, plot_idx: I64, row_idx: I64) -> N
         _update_tracks(state, p.take(plot_idx[sel]), row_idx[sel])
 
 
+def _kernel_params(cfg: TrackerConfig) -> F64:
+    params = np.empty(kernels.N_PARAMS)
+    params[kernels.P_Q_CV] = cfg.q_cv_mps2
+    params[kernels.P_Q_CT] = cfg.q_ct_mps2
+    params[kernels.P_Q_TURN] = np.radians(cfg.q_turn_rate_dps)
+    params[kernels.P_CV_SOJOURN] = cfg.cv_mean_sojourn_s
+    params[kernels.P_CT_SOJOURN] = cfg.ct_mean_sojourn_s
+    return params
+
+
 def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
     """One IMM predict-update per row (rows are distinct), plus the altitude channel and bookkeeping."""
     cfg = state.config
     tr = state.tracks
     dt = np.maximum(p.time_s - tr.time_s[rows], 0.0)
-    xp, Pp, c = imm.mix_and_predict(tr.x[rows], tr.P[rows], tr.mu[rows], dt, cfg)
-    position_ref = np.einsum("km,kmi->ki", c, xp[:, :, :2])
-    alt, alt_sigma = _track_altitude(state, rows, dt)
-    m = _linearise(state, p, position_ref, alt, alt_sigma)
-    x, P, mu = imm.update(xp, Pp, c, m)
-    tr.x[rows], tr.P[rows], tr.mu[rows] = x, P, mu
+    alt, alt_sigma = _geometry_altitude(state, p, rows, dt)
+    radar, s_pos, s_rot = _kernel_inputs(state, p)
+    tr.x[rows], tr.P[rows], tr.mu[rows] = kernels.imm_update_rows(
+        tr.x[rows],
+        tr.P[rows],
+        tr.mu[rows],
+        dt,
+        p.z,
+        p.sigma_z,
+        radar,
+        s_pos,
+        s_rot,
+        alt,
+        alt_sigma,
+        state.sensors.frame_origin,
+        state.sensors.frame_rotation,
+        _kernel_params(cfg),
+    )
 
     z, Pz = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
     measured = np.isfinite(p.alt)
@@ -513,7 +565,9 @@ def _maintain(state: TrackerState, now: float) -> None:
         | (age > np.maximum(cfg.delete_after_s, 2.5 * tr.expected_period_s))
         | (pos_sigma > cfg.max_position_sigma_m)
     )
-    dead |= _duplicates(state, now)
+    if now - state.last_merge_s >= MERGE_INTERVAL_S:
+        dead |= _duplicates(state, now)
+        state.last_merge_s = now
     if dead.any():
         state.stats.tracks_deleted += int(dead.sum())
         state.tracks = tr.take(~dead)
@@ -544,10 +598,18 @@ def _duplicates(state: TrackerState, now: float) -> B:
         d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(S, diff[:, :, None])[:, :, 0])
         close = d2 < cfg.merge_chi2
         a, b = a[close], b[close]
-        younger = np.where(tr.created_s[a] > tr.created_s[b], a, b)
-        drop[younger] = True
+        # Keep the better-informed track: Mode S address first, then known altitude, then age.
+        rank_a = _survival_rank(tr, a)
+        rank_b = _survival_rank(tr, b)
+        drop[np.where(rank_a < rank_b, a, b)] = True
     state.stats.tracks_merged += int(drop.sum())
     return drop
+
+
+def _survival_rank(tr: TrackArrays, rows: I64) -> F64:
+    """Higher is kept when two tracks are duplicates: address, then altitude, then the older."""
+    age_rank = tr.created_s[rows] / (np.abs(tr.created_s).max() + 1.0)
+    return (tr.mode_s[rows] >= 0) * 4.0 + tr.has_alt[rows] * 2.0 - age_rank
 
 
 def report(state: TrackerState, rows: I64, time_s: F64) -> Tracks:
@@ -618,7 +680,7 @@ def run(
     bounds = np.flatnonzero(np.r_[True, np.diff(key) != 0, True])
     pictures: list[Tracks] = []
     for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        state, _ = step(state, plots.take(np.arange(lo, hi)))
+        state, _ = step(state, plots.take(np.arange(lo, hi)), with_updates=False)
         pictures.append(picture(state, t0 + (key[lo] + 1) * period))
         if progress is not None and i % 10 == 0:
             progress(hi / len(plots))

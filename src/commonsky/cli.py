@@ -1,0 +1,191 @@
+"""The `commonsky` command line: thin Typer adapters over the functional core, Rich for output."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from commonsky.core.errors import CommonskyError
+
+if TYPE_CHECKING:
+    from commonsky.tracking import TrackerState
+
+app = typer.Typer(
+    name="commonsky",
+    help="Cooperative air surveillance: simulate, track, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+"""Scenario files shipped inside the package, so `commonsky demo` works from any directory."""
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[float], None]]:
+    """A Rich progress bar driven by a fraction-done callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=1.0)
+        yield lambda fraction: bar.update(task, completed=min(max(fraction, 0.0), 1.0))
+
+
+def _fail(exc: CommonskyError) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Directory for sensors.json, plots.csv, truth.csv, events.json.")],
+    seed: Annotated[int | None, typer.Option("--seed", help="Overrides the scenario's seed.")] = None,
+) -> None:
+    """Simulate a scenario's traffic and sensors; write the file contracts of docs/formats.md."""
+    from commonsky.sim import load_scenario, write_outputs
+    from commonsky.sim import simulate as run_simulation
+
+    try:
+        spec = load_scenario(scenario)
+        started = time.perf_counter()
+        with _progress(f"simulating {spec.name}") as progress:
+            result = run_simulation(spec, seed=seed, progress=progress)
+        with console.status("writing files"):
+            write_outputs(result, out)
+    except CommonskyError as exc:
+        raise _fail(exc) from None
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"{len(result.truth.time_s):,} truth rows, {len(result.plots):,} plots from {len(result.sensors)} sensors "
+        f"in {elapsed:.1f} s -> {out}"
+    )
+
+
+@app.command()
+def track(
+    sensors: Annotated[Path, typer.Option("--sensors", help="sensors.json", exists=True, dir_okay=False)],
+    plots: Annotated[Path, typer.Option("--plots", help="plots.csv or .parquet", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="tracks.csv or .parquet to write")],
+    config: Annotated[Path | None, typer.Option("--config", help="tracker.toml", exists=True, dir_okay=False)] = None,
+) -> None:
+    """Run the multi-sensor tracker over recorded plots and write the picture every output period."""
+    from commonsky.formats import read_plots, read_sensors, write_tracks
+    from commonsky.tracking import TrackerConfig, run
+
+    try:
+        cfg = TrackerConfig.load(config) if config else TrackerConfig()
+        sensor_list = read_sensors(sensors)
+        plot_batch = read_plots(plots)
+    except CommonskyError as exc:
+        raise _fail(exc) from None
+    started = time.perf_counter()
+    with _progress("tracking") as progress:
+        tracks, state = run(sensor_list, plot_batch, cfg, progress)
+    elapsed = time.perf_counter() - started
+    write_tracks(tracks, out)
+    stats = state.stats
+    table = Table(title="tracker summary")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("plots in", f"{stats.plots_in:,}")
+    table.add_row("ADS-B copies of one broadcast merged", f"{stats.adsb_duplicates:,}")
+    table.add_row("plots assigned", f"{stats.plots_assigned:,}")
+    table.add_row("tracks started", f"{stats.tracks_started:,}")
+    table.add_row("tracks confirmed", f"{stats.tracks_confirmed:,}")
+    table.add_row("tracks merged as duplicates", f"{stats.tracks_merged:,}")
+    table.add_row("Mode S address conflicts", f"{stats.address_conflicts:,}")
+    table.add_row("plots per second (wall)", f"{stats.plots_in / max(elapsed, 1e-9):,.0f}")
+    console.print(table)
+    console.print(registration_table(state))
+    console.print(f"wrote {len(tracks):,} track rows -> {out}")
+
+
+def registration_table(state: TrackerState) -> Table:
+    """Each radar's estimated range bias, azimuth bias and time offset with one-sigma uncertainty."""
+    import numpy as np
+
+    from commonsky.tracking.tracker import ADSB
+
+    reg = state.registration
+    sigma = reg.sigma()
+    table = Table(title="sensor registration (estimate ± 1σ)")
+    for col in ("sensor", "plots used", "range bias m", "azimuth bias deg", "time offset s"):
+        table.add_column(col, justify="right")
+    for i, sid in enumerate(state.sensors.ids):
+        if state.sensors.kind[i] == ADSB:
+            continue
+        est = reg.estimate[i]
+        applied = reg.samples[i] >= reg.min_samples
+        fmt = "{:+.1f} ± {:.1f}", "{:+.3f} ± {:.3f}", "{:+.2f} ± {:.2f}"
+        values = [est[0], np.degrees(est[1]), est[2]]
+        sigmas = [sigma[i, 0], np.degrees(sigma[i, 1]), sigma[i, 2]]
+        cells = [f.format(v, s) if applied else "—" for f, v, s in zip(fmt, values, sigmas, strict=True)]
+        table.add_row(str(sid), f"{reg.samples[i]:.0f}", *cells)
+    return table
+
+
+@app.command("eval")
+def evaluate_command(
+    truth: Annotated[Path, typer.Option("--truth", help="truth.csv", exists=True, dir_okay=False)],
+    tracks: Annotated[Path, typer.Option("--tracks", help="tracks.csv", exists=True, dir_okay=False)],
+    cutoff_m: Annotated[float, typer.Option("--cutoff-m", help="GOSPA cut-off c (m).")] = 5000.0,
+    max_age_s: Annotated[float, typer.Option("--max-age-s", help="Ignore track rows older than this.")] = 10.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG: GOSPA over time and a map.")] = None,
+) -> None:
+    """Score a track file against truth: GOSPA and its split, OSPA, RMSE, completeness, breaks, swaps."""
+    from commonsky.formats import read_tracks, read_truth
+    from commonsky.metrics import evaluate, plot_evaluation, render_table
+
+    try:
+        truth_batch = read_truth(truth)
+        track_batch = read_tracks(tracks)
+    except CommonskyError as exc:
+        raise _fail(exc) from None
+    with console.status("evaluating"):
+        result = evaluate(truth_batch, track_batch, cutoff_m=cutoff_m, max_age_s=max_age_s)
+    console.print(render_table(result))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.summary.items()}
+        json_out.write_text(json.dumps(summary, indent=2) + "\n")
+    if plot:
+        plot_evaluation(result, truth_batch, track_batch, plot)
+        console.print(f"plot -> {plot}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Working directory for the demo's files.")] = Path("out/demo"),
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="Scenario (default: the border example).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+) -> None:
+    """The main job: simulate the three-partner border scenario, track it, print the evaluation."""
+    scenario = scenario or EXAMPLES / "border3.toml"
+    console.rule(f"[bold]commonsky demo: {scenario.name}")
+    simulate(scenario, out, seed)
+    track(out / "sensors.json", out / "plots.csv", out / "tracks.csv")
+    evaluate_command(
+        out / "truth.csv", out / "tracks.csv", json_out=out / "evaluation.json", plot=out / "evaluation.png"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,128 @@
+"""Scenario events as they act on sensor reports, and as JSON records for the stages downstream.
+
+Effects are evaluated vectorised over (target, time) pairs, so each sensor model asks once per batch
+"what squawk / is the transponder on / where does ADS-B claim to be" instead of per plot. Times
+given to and kept by `EventEffects` are seconds after the scenario start; records use UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from commonsky.sim.scenario import (
+    EmergencyEvent,
+    IntruderEvent,
+    LinkOutageEvent,
+    Scenario,
+    SensorOutageEvent,
+    SpooferEvent,
+    TransponderOffEvent,
+)
+from commonsky.sim.traffic import Targets, Trajectories
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class EventEffects:
+    """What the scenario's events do to the reports of targets and sensors."""
+
+    scenario: Scenario
+
+    def squawk(self, targets: Targets, index: IntArray, t: FloatArray) -> NDArray[np.int16]:
+        """Mode A code of targets `index` at times `t`: the assigned one, or the emergency code once declared."""
+        out = targets.squawk[index].copy()
+        for e in self.scenario.events:
+            if isinstance(e, EmergencyEvent):
+                out[(index == e.target_id - 1) & (t >= e.at_s)] = e.code
+        return out
+
+    def transponder_on(self, index: IntArray, t: FloatArray) -> NDArray[np.bool_]:
+        """False once a transponder_off event has switched the target's transponder off."""
+        on = np.ones(len(index), dtype=bool)
+        for e in self.scenario.events:
+            if isinstance(e, TransponderOffEvent):
+                on &= ~((index == e.target_id - 1) & (t >= e.at_s))
+        return on
+
+    def spoof_offset(self, index: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """East and north error (m) a spoofer adds to the target's ADS-B position (0 when not spoofed)."""
+        east = np.zeros(len(index))
+        north = np.zeros(len(index))
+        for e in self.scenario.events:
+            if isinstance(e, SpooferEvent):
+                hit = (index == e.target_id - 1) & (t >= e.at_s)
+                dt = t[hit] - e.at_s
+                east[hit] += e.offset_east_m + e.drift_east_mps * dt
+                north[hit] += e.offset_north_m + e.drift_north_mps * dt
+        return east, north
+
+    def sensor_up(self, sensor_id: str, t: FloatArray) -> NDArray[np.bool_]:
+        """False while the sensor is in an outage window [start, end)."""
+        up = np.ones(len(t), dtype=bool)
+        for e in self.scenario.events:
+            if isinstance(e, SensorOutageEvent) and e.sensor_id == sensor_id:
+                up &= ~((t >= e.start_s) & (t < e.end_s))
+        return up
+
+
+def event_records(scenario: Scenario, targets: Targets, trajectories: Trajectories) -> list[dict[str, Any]]:
+    """Every event as a JSON-serialisable dict: `kind`, UTC `time_s` (and `end_time_s`), and its details.
+
+    Target events carry the target's identity (Mode S address as 6 hex digits, callsign) so later
+    stages can match them without the truth file; intruders carry the target id they were given.
+    """
+    t0 = scenario.start_time_s
+    first_intruder = scenario.traffic.count + len(scenario.traffic.routes)
+    records: list[dict[str, Any]] = []
+    intruders = 0
+    for e in scenario.events:
+        record: dict[str, Any] = {"kind": e.KIND}
+        if isinstance(e, IntruderEvent):
+            j = first_intruder + intruders
+            intruders += 1
+            record |= {
+                "time_s": t0 + float(trajectories.first_step[j]),
+                "end_time_s": t0 + float(trajectories.last_step[j]),
+                "target_id": j + 1,
+                "start_lat_deg": e.start_lat_deg,
+                "start_lon_deg": e.start_lon_deg,
+                "end_lat_deg": e.end_lat_deg,
+                "end_lon_deg": e.end_lon_deg,
+                "alt_m": e.alt_m,
+                "speed_mps": e.speed_mps,
+            }
+        elif isinstance(e, EmergencyEvent | TransponderOffEvent | SpooferEvent):
+            j = e.target_id - 1
+            mode_s = int(targets.mode_s[j])
+            record |= {
+                "time_s": t0 + e.at_s,
+                "target_id": e.target_id,
+                "mode_s": f"{mode_s:06X}" if mode_s >= 0 else None,
+                "callsign": str(targets.callsign[j]) or None,
+            }
+            if isinstance(e, EmergencyEvent):
+                record["squawk"] = f"{e.code:04d}"
+            if isinstance(e, SpooferEvent):
+                record |= {
+                    "offset_east_m": e.offset_east_m,
+                    "offset_north_m": e.offset_north_m,
+                    "drift_east_mps": e.drift_east_mps,
+                    "drift_north_mps": e.drift_north_mps,
+                }
+        elif isinstance(e, SensorOutageEvent):
+            record |= {"time_s": t0 + e.start_s, "end_time_s": t0 + e.end_s, "sensor_id": e.sensor_id}
+        elif isinstance(e, LinkOutageEvent):
+            record |= {
+                "time_s": t0 + e.start_s,
+                "end_time_s": t0 + e.end_s,
+                "partner_a": e.partner_a,
+                "partner_b": e.partner_b,
+            }
+        records.append(record)
+    return records

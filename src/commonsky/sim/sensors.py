@@ -1,0 +1,228 @@
+"""Sensor models: rotating PSR/SSR radars and ADS-B ground stations turning trajectories into plots.
+
+Each model works on whole batches of (target, time) pairs, a block of scans or report periods at a
+time, with NumPy: geometry, coverage (instrumented range and 4/3-Earth radar horizon), detection,
+noise and injected biases. Four independent random streams per sensor (scan phase, detection,
+noise, clutter) keep e.g. the detection draws from changing when only the noise level changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from commonsky.core.batches import Plots
+from commonsky.core.geodesy import radar_horizon_m, sensor_aer
+from commonsky.core.sensors import SensorKind
+from commonsky.sim.events import EventEffects
+from commonsky.sim.scenario import (
+    FEET_M,
+    MAX_SPEED_MPS,
+    MAX_VERTICAL_RATE_MPS,
+    Equipage,
+    Scenario,
+    SensorConfig,
+)
+from commonsky.sim.traffic import Targets, Trajectories, metres_to_radians
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+PAIR_BLOCK = 1_000_000
+"""(target, time) pairs evaluated at once: bounds memory on large scenarios."""
+MODE_C_QUANTUM_M = 100 * FEET_M
+"""Mode C altitude resolution."""
+ADSB_ALTITUDE_QUANTUM_M = 25 * FEET_M
+"""ADS-B barometric altitude resolution."""
+ILLUMINATION_ITERATIONS = 2
+"""Fixed-point iterations for the instant the rotating beam meets a moving target (after the
+first guess from its position at the scan start)."""
+
+
+def _quantise(value: FloatArray, quantum: float) -> FloatArray:
+    return np.round(value / quantum) * quantum
+
+
+def _in_cover(sensor: SensorConfig, slant_m: FloatArray, alt_m: FloatArray) -> NDArray[np.bool_]:
+    """Within the instrumented range and the line of sight over a 4/3 Earth."""
+    return (slant_m <= sensor.max_range_m) & (slant_m <= radar_horizon_m(sensor.alt_m, alt_m))
+
+
+def _blocks(n_times: int, n_targets: int) -> list[slice]:
+    """Slices of the time axis so that each block holds at most about PAIR_BLOCK pairs."""
+    per = max(1, PAIR_BLOCK // max(1, n_targets))
+    return [slice(i, min(i + per, n_times)) for i in range(0, n_times, per)]
+
+
+def radar_plots(
+    sensor: SensorConfig,
+    scenario: Scenario,
+    targets: Targets,
+    trajectories: Trajectories,
+    effects: EventEffects,
+    seeds: np.random.SeedSequence,
+) -> Plots:
+    """Plots of one PSR or SSR over the whole run, unsorted.
+
+    The antenna turns clockwise from north with a random initial phase; a target at azimuth az is
+    illuminated at scan_start + az / 360 * period, found by fixed-point iteration on its moving
+    position. Range and azimuth get Gaussian noise plus the sensor's biases; SSR plots also carry
+    the Mode A code, Mode C altitude (100 ft steps) and, for Mode S aircraft, the address.
+    """
+    phase_rng, detect_rng, noise_rng, clutter_rng = (np.random.default_rng(s) for s in seeds.spawn(4))
+    period = sensor.scan_period_s
+    duration = scenario.duration_s
+    phase = phase_rng.uniform(0.0, period)
+    scan_start = phase + period * np.arange(-1, math.ceil((duration - phase) / period) + 1, dtype=np.float64)
+    ssr = sensor.kind is SensorKind.SSR
+    floor = Equipage.MODE_AC.code if ssr else Equipage.NONE.code
+    candidates = np.flatnonzero(targets.equipage >= floor)
+    site = (sensor.lat_deg, sensor.lon_deg, sensor.alt_m)
+    parts: list[Plots] = []
+    for block in _blocks(len(scan_start), len(candidates)):
+        starts = scan_start[block]
+        index = np.tile(candidates, len(starts))
+        t_scan = np.repeat(starts, len(candidates))
+        lat, lon, alt = trajectories.position(index, t_scan)
+        az, _, slant = sensor_aer(*site, lat, lon, alt)
+        # Skip pairs that cannot come into cover within one scan, before the costly iterations.
+        reach = (MAX_SPEED_MPS + MAX_VERTICAL_RATE_MPS) * period
+        horizon = radar_horizon_m(sensor.alt_m, alt + MAX_VERTICAL_RATE_MPS * period) + reach
+        near = (t_scan + period >= 0.0) & (t_scan <= duration)
+        near &= (slant <= sensor.max_range_m + reach) & (slant <= horizon)
+        index, t_scan, az = index[near], t_scan[near], az[near]
+        for _ in range(ILLUMINATION_ITERATIONS):
+            t = t_scan + az / 360.0 * period
+            lat, lon, alt = trajectories.position(index, t)
+            az, _, slant = sensor_aer(*site, lat, lon, alt)
+        seen = (t >= 0.0) & (t <= duration) & trajectories.alive(index, t) & _in_cover(sensor, slant, alt)
+        seen &= effects.sensor_up(sensor.id, t)
+        if ssr:
+            seen &= effects.transponder_on(index, t)
+        seen[seen] = detect_rng.random(int(seen.sum())) < sensor.pd
+        index, t, az, slant, alt = index[seen], t[seen], az[seen], slant[seen], alt[seen]
+        noise = noise_rng.standard_normal((2, len(t)))
+        columns: dict[str, ArrayLike] = {
+            "time_s": scenario.start_time_s + t + sensor.time_offset_s,
+            "sensor_id": np.full(len(t), sensor.id),
+            "range_m": slant + sensor.range_bias_m + sensor.sigma_range_m * noise[0],
+            "azimuth_deg": np.mod(az + sensor.azimuth_bias_deg + sensor.sigma_azimuth_deg * noise[1], 360.0),
+            "truth_id": index + 1,
+        }
+        if ssr:
+            columns |= {
+                "altitude_m": _quantise(alt, MODE_C_QUANTUM_M),
+                "squawk": effects.squawk(targets, index, t),
+                "mode_s": np.where(targets.equipage[index] >= Equipage.MODE_S.code, targets.mode_s[index], -1),
+            }
+        parts.append(Plots.build(len(t), **columns))
+    parts.append(_clutter(sensor, scenario, scan_start, effects, clutter_rng))
+    return Plots.concat(parts)
+
+
+def _clutter(
+    sensor: SensorConfig,
+    scenario: Scenario,
+    scan_start: FloatArray,
+    effects: EventEffects,
+    rng: np.random.Generator,
+) -> Plots:
+    """False plots: per scan Poisson(density * coverage area), uniform in area over the coverage disk."""
+    area_km2 = math.pi * (sensor.max_range_m / 1000.0) ** 2
+    counts = rng.poisson(sensor.clutter_density_per_km2 * area_km2, size=len(scan_start))
+    n = int(counts.sum())
+    az = rng.uniform(0.0, 360.0, n)
+    ground = sensor.max_range_m * np.sqrt(rng.random(n))
+    t = np.repeat(scan_start, counts) + az / 360.0 * sensor.scan_period_s
+    keep = (t >= 0.0) & (t <= scenario.duration_s) & effects.sensor_up(sensor.id, t)
+    return Plots.build(
+        int(keep.sum()),
+        time_s=scenario.start_time_s + t[keep] + sensor.time_offset_s,
+        sensor_id=np.full(int(keep.sum()), sensor.id),
+        range_m=ground[keep],
+        azimuth_deg=az[keep],
+        truth_id=np.full(int(keep.sum()), -1),
+    )
+
+
+def broadcast_normals(key: int, target_index: NDArray[np.int64], time_s: FloatArray) -> FloatArray:
+    """Two standard normals per (aircraft, broadcast time), the same at every receiving station.
+
+    ADS-B position error comes from the aircraft's navigation solution, so all ground stations
+    that hear one broadcast decode the same position. A counter-based hash (splitmix64) of the
+    key, target and millisecond time, then Box-Muller, gives that without shared state.
+    """
+    mask = np.uint64(0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        ms = np.round(np.asarray(time_s) * 1000.0).astype(np.int64).astype(np.uint64)
+        x = (
+            np.uint64(key)
+            ^ (target_index.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            ^ (ms * np.uint64(0xD1B54A32D192ED03))
+        )
+        draws = []
+        for salt in (0x94D049BB133111EB, 0xBF58476D1CE4E5B9):
+            z = (x + np.uint64(salt)) & mask
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+            draws.append(((z >> np.uint64(11)).astype(np.float64) + 0.5) / float(2**53))
+    radius = np.sqrt(-2.0 * np.log(draws[0]))
+    return np.stack([radius * np.cos(2.0 * np.pi * draws[1]), radius * np.sin(2.0 * np.pi * draws[1])])
+
+
+def adsb_plots(
+    sensor: SensorConfig,
+    scenario: Scenario,
+    targets: Targets,
+    trajectories: Trajectories,
+    effects: EventEffects,
+    seeds: np.random.SeedSequence,
+) -> Plots:
+    """Reports of one ADS-B ground station over the whole run, unsorted.
+
+    Every ADS-B aircraft with its transponder on reports once per update period at its own phase;
+    the station receives it with probability pd when within range and line of sight. Positions carry
+    per-axis Gaussian noise of EPU(NACp) / 2.448, common to every station hearing the same broadcast
+    (`broadcast_normals`), and any spoofing offset; altitude is in 25 ft steps.
+    """
+    _, detect_rng, _, _ = (np.random.default_rng(s) for s in seeds.spawn(4))
+    period = sensor.scan_period_s
+    duration = scenario.duration_s
+    candidates = np.flatnonzero(targets.equipage == Equipage.ADSB.code)
+    slots = np.arange(math.ceil(duration / period) + 1)
+    sigma = sensor.position_sigma_m
+    site = (sensor.lat_deg, sensor.lon_deg, sensor.alt_m)
+    parts: list[Plots] = []
+    for block in _blocks(len(slots), len(candidates)):
+        index = np.tile(candidates, len(slots[block]))
+        t = (np.repeat(slots[block], len(candidates)) + targets.adsb_phase[index]) * period
+        sent = (t <= duration) & trajectories.alive(index, t) & effects.transponder_on(index, t)
+        sent &= effects.sensor_up(sensor.id, t)
+        index, t = index[sent], t[sent]
+        lat, lon, alt = trajectories.position(index, t)
+        _, _, slant = sensor_aer(*site, lat, lon, alt)
+        heard = _in_cover(sensor, slant, alt)
+        heard[heard] = detect_rng.random(int(heard.sum())) < sensor.pd
+        index, t, lat, lon, alt = index[heard], t[heard], lat[heard], lon[heard], alt[heard]
+        east, north = effects.spoof_offset(index, t)
+        noise = broadcast_normals(targets.broadcast_key, index, t)
+        dlat, dlon = metres_to_radians(np.radians(lat), alt, east + sigma * noise[0], north + sigma * noise[1])
+        parts.append(
+            Plots.build(
+                len(t),
+                time_s=scenario.start_time_s + t + sensor.time_offset_s,
+                sensor_id=np.full(len(t), sensor.id),
+                lat_deg=lat + np.degrees(dlat),
+                lon_deg=np.mod(lon + np.degrees(dlon) + 180.0, 360.0) - 180.0,
+                altitude_m=_quantise(alt, ADSB_ALTITUDE_QUANTUM_M),
+                mode_s=targets.mode_s[index],
+                squawk=effects.squawk(targets, index, t),
+                callsign=targets.callsign[index],
+                nacp=np.full(len(t), sensor.nacp),
+                truth_id=index + 1,
+            )
+        )
+    return Plots.concat(parts)
