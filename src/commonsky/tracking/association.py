@@ -20,8 +20,8 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 
-def pregate_pairs(plot_en: F64, track_en: F64, radius_m: float) -> tuple[I64, I64]:
-    """All (plot, track) index pairs whose approximate positions are within radius: k-d tree, ~linear cost."""
+def pregate_pairs(plot_en: F64, track_en: F64, radius_m: F64) -> tuple[I64, I64]:
+    """All (plot, track) pairs whose approximate positions are within each plot's radius: k-d tree, ~linear cost."""
     if len(plot_en) == 0 or len(track_en) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     tree = cKDTree(track_en)

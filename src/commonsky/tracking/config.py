@@ -39,9 +39,9 @@ class TrackerConfig:
     # Initiation.
     max_speed_mps: float = 320.0
     """Fastest target expected: sets the velocity uncertainty of a new track."""
-    default_altitude_m: float = 6000.0
+    default_altitude_m: float = 3000.0
     """Altitude assumed for primary-only tracks, whose altitude is unknown."""
-    default_altitude_sigma_m: float = 4000.0
+    default_altitude_sigma_m: float = 3000.0
     """Standard deviation of that assumed altitude."""
 
     # Gating and association.
@@ -51,8 +51,10 @@ class TrackerConfig:
     """A plot this close to a track starts no new track: it is that track's outlier (say, an unregistered radar)."""
     address_gate_chi2: float = 400.0
     """Looser gate for a plot whose Mode S address matches the track's."""
-    pregate_radius_m: float = 15_000.0
-    """Radius of the k-d tree pre-gate around each plot's predicted position."""
+    pregate_margin_m: float = 2_000.0
+    """Pre-gate radius around a plot's approximate position, beyond 5 sigma of its cross-range error."""
+    pregate_unknown_altitude_m: float = 3_000.0
+    """Extra pre-gate radius for a primary plot, whose position depends on an unknown altitude."""
     squawk_mismatch_cost: float = 20.0
     """Cost added to a pair whose Mode A codes are both known and differ."""
 

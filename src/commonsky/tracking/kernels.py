@@ -2,8 +2,8 @@
 
 A round of updates touches a few hundred tracks, each a 5-state, 2-model filter. As NumPy batch
 operations that costs hundreds of tiny array calls per round, dominated by call overhead; as one
-compiled loop over rows it is a few microseconds per plot. The maths is the same as the reference
-NumPy functions in `models`, `imm` and `measurements` (tests compare them).
+compiled loop over rows it is a few microseconds per plot. The motion models match the NumPy
+ones in `models` (used for output prediction) and the radar geometry matches `measurements`.
 
 Conventions: horizontal state [e, n, v_e, v_n, omega]; model 0 is CV, model 1 is CT; radar
 measurements are (slant range m, azimuth rad); ADS-B measurements are (e, n) m.
@@ -410,3 +410,21 @@ def points_from_altitude(origin: F64, rot: F64, e: F64, n: F64, alt: F64) -> tup
     for k in range(K):
         u[k], up[k] = _point_from_altitude(origin, rot, e[k], n[k], alt[k])
     return u, up
+
+
+@njit(cache=True)
+def geodetic_points(origin: F64, rot: F64, e: F64, n: F64, alt: F64) -> tuple[F64, F64, F64]:
+    """Latitude, longitude (deg) of the points above (e, n) at height alt, and their up vectors (K,3)."""
+    K = e.shape[0]
+    lat = np.empty(K)
+    lon = np.empty(K)
+    up = np.empty((K, 3))
+    for k in range(K):
+        u, up[k] = _point_from_altitude(origin, rot, e[k], n[k], alt[k])
+        x = origin[0] + rot[0, 0] * e[k] + rot[1, 0] * n[k] + rot[2, 0] * u
+        y = origin[1] + rot[0, 1] * e[k] + rot[1, 1] * n[k] + rot[2, 1] * u
+        z = origin[2] + rot[0, 2] * e[k] + rot[1, 2] * n[k] + rot[2, 2] * u
+        la, lo, _ = _ecef_to_geodetic(x, y, z)
+        lat[k] = math.degrees(la)
+        lon[k] = math.degrees(lo)
+    return lat, lon, up

@@ -83,20 +83,3 @@ def vertical_predict(z: F64, Pz: F64, dt: F64, q: float) -> tuple[F64, F64]:
     P[:, 1, 0] = P[:, 0, 1]
     P[:, 1, 1] = Pz[:, 1, 1] + vv
     return z_new, P
-
-
-def imm_transition(dt: F64, cv_sojourn_s: float, ct_sojourn_s: float) -> F64:
-    """(K,2,2) model transition probabilities over dt from mean sojourn times (continuous-time Markov chain).
-
-    Row i, column j is P(model j at the end | model i at the start); model 0 is CV, 1 is CT.
-    """
-    rate = 1.0 / cv_sojourn_s + 1.0 / ct_sojourn_s
-    decay = np.exp(-rate * np.maximum(dt, 0.0))
-    p_cv = (1.0 / ct_sojourn_s) / rate  # stationary share of CV
-    p_ct = 1.0 - p_cv
-    T = np.empty((len(dt), 2, 2))
-    T[:, 0, 0] = p_cv + p_ct * decay
-    T[:, 0, 1] = p_ct * (1.0 - decay)
-    T[:, 1, 0] = p_cv * (1.0 - decay)
-    T[:, 1, 1] = p_ct + p_cv * decay
-    return T

@@ -28,7 +28,6 @@ from commonsky.tracking.measurements import (
     SensorTable,
     adsb_to_position,
     nacp_sigma_m,
-    point_from_altitude,
     radar_to_position,
 )
 from commonsky.tracking.models import vertical_predict
@@ -253,6 +252,15 @@ def _approx_positions(state: TrackerState, p: SlicePlots) -> F64:
     return en
 
 
+def _pregate_radius(state: TrackerState, p: SlicePlots) -> F64:
+    """Per-plot pre-gate radius: a margin for track motion and noise, 5 sigma cross-range, altitude slack."""
+    cfg = state.config
+    radar = p.kind != ADSB
+    cross_range = np.where(radar, p.z[:, 0] * p.sigma_z[:, 1], p.sigma_z[:, 0])
+    slack = np.where(radar & ~np.isfinite(p.alt), cfg.pregate_unknown_altitude_m, 0.0)
+    return cfg.pregate_margin_m + 5.0 * cross_range + slack
+
+
 def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
     """Associate, update and initiate for one slice; returns the ids of tracks that took a plot."""
     cfg = state.config
@@ -284,7 +292,7 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
             xc, _ = imm.combine(tracks.x, tracks.P, tracks.mu)
             track_en = xc[:, :2] + xc[:, 2:4] * (t_mid - tracks.time_s)[:, None]
             plot_en = _approx_positions(state, p.take(cand))
-            pi, rows = pregate_pairs(plot_en, track_en, cfg.pregate_radius_m)
+            pi, rows = pregate_pairs(plot_en, track_en, _pregate_radius(state, p.take(cand)))
             pi = cand[pi]
             conflict = (p.mode_s[pi] >= 0) & (tracks.mode_s[rows] >= 0) & (p.mode_s[pi] != tracks.mode_s[rows])
             pi, rows = pi[~conflict], rows[~conflict]
@@ -349,7 +357,8 @@ def _near(state: TrackerState, p: SlicePlots, plots: I64, rows: I64, chi2: float
     """Which of these plots lie within the Mahalanobis distance chi2 of any of these track rows."""
     tracks = state.tracks
     xc, _ = imm.combine(tracks.x[rows], tracks.P[rows], tracks.mu[rows])
-    pi, ri = pregate_pairs(_approx_positions(state, p.take(plots)), xc[:, :2], state.config.pregate_radius_m)
+    sub = p.take(plots)
+    pi, ri = pregate_pairs(_approx_positions(state, sub), xc[:, :2], _pregate_radius(state, sub))
     near = np.zeros(len(plots), dtype=bool)
     if len(pi):
         g = _gate(state, p, plots[pi], rows[ri])
@@ -625,8 +634,9 @@ def report(state: TrackerState, rows: I64, time_s: F64) -> Tracks:
     has = tr.has_alt[rows]
     alt = np.where(has, zv[:, 0], 0.0)
     e, n = xc[:, 0], xc[:, 1]
-    u, up = point_from_altitude(state.frame, e, n, alt)
-    lat, lon, _ = state.frame.enu_to_geodetic(e, n, u)
+    lat, lon, up = kernels.geodetic_points(
+        state.sensors.frame_origin, state.sensors.frame_rotation, np.ascontiguousarray(e), np.ascontiguousarray(n), alt
+    )
     ve, vn = xc[:, 2], xc[:, 3]
     vrate = np.where(has, zv[:, 1], 0.0)
     du = (-up[:, 0] * ve - up[:, 1] * vn + vrate) / up[:, 2]
