@@ -112,6 +112,7 @@ def _missing_for(dtype: Any) -> Any:
 SENSOR_ID_DTYPE = "<U24"
 CALLSIGN_DTYPE = "<U8"
 STATUS_DTYPE = "<U10"
+OWNER_DTYPE = "<U16"
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,3 +223,98 @@ class Truth(Columns):
         "squawk": np.int16,
         "callsign": CALLSIGN_DTYPE,
     }
+
+
+COVARIANCE_COLUMNS = (
+    ("cov_ee", 0, 0),
+    ("cov_en", 0, 1),
+    ("cov_nn", 1, 1),
+    ("cov_e_ve", 0, 2),
+    ("cov_e_vn", 0, 3),
+    ("cov_n_ve", 1, 2),
+    ("cov_n_vn", 1, 3),
+    ("cov_ve_ve", 2, 2),
+    ("cov_ve_vn", 2, 3),
+    ("cov_vn_vn", 3, 3),
+)
+"""The 10 unique entries of the horizontal [east, north, v_east, v_north] covariance, as columns."""
+
+SENSOR_PSR = 1
+SENSOR_SSR = 2
+SENSOR_ADSB = 4
+"""Bits of `TrackReports.sensor_kinds`: which kinds of sensor fed the track recently."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrackReports(Columns):
+    """Tracks with their uncertainty, as partners exchange them and as fusion consumes them.
+
+    Frame-independent: position in WGS-84, velocity and the horizontal covariance in the local
+    east/north axes at the aircraft (m, m/s), altitude variance separately (NaN when the altitude
+    is unknown). `owner` is the partner whose tracker made the track; `track_id` is unique per
+    owner. The covariance is one column per unique entry (see `COVARIANCE_COLUMNS`).
+    """
+
+    time_s: NDArray[np.float64]
+    owner: NDArray[np.str_]
+    track_id: NDArray[np.int64]
+    lat_deg: NDArray[np.float64]
+    lon_deg: NDArray[np.float64]
+    alt_m: NDArray[np.float64]
+    v_east_mps: NDArray[np.float64]
+    v_north_mps: NDArray[np.float64]
+    v_up_mps: NDArray[np.float64]
+    var_alt_m2: NDArray[np.float64]
+    cov_ee: NDArray[np.float64]
+    cov_en: NDArray[np.float64]
+    cov_nn: NDArray[np.float64]
+    cov_e_ve: NDArray[np.float64]
+    cov_e_vn: NDArray[np.float64]
+    cov_n_ve: NDArray[np.float64]
+    cov_n_vn: NDArray[np.float64]
+    cov_ve_ve: NDArray[np.float64]
+    cov_ve_vn: NDArray[np.float64]
+    cov_vn_vn: NDArray[np.float64]
+    status: NDArray[np.str_]
+    quality: NDArray[np.float64]
+    sensor_kinds: NDArray[np.int8]
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    callsign: NDArray[np.str_]
+
+    DTYPES: ClassVar[dict[str, Any]] = {
+        "time_s": np.float64,
+        "owner": OWNER_DTYPE,
+        "track_id": np.int64,
+        "lat_deg": np.float64,
+        "lon_deg": np.float64,
+        "alt_m": np.float64,
+        "v_east_mps": np.float64,
+        "v_north_mps": np.float64,
+        "v_up_mps": np.float64,
+        "var_alt_m2": np.float64,
+        **{name: np.float64 for name, _, _ in COVARIANCE_COLUMNS},
+        "status": STATUS_DTYPE,
+        "quality": np.float64,
+        "sensor_kinds": np.int8,
+        "mode_s": np.int32,
+        "squawk": np.int16,
+        "callsign": CALLSIGN_DTYPE,
+    }
+    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed", "sensor_kinds": 0}
+
+    def covariance(self) -> NDArray[np.float64]:
+        """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""
+        cov = np.empty((len(self), 4, 4))
+        for name, i, j in COVARIANCE_COLUMNS:
+            cov[:, i, j] = cov[:, j, i] = getattr(self, name)
+        return cov
+
+    @staticmethod
+    def covariance_columns(cov: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+        """Column values of a (K,4,4) covariance, for `TrackReports.build(**...)`."""
+        return {name: cov[:, i, j] for name, i, j in COVARIANCE_COLUMNS}
+
+    def as_tracks(self) -> Tracks:
+        """The `tracks.csv` view (drops owner and uncertainty)."""
+        return Tracks.build(len(self), **{k: getattr(self, k) for k in Tracks.DTYPES})

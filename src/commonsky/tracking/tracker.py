@@ -13,12 +13,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from commonsky.core.batches import Plots, Tracks
+from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports, Tracks
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
 from commonsky.tracking import imm, kernels
@@ -621,49 +622,80 @@ def _survival_rank(tr: TrackArrays, rows: I64) -> F64:
     return (tr.mode_s[rows] >= 0) * 4.0 + tr.has_alt[rows] * 2.0 - age_rank
 
 
-def report(state: TrackerState, rows: I64, time_s: F64) -> Tracks:
-    """Tracks at the given rows predicted to the given times, in WGS-84 (the `tracks.csv` contract)."""
+def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, NDArray[Any]]:
+    """Tracks at the given rows predicted to the given times: WGS-84 position, velocity and the
+    horizontal covariance in the local east/north axes at each aircraft (frame-independent)."""
     tr = state.tracks
     cfg = state.config
-    if len(rows) == 0:
-        return Tracks.empty()
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
     xp, Pp = imm.predict_mixture(tr.x[rows], tr.P[rows], dt, cfg)
     xc, Pc = imm.combine(xp, Pp, tr.mu[rows])
-    zv, _ = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
+    zv, Pzv = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
     has = tr.has_alt[rows]
     alt = np.where(has, zv[:, 0], 0.0)
-    e, n = xc[:, 0], xc[:, 1]
-    lat, lon, up = kernels.geodetic_points(
-        state.sensors.frame_origin, state.sensors.frame_rotation, np.ascontiguousarray(e), np.ascontiguousarray(n), alt
-    )
+    e, n = np.ascontiguousarray(xc[:, 0]), np.ascontiguousarray(xc[:, 1])
+    lat, lon, up = kernels.geodetic_points(state.sensors.frame_origin, state.sensors.frame_rotation, e, n, alt)
+    # Local east and north unit vectors at each aircraft, in frame axes.
+    la, lo = np.radians(lat), np.radians(lon)
+    east_ecef = np.stack([-np.sin(lo), np.cos(lo), np.zeros_like(lo)], -1)
+    north_ecef = np.stack([-np.sin(la) * np.cos(lo), -np.sin(la) * np.sin(lo), np.cos(la)], -1)
+    rot = state.sensors.frame_rotation
+    east = east_ecef @ rot.T
+    north = north_ecef @ rot.T
     ve, vn = xc[:, 2], xc[:, 3]
     vrate = np.where(has, zv[:, 1], 0.0)
     du = (-up[:, 0] * ve - up[:, 1] * vn + vrate) / up[:, 2]
-    v_ecef = np.stack(state.frame.vector_to_ecef(ve, vn, du), axis=-1)
-    la, lo = np.radians(lat), np.radians(lon)
-    east = np.stack([-np.sin(lo), np.cos(lo), np.zeros_like(lo)], -1)
-    north = np.stack([-np.sin(la) * np.cos(lo), -np.sin(la) * np.sin(lo), np.cos(la)], -1)
+    v_frame = np.stack([ve, vn, du], axis=-1)
+    # Horizontal frame components to local components (the up coupling is second order).
+    A = np.zeros((len(rows), 4, 4))
+    A[:, 0, :2] = A[:, 2, 2:] = east[:, :2]
+    A[:, 1, :2] = A[:, 3, 2:] = north[:, :2]
+    cov = A @ Pc[:, :4, :4] @ A.transpose(0, 2, 1)
     age = time_s - tr.time_s[rows]
     coasting = age > np.maximum(cfg.coast_after_s, 1.5 * tr.expected_period_s[rows])
     status = np.where(tr.status[rows] == CONFIRMED, np.where(coasting, "coasting", "confirmed"), "tentative")
     sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]))
-    return Tracks.build(
-        len(rows),
-        time_s=time_s,
-        track_id=tr.track_id[rows],
-        lat_deg=lat,
-        lon_deg=lon,
-        alt_m=np.where(has, zv[:, 0], np.nan),
-        v_east_mps=np.einsum("ki,ki->k", v_ecef, east),
-        v_north_mps=np.einsum("ki,ki->k", v_ecef, north),
-        v_up_mps=np.where(has, vrate, np.nan),
-        status=status,
-        mode_s=tr.mode_s[rows],
-        squawk=tr.squawk[rows],
-        callsign=tr.callsign[rows],
-        quality=1.0 / (1.0 + sigma / 250.0),
+    recent = 3.0 * tr.expected_period_s[rows]
+    kinds = (
+        (time_s - tr.last_primary_s[rows] < recent) * SENSOR_PSR
+        + (time_s - tr.last_secondary_s[rows] < recent) * SENSOR_SSR
+        + (time_s - tr.last_adsb_s[rows] < recent) * SENSOR_ADSB
     )
+    return {
+        "time_s": time_s,
+        "track_id": tr.track_id[rows],
+        "lat_deg": lat,
+        "lon_deg": lon,
+        "alt_m": np.where(has, zv[:, 0], np.nan),
+        "v_east_mps": np.einsum("ki,ki->k", v_frame, east),
+        "v_north_mps": np.einsum("ki,ki->k", v_frame, north),
+        "v_up_mps": np.where(has, vrate, np.nan),
+        "var_alt_m2": np.where(has, Pzv[:, 0, 0], np.nan),
+        **TrackReports.covariance_columns(cov),
+        "status": status,
+        "quality": 1.0 / (1.0 + sigma / 250.0),
+        "sensor_kinds": kinds.astype(np.int8),
+        "mode_s": tr.mode_s[rows],
+        "squawk": tr.squawk[rows],
+        "callsign": tr.callsign[rows],
+    }
+
+
+def report(state: TrackerState, rows: I64, time_s: F64) -> Tracks:
+    """Tracks at the given rows predicted to the given times, in WGS-84 (the `tracks.csv` contract)."""
+    if len(rows) == 0:
+        return Tracks.empty()
+    columns = _reported_columns(state, rows, time_s)
+    return Tracks.build(len(rows), **{k: columns[k] for k in Tracks.DTYPES})
+
+
+def reports(state: TrackerState, owner: str, time_s: float) -> TrackReports:
+    """All confirmed tracks at one time with their uncertainty, as a partner exports them."""
+    rows = np.flatnonzero(state.tracks.status == CONFIRMED)
+    if len(rows) == 0:
+        return TrackReports.empty()
+    columns = _reported_columns(state, rows, np.full(len(rows), time_s))
+    return TrackReports.build(len(rows), owner=np.full(len(rows), owner), **columns)
 
 
 def picture(state: TrackerState, time_s: float) -> Tracks:
