@@ -376,6 +376,8 @@ class Scenario:
     traffic: TrafficConfig
     events: tuple[Event, ...]
     source: str = "<scenario>"
+    sharing: tuple[dict[str, Any], ...] = ()
+    """The `[[sharing]]` tables, unvalidated: `commonsky.sharing` reads them."""
 
     @property
     def sensors(self) -> tuple[SensorConfig, ...]:
@@ -750,8 +752,10 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scena
         partners=tuple(p.id for p in partners),
     )
     events = tuple(_event(e, refs) for e in root.tables("events"))
+    # Sharing agreements belong to the network layer, which validates them; carried here verbatim.
+    sharing = tuple(dict(t.data) for t in root.tables("sharing"))
     root.finish()
-    return Scenario(name, seed, duration, start_time, region, partners, traffic, events, source)
+    return Scenario(name, seed, duration, start_time, region, partners, traffic, events, source, sharing)
 
 
 def load_scenario(path: str | Path) -> Scenario:
