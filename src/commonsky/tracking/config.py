@@ -39,9 +39,9 @@ class TrackerConfig:
     # Initiation.
     max_speed_mps: float = 320.0
     """Fastest target expected: sets the velocity uncertainty of a new track."""
-    default_altitude_m: float = 3000.0
+    default_altitude_m: float = 6000.0
     """Altitude assumed for primary-only tracks, whose altitude is unknown."""
-    default_altitude_sigma_m: float = 3000.0
+    default_altitude_sigma_m: float = 4000.0
     """Standard deviation of that assumed altitude."""
 
     # Gating and association.

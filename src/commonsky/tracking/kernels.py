@@ -5,8 +5,11 @@ operations that costs hundreds of tiny array calls per round, dominated by call 
 compiled loop over rows it is a few microseconds per plot. The motion models match the NumPy
 ones in `models` (used for output prediction) and the radar geometry matches `measurements`.
 
-Conventions: horizontal state [e, n, v_e, v_n, omega]; model 0 is CV, model 1 is CT; radar
-measurements are (slant range m, azimuth rad); ADS-B measurements are (e, n) m.
+Conventions: state [e, n, v_e, v_n, omega, h, v_h] (m, m/s, rad/s; h the height above the
+ellipsoid); model 0 is CV, model 1 is CT in the horizontal plane, both CV in height. A plot is a
+3-vector: radar (slant range m, azimuth rad, Mode C height m), ADS-B (e m, n m, height m); a
+plot without a height (primary radar) has a zero third row in H, so only the geometry couples it
+to h. That is how primary-only tracks get their height from several radars.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ F64 = NDArray[np.float64]
 SMALL_TURN = 1e-6
 LOG_2PI = math.log(2.0 * math.pi)
 # Parameter vector layout shared with the tracker.
-P_Q_CV, P_Q_CT, P_Q_TURN, P_CV_SOJOURN, P_CT_SOJOURN = 0, 1, 2, 3, 4
-N_PARAMS = 5
+P_Q_CV, P_Q_CT, P_Q_TURN, P_CV_SOJOURN, P_CT_SOJOURN, P_Q_VERTICAL = 0, 1, 2, 3, 4, 5
+N_PARAMS = 6
+NX = 7
+"""State dimension."""
+NZ = 3
+"""Measurement dimension (the third row is empty for plots without height)."""
+H_MIN, H_MAX = -500.0, 25_000.0
+"""Heights outside this band are clamped after each update (the EKF can overshoot)."""
 
 
 @njit(cache=True, fastmath=False)
@@ -93,7 +102,7 @@ def _radar_geometry(
 
 
 @njit(cache=True)
-def _add_noise(P: F64, dt: float, q: float, q_turn: float) -> None:
+def _add_noise(P: F64, dt: float, q: float, q_turn: float, q_vertical: float) -> None:
     q2 = q * q
     pp, pv, vv = q2 * dt**3 / 3.0, q2 * dt * dt / 2.0, q2 * dt
     for i in range(2):
@@ -102,6 +111,11 @@ def _add_noise(P: F64, dt: float, q: float, q_turn: float) -> None:
         P[i + 2, i] += pv
         P[i + 2, i + 2] += vv
     P[4, 4] += q_turn * q_turn * dt
+    qv = q_vertical * q_vertical
+    P[5, 5] += qv * dt**3 / 3.0
+    P[5, 6] += qv * dt * dt / 2.0
+    P[6, 5] += qv * dt * dt / 2.0
+    P[6, 6] += qv * dt
 
 
 @njit(cache=True)
@@ -124,11 +138,21 @@ def _sandwich(A: F64, P: F64, out: F64, tmp: F64) -> None:
 
 @njit(cache=True)
 def _predict(
-    x: F64, P: F64, dt: float, turn_model: bool, q: float, q_turn: float, xn: F64, Pn: F64, F: F64, tmp: F64
+    x: F64,
+    P: F64,
+    dt: float,
+    turn_model: bool,
+    q: float,
+    q_turn: float,
+    q_vertical: float,
+    xn: F64,
+    Pn: F64,
+    F: F64,
+    tmp: F64,
 ) -> None:
-    """CV or CT prediction of one 5-state (EKF for CT) into xn, Pn; F and tmp are scratch."""
-    for i in range(5):
-        for j in range(5):
+    """CV or CT (EKF) prediction of one state into xn, Pn; height is constant-rate in both; F, tmp scratch."""
+    for i in range(NX):
+        for j in range(NX):
             F[i, j] = 1.0 if i == j else 0.0
         xn[i] = x[i]
     if turn_model:
@@ -158,8 +182,10 @@ def _predict(
         xn[1] = x[1] + dt * x[3]
         F[0, 2] = dt
         F[1, 3] = dt
+    xn[5] = x[5] + dt * x[6]
+    F[5, 6] = dt
     _sandwich(F, P, Pn, tmp)
-    _add_noise(Pn, dt, q, q_turn)
+    _add_noise(Pn, dt, q, q_turn, q_vertical)
 
 
 @njit(cache=True)
@@ -171,84 +197,145 @@ def _measurement(
     s_rot: F64,
     e: float,
     n: float,
-    alt: float,
-    alt_sigma: float,
+    h: float,
     sigma: F64,
+    has_height: bool,
+    zp: F64,
     H: F64,
     R: F64,
     J: F64,
-) -> tuple[float, float]:
-    """Predicted measurement at (e, n); fills H (2x2) and R (2x2, altitude uncertainty folded in)."""
+    H2: F64,
+) -> None:
+    """Predicted plot zp (3) at state (e, n, h); fills H (3 x NX) and R (3x3). H2, J are scratch."""
+    for i in range(NZ):
+        for j in range(NX):
+            H[i, j] = 0.0
+        for j in range(NZ):
+            R[i, j] = 0.0
     R[0, 0] = sigma[0] * sigma[0]
     R[1, 1] = sigma[1] * sigma[1]
-    R[0, 1] = R[1, 0] = 0.0
-    if not is_radar:
-        H[0, 0], H[0, 1], H[1, 0], H[1, 1] = 1.0, 0.0, 0.0, 1.0
-        return e, n
-    rho, az = _radar_geometry(origin, rot, s_pos, s_rot, e, n, alt, H, J)
-    v = alt_sigma * alt_sigma
-    R[0, 0] += J[0] * J[0] * v
-    R[0, 1] += J[0] * J[1] * v
-    R[1, 0] += J[0] * J[1] * v
-    R[1, 1] += J[1] * J[1] * v
-    return rho, az
+    if is_radar:
+        zp[0], zp[1] = _radar_geometry(origin, rot, s_pos, s_rot, e, n, h, H2, J)
+        H[0, 0], H[0, 1], H[0, 5] = H2[0, 0], H2[0, 1], J[0]
+        H[1, 0], H[1, 1], H[1, 5] = H2[1, 0], H2[1, 1], J[1]
+    else:
+        zp[0], zp[1] = e, n
+        H[0, 0] = 1.0
+        H[1, 1] = 1.0
+    if has_height:
+        zp[2] = h
+        H[2, 5] = 1.0
+        R[2, 2] = sigma[2] * sigma[2]
+    else:
+        zp[2] = 0.0
+        R[2, 2] = 1.0  # an empty row: zero innovation, unit variance, no effect
+
+
+@njit(cache=True)
+def _inv3(S: F64, out: F64) -> float:
+    """Inverse of a 3x3 matrix into out; returns the determinant."""
+    a, b, c = S[0, 0], S[0, 1], S[0, 2]
+    d, e, f = S[1, 0], S[1, 1], S[1, 2]
+    g, h, i = S[2, 0], S[2, 1], S[2, 2]
+    A = e * i - f * h
+    B = -(d * i - f * g)
+    C = d * h - e * g
+    det = a * A + b * B + c * C
+    out[0, 0] = A / det
+    out[1, 0] = B / det
+    out[2, 0] = C / det
+    out[0, 1] = -(b * i - c * h) / det
+    out[1, 1] = (a * i - c * g) / det
+    out[2, 1] = -(a * h - b * g) / det
+    out[0, 2] = (b * f - c * e) / det
+    out[1, 2] = -(a * f - c * d) / det
+    out[2, 2] = (a * e - b * d) / det
+    return det
 
 
 @njit(cache=True)
 def _ekf_update(
-    xp: F64, Pp: F64, H: F64, R: F64, nu0: float, nu1: float, xo: F64, Po: F64, PHt: F64, G: F64, A: F64, tmp: F64
+    xp: F64, Pp: F64, H: F64, R: F64, nu: F64, xo: F64, Po: F64, PHt: F64, S: F64, Si: F64, G: F64, A: F64, tmp: F64
 ) -> float:
-    """Joseph-form EKF update of a 5-state with a 2-D innovation on (e, n) through H; returns the log-likelihood."""
-    for i in range(5):
-        PHt[i, 0] = Pp[i, 0] * H[0, 0] + Pp[i, 1] * H[0, 1]
-        PHt[i, 1] = Pp[i, 0] * H[1, 0] + Pp[i, 1] * H[1, 1]
-    s00 = H[0, 0] * PHt[0, 0] + H[0, 1] * PHt[1, 0] + R[0, 0]
-    s01 = H[0, 0] * PHt[0, 1] + H[0, 1] * PHt[1, 1] + R[0, 1]
-    s10 = H[1, 0] * PHt[0, 0] + H[1, 1] * PHt[1, 0] + R[1, 0]
-    s11 = H[1, 0] * PHt[0, 1] + H[1, 1] * PHt[1, 1] + R[1, 1]
-    det = s00 * s11 - s01 * s10
-    i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det
-    for i in range(5):
-        G[i, 0] = PHt[i, 0] * i00 + PHt[i, 1] * i10
-        G[i, 1] = PHt[i, 0] * i01 + PHt[i, 1] * i11
-        xo[i] = xp[i] + G[i, 0] * nu0 + G[i, 1] * nu1
-    # A = I - G Hf, where Hf is H padded to 2x5.
-    for i in range(5):
-        for j in range(5):
-            A[i, j] = 1.0 if i == j else 0.0
-        for j in range(2):
-            A[i, j] -= G[i, 0] * H[0, j] + G[i, 1] * H[1, j]
+    """Joseph-form EKF update of one state with a 3-D innovation; returns the log-likelihood."""
+    for i in range(NX):
+        for k in range(NZ):
+            acc = 0.0
+            for j in range(NX):
+                acc += Pp[i, j] * H[k, j]
+            PHt[i, k] = acc
+    for a in range(NZ):
+        for b in range(NZ):
+            acc = R[a, b]
+            for j in range(NX):
+                acc += H[a, j] * PHt[j, b]
+            S[a, b] = acc
+    det = _inv3(S, Si)
+    for i in range(NX):
+        for k in range(NZ):
+            acc = 0.0
+            for m in range(NZ):
+                acc += PHt[i, m] * Si[m, k]
+            G[i, k] = acc
+        acc = xp[i]
+        for k in range(NZ):
+            acc += G[i, k] * nu[k]
+        xo[i] = acc
+    for i in range(NX):
+        for j in range(NX):
+            acc = 1.0 if i == j else 0.0
+            for k in range(NZ):
+                acc -= G[i, k] * H[k, j]
+            A[i, j] = acc
     _sandwich(A, Pp, Po, tmp)
-    # + G R G'
-    for i in range(5):
-        gr0 = G[i, 0] * R[0, 0] + G[i, 1] * R[1, 0]
-        gr1 = G[i, 0] * R[0, 1] + G[i, 1] * R[1, 1]
-        for j in range(5):
-            Po[i, j] += gr0 * G[j, 0] + gr1 * G[j, 1]
-    for i in range(5):
-        for j in range(i + 1, 5):
+    for i in range(NX):
+        for j in range(NX):
+            acc = 0.0
+            for a in range(NZ):
+                for b in range(NZ):
+                    acc += G[i, a] * R[a, b] * G[j, b]
+            Po[i, j] += acc
+    for i in range(NX):
+        for j in range(i + 1, NX):
             avg = 0.5 * (Po[i, j] + Po[j, i])
             Po[i, j] = avg
             Po[j, i] = avg
-    d2 = nu0 * (i00 * nu0 + i01 * nu1) + nu1 * (i10 * nu0 + i11 * nu1)
-    return -0.5 * (d2 + math.log(det) + 2.0 * LOG_2PI)
+    d2 = 0.0
+    for a in range(NZ):
+        for b in range(NZ):
+            d2 += nu[a] * Si[a, b] * nu[b]
+    return -0.5 * (d2 + math.log(det) + NZ * LOG_2PI)
 
 
 @njit(cache=True)
 def _mix(x: F64, P: F64, w0: float, w1: float, x0: F64, P0: F64) -> None:
     """x0, P0 = the Gaussian mixture w0 N(x[0], P[0]) + w1 N(x[1], P[1]) moment-matched."""
-    for i in range(5):
+    for i in range(NX):
         x0[i] = w0 * x[0, i] + w1 * x[1, i]
-    for i in range(5):
+    for i in range(NX):
         a0 = x[0, i] - x0[i]
         a1 = x[1, i] - x0[i]
-        for j in range(5):
+        for j in range(NX):
             P0[i, j] = w0 * (P[0, i, j] + a0 * (x[0, j] - x0[j])) + w1 * (P[1, i, j] + a1 * (x[1, j] - x0[j]))
 
 
 @njit(cache=True)
 def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2.0 * math.pi) - math.pi
+
+
+@njit(cache=True)
+def _innovation(z: F64, zp: F64, H: F64, dx: F64, is_radar: bool, has_height: bool, nu: F64) -> None:
+    """z - (zp + H dx), azimuth wrapped; zero for an empty height row."""
+    for a in range(NZ):
+        acc = zp[a]
+        for j in range(NX):
+            acc += H[a, j] * dx[j]
+        nu[a] = z[a] - acc
+    if is_radar:
+        nu[1] = _wrap(nu[1])
+    if not has_height:
+        nu[2] = 0.0
 
 
 @njit(cache=True)
@@ -259,44 +346,50 @@ def imm_update_rows(
     dt: F64,
     z: F64,
     sigma: F64,
+    has_height: NDArray[np.bool_],
     is_radar: NDArray[np.bool_],
     s_pos: F64,
     s_rot: F64,
-    alt: F64,
-    alt_sigma: F64,
     origin: F64,
     rot: F64,
     params: F64,
 ) -> tuple[F64, F64, F64]:
     """IMM interaction, model-matched prediction by dt and EKF update with one plot, for each row.
 
-    x (K,2,5), P (K,2,5,5), mu (K,2) are the rows' states; the plot of row k is z[k] with
-    standard deviations sigma[k], from a radar at s_pos[k] with axes s_rot[k] when is_radar[k];
-    alt/alt_sigma give the height used for radar geometry. Returns the updated x, P, mu.
+    x (K,2,7), P (K,2,7,7), mu (K,2) are the rows' states; the plot of row k is z[k] (3) with
+    standard deviations sigma[k] (3), its third component valid when has_height[k], from a radar
+    at s_pos[k] with axes s_rot[k] when is_radar[k]. Returns the updated x, P, mu.
     """
     K = x.shape[0]
     xo = np.empty_like(x)
     Po = np.empty_like(P)
     muo = np.empty_like(mu)
-    q_cv, q_ct, q_turn = params[P_Q_CV], params[P_Q_CT], params[P_Q_TURN]
+    q_cv, q_ct, q_turn, q_v = params[P_Q_CV], params[P_Q_CT], params[P_Q_TURN], params[P_Q_VERTICAL]
     rate = 1.0 / params[P_CV_SOJOURN] + 1.0 / params[P_CT_SOJOURN]
     p_cv = (1.0 / params[P_CT_SOJOURN]) / rate
     p_ct = 1.0 - p_cv
-    H = np.empty((2, 2))
-    R = np.empty((2, 2))
+    H = np.empty((NZ, NX))
+    R = np.empty((NZ, NZ))
+    H2 = np.empty((2, 2))
     J = np.empty(2)
+    zp = np.empty(NZ)
+    nu = np.empty(NZ)
+    dx = np.empty(NX)
     T = np.empty((2, 2))
     c = np.empty(2)
     loglik = np.empty(2)
-    x0 = np.empty(5)
-    P0 = np.empty((5, 5))
-    xp = np.empty((2, 5))
-    Pp = np.empty((2, 5, 5))
-    F = np.empty((5, 5))
-    A = np.empty((5, 5))
-    tmp = np.empty((5, 5))
-    PHt = np.empty((5, 2))
-    G = np.empty((5, 2))
+    x0 = np.empty(NX)
+    P0 = np.empty((NX, NX))
+    xp = np.empty((2, NX))
+    Pp = np.empty((2, NX, NX))
+    F = np.empty((NX, NX))
+    A = np.empty((NX, NX))
+    tmp = np.empty((NX, NX))
+    PHt = np.empty((NX, NZ))
+    G = np.empty((NX, NZ))
+    S = np.empty((NZ, NZ))
+    Si = np.empty((NZ, NZ))
+    xr = np.empty(NX)
     for k in range(K):
         decay = math.exp(-rate * max(dt[k], 0.0))
         T[0, 0] = p_cv + p_ct * decay
@@ -308,23 +401,21 @@ def imm_update_rows(
         for j in range(2):
             _mix(x[k], P[k], mu[k, 0] * T[0, j] / c[j], mu[k, 1] * T[1, j] / c[j], x0, P0)
             if j == 0:
-                _predict(x0, P0, dt[k], False, q_cv, q_turn * 0.1, xp[0], Pp[0], F, tmp)
+                _predict(x0, P0, dt[k], False, q_cv, q_turn * 0.1, q_v, xp[0], Pp[0], F, tmp)
             else:
-                _predict(x0, P0, dt[k], True, q_ct, q_turn, xp[1], Pp[1], F, tmp)
+                _predict(x0, P0, dt[k], True, q_ct, q_turn, q_v, xp[1], Pp[1], F, tmp)
         csum = c[0] + c[1]
-        e_ref = (c[0] * xp[0, 0] + c[1] * xp[1, 0]) / csum
-        n_ref = (c[0] * xp[0, 1] + c[1] * xp[1, 1]) / csum
-        z0, z1 = _measurement(
-            origin, rot, is_radar[k], s_pos[k], s_rot[k], e_ref, n_ref, alt[k], alt_sigma[k], sigma[k], H, R, J
+        for i in range(NX):
+            xr[i] = (c[0] * xp[0, i] + c[1] * xp[1, i]) / csum
+        _measurement(
+            origin, rot, is_radar[k], s_pos[k], s_rot[k], xr[0], xr[1], xr[5], sigma[k], has_height[k], zp, H, R, J, H2
         )
         for j in range(2):
-            de = xp[j, 0] - e_ref
-            dn = xp[j, 1] - n_ref
-            nu0 = z[k, 0] - (z0 + H[0, 0] * de + H[0, 1] * dn)
-            nu1 = z[k, 1] - (z1 + H[1, 0] * de + H[1, 1] * dn)
-            if is_radar[k]:
-                nu1 = _wrap(nu1)
-            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu0, nu1, xo[k, j], Po[k, j], PHt, G, A, tmp)
+            for i in range(NX):
+                dx[i] = xp[j, i] - xr[i]
+            _innovation(z[k], zp, H, dx, is_radar[k], has_height[k], nu)
+            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu, xo[k, j], Po[k, j], PHt, S, Si, G, A, tmp)
+            xo[k, j, 5] = min(max(xo[k, j, 5], H_MIN), H_MAX)
         top = max(loglik[0] + math.log(c[0]), loglik[1] + math.log(c[1]))
         m0 = math.exp(loglik[0] + math.log(c[0]) - top)
         m1 = math.exp(loglik[1] + math.log(c[1]) - top)
@@ -342,63 +433,87 @@ def gate_rows(
     dt: F64,
     z: F64,
     sigma: F64,
+    has_height: NDArray[np.bool_],
     is_radar: NDArray[np.bool_],
     s_pos: F64,
     s_rot: F64,
-    alt: F64,
-    alt_sigma: F64,
     origin: F64,
     rot: F64,
     q: float,
     q_turn: float,
+    q_vertical: float,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """Score (track, plot) pairs: the track's moment-matched mixture predicted by dt under CV with noise q.
 
-    Returns squared Mahalanobis distance, log det S, innovation (K,2), S (K,2,2), H (K,2,2) and
-    the predicted horizontal velocity (K,2).
+    Returns the squared Mahalanobis distance (over 2 or 3 components), log det S, the horizontal
+    innovation (K,2), its covariance S (K,2,2), d(plot)/d(e, n) (K,2,2), and the plot's rate of
+    change along the predicted velocity (K,2), used by registration.
     """
     K = x.shape[0]
     d2 = np.empty(K)
     logdet = np.empty(K)
-    nu = np.empty((K, 2))
+    nu_o = np.empty((K, 2))
     So = np.empty((K, 2, 2))
     Ho = np.empty((K, 2, 2))
-    vel = np.empty((K, 2))
-    H = np.empty((2, 2))
-    R = np.empty((2, 2))
+    rates = np.empty((K, 2))
+    H = np.empty((NZ, NX))
+    R = np.empty((NZ, NZ))
+    H2 = np.empty((2, 2))
     J = np.empty(2)
-    xc = np.empty(5)
-    Pc = np.empty((5, 5))
-    xp = np.empty(5)
-    Pp = np.empty((5, 5))
-    F = np.empty((5, 5))
-    tmp = np.empty((5, 5))
+    zp = np.empty(NZ)
+    nu = np.empty(NZ)
+    dx = np.zeros(NX)
+    xc = np.empty(NX)
+    Pc = np.empty((NX, NX))
+    xp = np.empty(NX)
+    Pp = np.empty((NX, NX))
+    F = np.empty((NX, NX))
+    tmp = np.empty((NX, NX))
+    S = np.empty((NZ, NZ))
+    Si = np.empty((NZ, NZ))
     for k in range(K):
         _mix(x[k], P[k], mu[k, 0], mu[k, 1], xc, Pc)
-        _predict(xc, Pc, dt[k], False, q, q_turn, xp, Pp, F, tmp)
-        z0, z1 = _measurement(
-            origin, rot, is_radar[k], s_pos[k], s_rot[k], xp[0], xp[1], alt[k], alt_sigma[k], sigma[k], H, R, J
+        _predict(xc, Pc, dt[k], False, q, q_turn, q_vertical, xp, Pp, F, tmp)
+        _measurement(
+            origin, rot, is_radar[k], s_pos[k], s_rot[k], xp[0], xp[1], xp[5], sigma[k], has_height[k], zp, H, R, J, H2
         )
-        n0 = z[k, 0] - z0
-        n1 = z[k, 1] - z1
-        if is_radar[k]:
-            n1 = _wrap(n1)
-        # S = H Pp[:2,:2] H' + R
-        for i in range(2):
-            for j in range(2):
-                acc = R[i, j]
-                for a in range(2):
-                    for b in range(2):
-                        acc += H[i, a] * Pp[a, b] * H[j, b]
-                So[k, i, j] = acc
-                Ho[k, i, j] = H[i, j]
-        s00, s01, s11 = So[k, 0, 0], So[k, 0, 1], So[k, 1, 1]
-        det = s00 * s11 - s01 * s01
-        d2[k] = (s11 * n0 * n0 - 2.0 * s01 * n0 * n1 + s00 * n1 * n1) / det
+        _innovation(z[k], zp, H, dx, is_radar[k], has_height[k], nu)
+        for a in range(NZ):
+            for b in range(NZ):
+                acc = R[a, b]
+                for i in range(NX):
+                    for j in range(NX):
+                        acc += H[a, i] * Pp[i, j] * H[b, j]
+                S[a, b] = acc
+        det = _inv3(S, Si)
+        acc = 0.0
+        for a in range(NZ):
+            for b in range(NZ):
+                acc += nu[a] * Si[a, b] * nu[b]
+        d2[k] = acc
         logdet[k] = math.log(det)
-        nu[k, 0], nu[k, 1] = n0, n1
-        vel[k, 0], vel[k, 1] = xp[2], xp[3]
-    return d2, logdet, nu, So, Ho, vel
+        for a in range(2):
+            nu_o[k, a] = nu[a]
+            rates[k, a] = H[a, 0] * xp[2] + H[a, 1] * xp[3] + H[a, 5] * xp[6]
+            for b in range(2):
+                So[k, a, b] = S[a, b]
+                Ho[k, a, b] = H[a, b]
+    return d2, logdet, nu_o, So, Ho, rates
+
+
+@njit(cache=True)
+def predict_rows(x: F64, P: F64, dt: F64, params: F64) -> tuple[F64, F64]:
+    """Each model of each row predicted by dt without interaction (reporting tracks at a later time)."""
+    K = x.shape[0]
+    xo = np.empty_like(x)
+    Po = np.empty_like(P)
+    F = np.empty((NX, NX))
+    tmp = np.empty((NX, NX))
+    q_cv, q_ct, q_turn, q_v = params[P_Q_CV], params[P_Q_CT], params[P_Q_TURN], params[P_Q_VERTICAL]
+    for k in range(K):
+        _predict(x[k, 0], P[k, 0], dt[k], False, q_cv, q_turn * 0.1, q_v, xo[k, 0], Po[k, 0], F, tmp)
+        _predict(x[k, 1], P[k, 1], dt[k], True, q_ct, q_turn, q_v, xo[k, 1], Po[k, 1], F, tmp)
+    return xo, Po
 
 
 @njit(cache=True)

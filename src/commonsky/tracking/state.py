@@ -19,19 +19,17 @@ CONFIRMED = 1
 
 @dataclass
 class TrackArrays:
-    """Live tracks, one row each. Sizes: about 700 bytes per track."""
+    """Live tracks, one row each: about 1 KiB per track."""
 
     track_id: NDArray[np.int64]
     x: NDArray[np.float64]
-    """(K,2,5) per-model horizontal state [e, n, v_e, v_n, omega]."""
+    """(K,2,7) per-model state [e, n, v_e, v_n, omega, height, vertical rate] (see `kernels`)."""
     P: NDArray[np.float64]
-    """(K,2,5,5) per-model covariances."""
+    """(K,2,7,7) per-model covariances."""
     mu: NDArray[np.float64]
     """(K,2) model probabilities (CV, CT)."""
-    z: NDArray[np.float64]
-    """(K,2) vertical channel [altitude (m above ellipsoid), vertical rate]."""
-    Pz: NDArray[np.float64]
     has_alt: NDArray[np.bool_]
+    """A height was measured (Mode C or ADS-B), not only inferred from radar geometry."""
     time_s: NDArray[np.float64]
     """Time of the state (the last plot applied)."""
     created_s: NDArray[np.float64]
@@ -55,11 +53,9 @@ class TrackArrays:
         """No tracks."""
         return cls(
             track_id=np.zeros(0, np.int64),
-            x=np.zeros((0, 2, 5)),
-            P=np.zeros((0, 2, 5, 5)),
+            x=np.zeros((0, 2, 7)),
+            P=np.zeros((0, 2, 7, 7)),
             mu=np.zeros((0, 2)),
-            z=np.zeros((0, 2)),
-            Pz=np.zeros((0, 2, 2)),
             has_alt=np.zeros(0, bool),
             time_s=np.zeros(0),
             created_s=np.zeros(0),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
+from scipy.stats import chi2
 
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports, Tracks
 from commonsky.core.geodesy import LocalFrame
@@ -31,7 +32,6 @@ from commonsky.tracking.measurements import (
     nacp_sigma_m,
     radar_to_position,
 )
-from commonsky.tracking.models import vertical_predict
 from commonsky.tracking.registration import Registration
 from commonsky.tracking.state import CONFIRMED, TENTATIVE, TrackArrays, TrackerState
 
@@ -42,6 +42,10 @@ B = NDArray[np.bool_]
 PSR, SSR, ADSB = 0, 1, 2
 MODE_C_SIGMA_M = 30.48 / np.sqrt(12.0)
 """Standard deviation of 100 ft quantisation."""
+INITIAL_VERTICAL_RATE_SIGMA_MPS = 15.0
+"""Vertical rate uncertainty of a new track."""
+REPORTED_HEIGHT_SIGMA_M = 500.0
+"""A primary-only track reports its estimated height once its sigma is below this."""
 MERGE_INTERVAL_S = 3.0
 """Duplicate tracks are looked for this often (they are rare and do no harm for a few seconds)."""
 ADSB_FRESH_S = 3.0
@@ -70,11 +74,11 @@ class SlicePlots:
     sensor: I64
     kind: NDArray[np.int8]
     z: F64
-    """(K,2): east, north (m) for ADS-B; slant range (m), azimuth (rad) for radar."""
+    """(K,3): east, north (m) for ADS-B; slant range (m), azimuth (rad) for radar; then the height (m, 0 if none)."""
     sigma_z: F64
-    """(K,2): measurement standard deviations."""
+    """(K,3): measurement standard deviations."""
     alt: F64
-    alt_sigma: F64
+    """Measured height (Mode C or ADS-B), NaN for primary radar."""
     mode_s: NDArray[np.int32]
     squawk: NDArray[np.int16]
     callsign: NDArray[np.str_]
@@ -99,8 +103,8 @@ def _prepare(state: TrackerState, plots: Plots) -> SlicePlots:
     radar = kind != ADSB
     bias = state.registration.estimate[sidx]
     t = plots.time_s - np.where(radar, bias[:, 2], 0.0)
-    z = np.empty((len(plots), 2))
-    sigma = np.empty((len(plots), 2))
+    z = np.empty((len(plots), 3))
+    sigma = np.empty((len(plots), 3))
     z[:, 0] = plots.range_m - bias[:, 0]
     z[:, 1] = np.radians(plots.azimuth_deg) - bias[:, 1]
     sigma[:, 0] = sensors.sigma_range_m[sidx]
@@ -111,6 +115,12 @@ def _prepare(state: TrackerState, plots: Plots) -> SlicePlots:
         z[a, 0], z[a, 1] = e, n
         s = nacp_sigma_m(plots.nacp[a], sensors.sigma_range_m[sidx[a]])
         sigma[a, 0] = sigma[a, 1] = s
+    alt = np.where(kind == PSR, np.nan, plots.altitude_m)
+    alt_sigma = np.where(
+        kind == SSR, np.maximum(sensors.sigma_altitude_m[sidx], MODE_C_SIGMA_M), sensors.sigma_altitude_m[sidx]
+    )
+    z[:, 2] = np.where(np.isfinite(alt), alt, 0.0)
+    sigma[:, 2] = np.maximum(alt_sigma, 1.0)
     valid = np.isfinite(z).all(axis=1) & np.isfinite(t)
     # One ADS-B broadcast heard by several stations is one measurement: keep its first copy.
     adsb_idx = np.flatnonzero(~radar & (plots.mode_s >= 0))
@@ -119,17 +129,13 @@ def _prepare(state: TrackerState, plots: Plots) -> SlicePlots:
     repeat = np.setdiff1d(np.arange(len(adsb_idx)), first)
     valid[adsb_idx[repeat]] = False
     state.stats.adsb_duplicates += len(repeat)
-    alt_sigma = np.where(
-        kind == SSR, np.maximum(sensors.sigma_altitude_m[sidx], MODE_C_SIGMA_M), sensors.sigma_altitude_m[sidx]
-    )
     out = SlicePlots(
         time_s=t,
         sensor=sidx,
         kind=kind,
         z=z,
         sigma_z=sigma,
-        alt=np.where(kind == PSR, np.nan, plots.altitude_m),
-        alt_sigma=np.maximum(alt_sigma, 1.0),
+        alt=alt,
         mode_s=plots.mode_s,
         squawk=plots.squawk,
         callsign=plots.callsign,
@@ -173,16 +179,6 @@ def _combined(tracks: TrackArrays, rows: I64) -> tuple[F64, F64]:
     return imm.combine(tracks.x[rows], tracks.P[rows], tracks.mu[rows])
 
 
-def _track_altitude(state: TrackerState, rows: I64, dt: F64) -> tuple[F64, F64]:
-    """Altitude and its sigma of tracks predicted by dt; the configured default where unknown."""
-    tr = state.tracks
-    z, Pz = vertical_predict(tr.z[rows], tr.Pz[rows], dt, state.config.q_vertical_mps2)
-    has = tr.has_alt[rows]
-    alt = np.where(has, z[:, 0], state.config.default_altitude_m)
-    sig = np.where(has, np.sqrt(Pz[:, 0, 0]), state.config.default_altitude_sigma_m)
-    return alt, sig
-
-
 @dataclass(frozen=True)
 class GatedPairs:
     """Candidate (plot, track row) pairs with their gating statistics."""
@@ -194,14 +190,8 @@ class GatedPairs:
     innovation: F64
     S: F64
     H: F64
-    velocity: F64
-
-
-def _geometry_altitude(state: TrackerState, p: SlicePlots, rows: I64, dt: F64) -> tuple[F64, F64]:
-    """Height for radar geometry: the plot's Mode C where present, else the track's (or the default)."""
-    track_alt, track_sigma = _track_altitude(state, rows, dt)
-    own = np.isfinite(p.alt)
-    return np.where(own, p.alt, track_alt), np.where(own, p.alt_sigma, track_sigma)
+    rates: F64
+    """(K,2) rate of change of (range, azimuth) along the track's motion, for registration."""
 
 
 def _kernel_inputs(state: TrackerState, p: SlicePlots) -> tuple[B, F64, F64]:
@@ -214,31 +204,38 @@ def _gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs
     tracks = state.tracks
     sub = p.take(plot)
     dt = np.maximum(sub.time_s - tracks.time_s[row], 0.0)
-    alt, alt_sigma = _geometry_altitude(state, sub, row, dt)
     radar, s_pos, s_rot = _kernel_inputs(state, sub)
-    d2, logdet, nu, S, H, vel = kernels.gate_rows(
+    cfg = state.config
+    d2, logdet, nu, S, H, rates = kernels.gate_rows(
         tracks.x[row],
         tracks.P[row],
         tracks.mu[row],
         dt,
         sub.z,
         sub.sigma_z,
+        np.isfinite(sub.alt),
         radar,
         s_pos,
         s_rot,
-        alt,
-        alt_sigma,
         state.sensors.frame_origin,
         state.sensors.frame_rotation,
-        state.config.q_ct_mps2,
-        np.radians(state.config.q_turn_rate_dps),
+        cfg.q_ct_mps2,
+        np.radians(cfg.q_turn_rate_dps),
+        cfg.q_vertical_mps2,
     )
-    return GatedPairs(plot, row, d2, logdet, nu, S, H, vel)
+    # A plot with a height has one more degree of freedom: scale its distance to the 2-D gate.
+    d2 = np.where(np.isfinite(sub.alt), d2 * (cfg.gate_chi2 / _gate3(cfg.gate_chi2)), d2)
+    return GatedPairs(plot, row, d2, logdet, nu, S, H, rates)
+
+
+def _gate3(gate2: float) -> float:
+    """The 3-degree-of-freedom chi-square quantile with the same tail probability as `gate2` on 2."""
+    return float(chi2.ppf(chi2.cdf(gate2, 2), 3))
 
 
 def _approx_positions(state: TrackerState, p: SlicePlots) -> F64:
     """Cheap east/north of plots for the pre-gate (radar: flat-Earth at Mode C or default height)."""
-    en = p.z.copy()
+    en = p.z[:, :2].copy()
     radar = p.kind != ADSB
     if radar.any():
         s = p.sensor[radar]
@@ -390,48 +387,50 @@ def _register(state: TrackerState, p: SlicePlots, gated: list[GatedPairs]) -> No
     row = np.concatenate([g.row for g in gated])
     nu = np.concatenate([g.innovation for g in gated])
     S = np.concatenate([g.S for g in gated])
-    H = np.concatenate([g.H for g in gated])
-    vel = np.concatenate([g.velocity for g in gated])
-    tracks = state.tracks
-    ref = (p.kind[plot] != ADSB) & (p.time_s[plot] - tracks.last_adsb_s[row] < ADSB_FRESH_S)
-    rates = np.einsum("kij,kj->ki", H[ref], vel[ref])
+    rates = np.concatenate([g.rates for g in gated])
+    ref = (p.kind[plot] != ADSB) & (p.time_s[plot] - state.tracks.last_adsb_s[row] < ADSB_FRESH_S)
     variances = np.stack([S[ref, 0, 0], S[ref, 1, 1]], axis=-1)
-    state.registration.accumulate(float(p.time_s.max()), p.sensor[plot[ref]], nu[ref], rates, variances)
+    state.registration.accumulate(float(p.time_s.max()), p.sensor[plot[ref]], nu[ref], rates[ref], variances)
 
 
 def _initiate(state: TrackerState, p: SlicePlots) -> I64:
-    """Start tentative tracks from single plots; returns their rows. Velocity starts vague (two-point init)."""
+    """Start tentative tracks from single plots; returns their rows. Velocity starts vague (two-point init).
+
+    A radar plot is placed at its Mode C height, or at the configured default height with a wide
+    sigma for primary radar; the joint (east, north, height) covariance follows from the geometry.
+    """
     cfg = state.config
     k = len(p)
     if k == 0:
         return np.zeros(0, np.int64)
+    has_alt = np.isfinite(p.alt)
+    h = np.where(has_alt, p.alt, cfg.default_altitude_m)
+    h_sigma = np.where(has_alt, p.sigma_z[:, 2], cfg.default_altitude_sigma_m)
     e = p.z[:, 0].copy()
     n = p.z[:, 1].copy()
-    Ppos = np.zeros((k, 2, 2))
-    Ppos[:, 0, 0] = p.sigma_z[:, 0] ** 2
-    Ppos[:, 1, 1] = p.sigma_z[:, 1] ** 2
-    has_alt = np.isfinite(p.alt)
+    # Joint covariance of (e, n, h): J diag(variances) J' with J = d(e, n, h)/d(measured, h).
+    J = np.zeros((k, 3, 3))
+    J[:, 0, 0] = J[:, 1, 1] = J[:, 2, 2] = 1.0
     radar = p.kind != ADSB
     if radar.any():
-        alt = np.where(has_alt[radar], p.alt[radar], cfg.default_altitude_m)
-        alt_sigma = np.where(has_alt[radar], p.alt_sigma[radar], cfg.default_altitude_sigma_m)
-        er, nr, J = radar_to_position(state.frame, state.sensors, p.sensor[radar], p.z[radar, 0], p.z[radar, 1], alt)
+        er, nr, Jr = radar_to_position(
+            state.frame, state.sensors, p.sensor[radar], p.z[radar, 0], p.z[radar, 1], h[radar]
+        )
         e[radar], n[radar] = er, nr
-        meas_var = np.stack([p.sigma_z[radar, 0] ** 2, p.sigma_z[radar, 1] ** 2, alt_sigma**2], axis=-1)
-        Ppos[radar] = np.einsum("kia,ka,kja->kij", J, meas_var, J)
-    x = np.zeros((k, 2, 5))
+        J[radar, :2, :] = Jr
+    variances = np.stack([p.sigma_z[:, 0] ** 2, p.sigma_z[:, 1] ** 2, h_sigma**2], axis=-1)
+    Peh = np.einsum("kia,ka,kja->kij", J, variances, J)
+    x = np.zeros((k, 2, kernels.NX))
     x[:, :, 0] = e[:, None]
     x[:, :, 1] = n[:, None]
-    P = np.zeros((k, 2, 5, 5))
-    P[:, :, :2, :2] = Ppos[:, None]
+    x[:, :, 5] = h[:, None]
+    P = np.zeros((k, 2, kernels.NX, kernels.NX))
+    index = np.array([0, 1, 5])
+    P[:, :, index[:, None], index[None, :]] = Peh[:, None]
     v_sigma = cfg.max_speed_mps / 2.0
     P[:, :, 2, 2] = P[:, :, 3, 3] = v_sigma**2
     P[:, :, 4, 4] = np.radians(3.0) ** 2
-    z = np.zeros((k, 2))
-    z[:, 0] = np.where(has_alt, p.alt, cfg.default_altitude_m)
-    Pz = np.zeros((k, 2, 2))
-    Pz[:, 0, 0] = np.where(has_alt, p.alt_sigma**2, cfg.default_altitude_sigma_m**2)
-    Pz[:, 1, 1] = 15.0**2
+    P[:, :, 6, 6] = INITIAL_VERTICAL_RATE_SIGMA_MPS**2
     confirm = np.where(
         p.mode_s >= 0,
         cfg.confirm_hits_identified,
@@ -447,8 +446,6 @@ def _initiate(state: TrackerState, p: SlicePlots) -> I64:
         x=x,
         P=P,
         mu=np.tile([0.8, 0.2], (k, 1)),
-        z=z,
-        Pz=Pz,
         has_alt=has_alt,
         time_s=p.time_s.copy(),
         created_s=p.time_s.copy(),
@@ -467,6 +464,22 @@ def _initiate(state: TrackerState, p: SlicePlots) -> I64:
     start = len(state.tracks)
     state.tracks = state.tracks.append(new)
     return np.arange(start, start + k, dtype=np.int64)
+
+
+def _bit_count(mask: NDArray[np.uint64]) -> I64:
+    """Number of set bits of each mask (sensors that fed a track)."""
+    return np.unpackbits(mask.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1).astype(np.int64)
+
+
+def _hold_height_prior(tr: TrackArrays, rows: I64, sigma_m: float) -> None:
+    """Reset the height variance of these tracks to at least the prior's, decoupled from the rest."""
+    for m in range(tr.P.shape[1]):
+        P = tr.P[rows, m]
+        P[:, 5, :5] = 0.0
+        P[:, :5, 5] = 0.0
+        P[:, 5, 6] = P[:, 6, 5] = 0.0
+        P[:, 5, 5] = np.maximum(P[:, 5, 5], sigma_m**2)
+        tr.P[rows, m] = P
 
 
 def _sensor_bits(sensor: I64) -> NDArray[np.uint64]:
@@ -495,16 +508,17 @@ def _kernel_params(cfg: TrackerConfig) -> F64:
     params[kernels.P_Q_TURN] = np.radians(cfg.q_turn_rate_dps)
     params[kernels.P_CV_SOJOURN] = cfg.cv_mean_sojourn_s
     params[kernels.P_CT_SOJOURN] = cfg.ct_mean_sojourn_s
+    params[kernels.P_Q_VERTICAL] = cfg.q_vertical_mps2
     return params
 
 
 def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
-    """One IMM predict-update per row (rows are distinct), plus the altitude channel and bookkeeping."""
+    """One IMM predict-update per row (rows are distinct), then the bookkeeping of each track."""
     cfg = state.config
     tr = state.tracks
     dt = np.maximum(p.time_s - tr.time_s[rows], 0.0)
-    alt, alt_sigma = _geometry_altitude(state, p, rows, dt)
     radar, s_pos, s_rot = _kernel_inputs(state, p)
+    measured = np.isfinite(p.alt)
     tr.x[rows], tr.P[rows], tr.mu[rows] = kernels.imm_update_rows(
         tr.x[rows],
         tr.P[rows],
@@ -512,32 +526,20 @@ def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
         dt,
         p.z,
         p.sigma_z,
+        measured,
         radar,
         s_pos,
         s_rot,
-        alt,
-        alt_sigma,
         state.sensors.frame_origin,
         state.sensors.frame_rotation,
         _kernel_params(cfg),
     )
-
-    z, Pz = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
-    measured = np.isfinite(p.alt)
-    first_alt = measured & ~tr.has_alt[rows]
-    z[first_alt, 0] = p.alt[first_alt]
-    z[first_alt, 1] = 0.0
-    Pz[first_alt] = 0.0
-    Pz[first_alt, 0, 0] = p.alt_sigma[first_alt] ** 2
-    Pz[first_alt, 1, 1] = 15.0**2
-    upd = measured & ~first_alt
-    if upd.any():
-        z[upd], Pz[upd] = imm.vertical_update(z[upd], Pz[upd], p.alt[upd], p.alt_sigma[upd])
-    keep_default = ~tr.has_alt[rows] & ~measured
-    z[keep_default] = tr.z[rows][keep_default]
-    Pz[keep_default] = tr.Pz[rows][keep_default]
-    tr.z[rows], tr.Pz[rows] = z, Pz
     tr.has_alt[rows] |= measured
+    # One 2-D radar cannot observe height: until a second sensor or a measured height feeds the
+    # track, its height keeps the prior's uncertainty (the EKF would otherwise grow overconfident).
+    single = ~tr.has_alt[rows] & (_bit_count(tr.sensor_mask[rows] | _sensor_bits(p.sensor)) < 2)
+    if single.any():
+        _hold_height_prior(tr, rows[single], cfg.default_altitude_sigma_m)
 
     # The fastest sensor feeding the track sets its expected update period, until that sensor falls silent.
     period = state.sensors.scan_period_s[p.sensor]
@@ -628,11 +630,11 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     tr = state.tracks
     cfg = state.config
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
-    xp, Pp = imm.predict_mixture(tr.x[rows], tr.P[rows], dt, cfg)
+    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, _kernel_params(cfg))
     xc, Pc = imm.combine(xp, Pp, tr.mu[rows])
-    zv, Pzv = vertical_predict(tr.z[rows], tr.Pz[rows], dt, cfg.q_vertical_mps2)
-    has = tr.has_alt[rows]
-    alt = np.where(has, zv[:, 0], 0.0)
+    # A height is reported once measured, or once radar geometry has pinned it down.
+    has = tr.has_alt[rows] | (Pc[:, 5, 5] < REPORTED_HEIGHT_SIGMA_M**2)
+    alt = xc[:, 5]
     e, n = np.ascontiguousarray(xc[:, 0]), np.ascontiguousarray(xc[:, 1])
     lat, lon, up = kernels.geodetic_points(state.sensors.frame_origin, state.sensors.frame_rotation, e, n, alt)
     # Local east and north unit vectors at each aircraft, in frame axes.
@@ -643,7 +645,7 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     east = east_ecef @ rot.T
     north = north_ecef @ rot.T
     ve, vn = xc[:, 2], xc[:, 3]
-    vrate = np.where(has, zv[:, 1], 0.0)
+    vrate = xc[:, 6]
     du = (-up[:, 0] * ve - up[:, 1] * vn + vrate) / up[:, 2]
     v_frame = np.stack([ve, vn, du], axis=-1)
     # Horizontal frame components to local components (the up coupling is second order).
@@ -666,11 +668,11 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
         "track_id": tr.track_id[rows],
         "lat_deg": lat,
         "lon_deg": lon,
-        "alt_m": np.where(has, zv[:, 0], np.nan),
+        "alt_m": np.where(has, alt, np.nan),
         "v_east_mps": np.einsum("ki,ki->k", v_frame, east),
         "v_north_mps": np.einsum("ki,ki->k", v_frame, north),
         "v_up_mps": np.where(has, vrate, np.nan),
-        "var_alt_m2": np.where(has, Pzv[:, 0, 0], np.nan),
+        "var_alt_m2": np.where(has, Pc[:, 5, 5], np.nan),
         **TrackReports.covariance_columns(cov),
         "status": status,
         "quality": 1.0 / (1.0 + sigma / 250.0),
