@@ -37,7 +37,7 @@ H_MIN, H_MAX = -500.0, 25_000.0
 """Heights outside this band are clamped after each update (the EKF can overshoot)."""
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=True)
 def _ecef_to_geodetic(x: float, y: float, z: float) -> tuple[float, float, float]:
     lon = math.atan2(y, x)
     p = math.hypot(x, y)
@@ -54,7 +54,7 @@ def _ecef_to_geodetic(x: float, y: float, z: float) -> tuple[float, float, float
     return lat, lon, h
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _point_from_altitude(origin: F64, rot: F64, e: float, n: float, alt: float) -> tuple[float, F64]:
     """Frame-up u of the point above (e, n) at ellipsoid height alt, and the point's up vector in frame axes."""
     r = EARTH_RADIUS_M + alt
@@ -73,7 +73,7 @@ def _point_from_altitude(origin: F64, rot: F64, e: float, n: float, alt: float) 
     return u, up
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _radar_geometry(
     origin: F64, rot: F64, s_pos: F64, s_rot: F64, e: float, n: float, alt: float, H: F64, J: F64
 ) -> tuple[float, float]:
@@ -101,7 +101,7 @@ def _radar_geometry(
     return rho, az
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _add_noise(P: F64, dt: float, q: float, q_turn: float, q_vertical: float) -> None:
     q2 = q * q
     pp, pv, vv = q2 * dt**3 / 3.0, q2 * dt * dt / 2.0, q2 * dt
@@ -118,7 +118,7 @@ def _add_noise(P: F64, dt: float, q: float, q_turn: float, q_vertical: float) ->
     P[6, 6] += qv * dt
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _sandwich(A: F64, P: F64, out: F64, tmp: F64) -> None:
     """out = A P A' for square matrices, without allocating."""
     m = A.shape[0]
@@ -136,7 +136,7 @@ def _sandwich(A: F64, P: F64, out: F64, tmp: F64) -> None:
             out[i, j] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _predict(
     x: F64,
     P: F64,
@@ -188,7 +188,7 @@ def _predict(
     _add_noise(Pn, dt, q, q_turn, q_vertical)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _measurement(
     origin: F64,
     rot: F64,
@@ -231,7 +231,7 @@ def _measurement(
         R[2, 2] = 1.0  # an empty row: zero innovation, unit variance, no effect
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _inv3(S: F64, out: F64) -> float:
     """Inverse of a 3x3 matrix into out; returns the determinant."""
     a, b, c = S[0, 0], S[0, 1], S[0, 2]
@@ -253,11 +253,11 @@ def _inv3(S: F64, out: F64) -> float:
     return det
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _ekf_update(
-    xp: F64, Pp: F64, H: F64, R: F64, nu: F64, xo: F64, Po: F64, PHt: F64, S: F64, Si: F64, G: F64, A: F64, tmp: F64
+    xp: F64, Pp: F64, H: F64, R: F64, nu: F64, xo: F64, Po: F64, PHt: F64, S: F64, Si: F64, G: F64, A: F64
 ) -> float:
-    """Joseph-form EKF update of one state with a 3-D innovation; returns the log-likelihood."""
+    """EKF update of one state with a 3-D innovation; returns the log-likelihood. A is scratch."""
     for i in range(NX):
         for k in range(NZ):
             acc = 0.0
@@ -281,20 +281,19 @@ def _ekf_update(
         for k in range(NZ):
             acc += G[i, k] * nu[k]
         xo[i] = acc
+    # P - G S G' (= P - P H' S^-1 H P), symmetrised below.
     for i in range(NX):
-        for j in range(NX):
-            acc = 1.0 if i == j else 0.0
-            for k in range(NZ):
-                acc -= G[i, k] * H[k, j]
-            A[i, j] = acc
-    _sandwich(A, Pp, Po, tmp)
-    for i in range(NX):
-        for j in range(NX):
+        for b in range(NZ):
             acc = 0.0
             for a in range(NZ):
-                for b in range(NZ):
-                    acc += G[i, a] * R[a, b] * G[j, b]
-            Po[i, j] += acc
+                acc += G[i, a] * S[a, b]
+            A[i, b] = acc
+    for i in range(NX):
+        for j in range(NX):
+            acc = Pp[i, j]
+            for b in range(NZ):
+                acc -= A[i, b] * G[j, b]
+            Po[i, j] = acc
     for i in range(NX):
         for j in range(i + 1, NX):
             avg = 0.5 * (Po[i, j] + Po[j, i])
@@ -307,7 +306,7 @@ def _ekf_update(
     return -0.5 * (d2 + math.log(det) + NZ * LOG_2PI)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _mix(x: F64, P: F64, w0: float, w1: float, x0: F64, P0: F64) -> None:
     """x0, P0 = the Gaussian mixture w0 N(x[0], P[0]) + w1 N(x[1], P[1]) moment-matched."""
     for i in range(NX):
@@ -319,12 +318,12 @@ def _mix(x: F64, P: F64, w0: float, w1: float, x0: F64, P0: F64) -> None:
             P0[i, j] = w0 * (P[0, i, j] + a0 * (x[0, j] - x0[j])) + w1 * (P[1, i, j] + a1 * (x[1, j] - x0[j]))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2.0 * math.pi) - math.pi
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _innovation(z: F64, zp: F64, H: F64, dx: F64, is_radar: bool, has_height: bool, nu: F64) -> None:
     """z - (zp + H dx), azimuth wrapped; zero for an empty height row."""
     for a in range(NZ):
@@ -338,7 +337,7 @@ def _innovation(z: F64, zp: F64, H: F64, dx: F64, is_radar: bool, has_height: bo
         nu[2] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def imm_update_rows(
     x: F64,
     P: F64,
@@ -383,7 +382,7 @@ def imm_update_rows(
     xp = np.empty((2, NX))
     Pp = np.empty((2, NX, NX))
     F = np.empty((NX, NX))
-    A = np.empty((NX, NX))
+    A = np.empty((NX, NZ))
     tmp = np.empty((NX, NX))
     PHt = np.empty((NX, NZ))
     G = np.empty((NX, NZ))
@@ -414,7 +413,7 @@ def imm_update_rows(
             for i in range(NX):
                 dx[i] = xp[j, i] - xr[i]
             _innovation(z[k], zp, H, dx, is_radar[k], has_height[k], nu)
-            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu, xo[k, j], Po[k, j], PHt, S, Si, G, A, tmp)
+            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu, xo[k, j], Po[k, j], PHt, S, Si, G, A)
             xo[k, j, 5] = min(max(xo[k, j, 5], H_MIN), H_MAX)
         top = max(loglik[0] + math.log(c[0]), loglik[1] + math.log(c[1]))
         m0 = math.exp(loglik[0] + math.log(c[0]) - top)
@@ -425,7 +424,7 @@ def imm_update_rows(
     return xo, Po, muo
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def gate_rows(
     x: F64,
     P: F64,
@@ -501,7 +500,7 @@ def gate_rows(
     return d2, logdet, nu_o, So, Ho, rates
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def predict_rows(x: F64, P: F64, dt: F64, params: F64) -> tuple[F64, F64]:
     """Each model of each row predicted by dt without interaction (reporting tracks at a later time)."""
     K = x.shape[0]
@@ -516,7 +515,7 @@ def predict_rows(x: F64, P: F64, dt: F64, params: F64) -> tuple[F64, F64]:
     return xo, Po
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def points_from_altitude(origin: F64, rot: F64, e: F64, n: F64, alt: F64) -> tuple[F64, F64]:
     """Vectorised `_point_from_altitude`: frame-up u (K,) and up vectors (K,3) of many points."""
     K = e.shape[0]
@@ -527,7 +526,7 @@ def points_from_altitude(origin: F64, rot: F64, e: F64, n: F64, alt: F64) -> tup
     return u, up
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def geodetic_points(origin: F64, rot: F64, e: F64, n: F64, alt: F64) -> tuple[F64, F64, F64]:
     """Latitude, longitude (deg) of the points above (e, n) at height alt, and their up vectors (K,3)."""
     K = e.shape[0]
