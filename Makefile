@@ -26,12 +26,13 @@ demo: $(VENV)/.installed
 	$(BIN)/commonsky demo --out $(OUT)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -q
+	scripts/nats_server.sh start .nats
+	$(BIN)/pytest -q; status=$$?; scripts/nats_server.sh stop .nats; exit $$status
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks

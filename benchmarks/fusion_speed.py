@@ -19,7 +19,6 @@ Run: `python benchmarks/fusion_speed.py [--quick]` or `python -m benchmarks.fusi
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Any
 
@@ -157,13 +156,12 @@ def measure(n_aircraft: int = AIRCRAFT, calls: int = CALLS_FULL) -> dict[str, An
         "links_released": stats.links_released,
         "merges": stats.merges,
         "responsibility_changes": stats.responsibility_changes,
-        "numba_threads": os.environ.get("NUMBA_NUM_THREADS", "default"),
     }
 
 
-def main(quick: bool = False) -> dict[str, Any]:
+def main(quick: bool = False, console: Console | None = None) -> dict[str, Any]:
     """Measure, print a Rich table and return the figures. `quick`: 1,000 aircraft, fewer calls."""
-    console = Console()
+    console = console or Console()
     n = AIRCRAFT // 10 if quick else AIRCRAFT
     result = measure(n, CALLS_QUICK if quick else CALLS_FULL)
     table = Table(title=f"commonsky fusion speed ({result['partners']} partners x {n:,} tracks, 1 Hz)")
@@ -187,6 +185,15 @@ def main(quick: bool = False) -> dict[str, Any]:
     table.add_row("Number changes", f"{result['number_changes']:,}", "0")
     table.add_row("Links released / merges", f"{result['links_released']:,} / {result['merges']:,}", "0 / 0")
     console.print(table)
+    return result
+
+
+def run(options: Any) -> dict[str, Any]:
+    """Adapter for `python -m benchmarks` (a `benchmarks.common.BenchOptions`): `main` plus the JSON result file."""
+    from benchmarks.common import write_result
+
+    result = main(options.quick, options.console)
+    write_result(options, NAME, result)
     return result
 
 

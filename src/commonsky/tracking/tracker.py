@@ -30,6 +30,7 @@ from commonsky.tracking.measurements import (
     SensorTable,
     adsb_to_position,
     nacp_sigma_m,
+    radar_predict,
     radar_to_position,
 )
 from commonsky.tracking.registration import Registration
@@ -471,15 +472,25 @@ def _bit_count(mask: NDArray[np.uint64]) -> I64:
     return np.unpackbits(mask.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1).astype(np.int64)
 
 
-def _hold_height_prior(tr: TrackArrays, rows: I64, sigma_m: float) -> None:
-    """Reset the height variance of these tracks to at least the prior's, decoupled from the rest."""
+def _hold_height_prior(state: TrackerState, rows: I64, sensor: I64) -> None:
+    """Give single-radar tracks back the prior's height uncertainty, and its horizontal consequence.
+
+    For a radar plot at fixed slant range and azimuth, a height error of dh moves the horizontal
+    position along the range direction by s dh, with s = -H^-1 J (H = d(range, azimuth)/d(e, n),
+    J = d(range, azimuth)/dh). Adding a dh variance along [s, 0, 0, 0, 1, 0] keeps the covariance
+    positive definite and makes the horizontal uncertainty honest about the unknown height.
+    """
+    tr = state.tracks
+    sigma2 = state.config.default_altitude_sigma_m**2
+    x = tr.x[rows, 0]
+    pred = radar_predict(state.frame, state.sensors, sensor, x[:, 0], x[:, 1], x[:, 5])
+    slope = -np.einsum("kij,kj->ki", np.linalg.inv(pred.H), pred.J_alt)
+    v = np.zeros((len(rows), kernels.NX))
+    v[:, :2] = slope
+    v[:, 5] = 1.0
     for m in range(tr.P.shape[1]):
-        P = tr.P[rows, m]
-        P[:, 5, :5] = 0.0
-        P[:, :5, 5] = 0.0
-        P[:, 5, 6] = P[:, 6, 5] = 0.0
-        P[:, 5, 5] = np.maximum(P[:, 5, 5], sigma_m**2)
-        tr.P[rows, m] = P
+        add = np.maximum(sigma2 - tr.P[rows, m, 5, 5], 0.0)
+        tr.P[rows, m] += v[:, :, None] * v[:, None, :] * add[:, None, None]
 
 
 def _sensor_bits(sensor: I64) -> NDArray[np.uint64]:
@@ -537,9 +548,9 @@ def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
     tr.has_alt[rows] |= measured
     # One 2-D radar cannot observe height: until a second sensor or a measured height feeds the
     # track, its height keeps the prior's uncertainty (the EKF would otherwise grow overconfident).
-    single = ~tr.has_alt[rows] & (_bit_count(tr.sensor_mask[rows] | _sensor_bits(p.sensor)) < 2)
+    single = ~tr.has_alt[rows] & (_bit_count(tr.sensor_mask[rows] | _sensor_bits(p.sensor)) < 2) & radar
     if single.any():
-        _hold_height_prior(tr, rows[single], cfg.default_altitude_sigma_m)
+        _hold_height_prior(state, rows[single], p.sensor[single])
 
     # The fastest sensor feeding the track sets its expected update period, until that sensor falls silent.
     period = state.sensors.scan_period_s[p.sensor]

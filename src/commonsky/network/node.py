@@ -1,0 +1,266 @@
+"""A partner's node: own sensors and tracker, export under policy, import check, fusion, recording.
+
+The node is deterministic and driven by three inputs, each recorded before it is processed:
+`receive_plots` (its own sensors' plots), `receive_message` (bytes from a partner) and `tick`
+(the node's clock: export, fuse and report at that time). Transports, files and clocks live
+outside (`commonsky.network.runner` for one process, the NATS adapter for separate processes),
+so replaying a recording through a fresh node reproduces its pictures bit for bit.
+
+Per tick: the local tracker's confirmed tracks are reported with their covariance; for each peer
+the export policy filters them (areas, altitude bands, withheld fields, delay, rate) and the
+result goes out as one `TrackBatch`; partner batches received since the last tick are checked
+against the exporter's published policy, de-duplicated by sequence number and handed with the
+local reports to track-to-track fusion, whose output is the common picture.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from commonsky.core.batches import Plots, TrackReports, Tracks
+from commonsky.core.errors import DecodeError
+from commonsky.core.geodesy import LocalFrame
+from commonsky.core.sensors import SensorSpec
+from commonsky.fusion import FusionConfig, SystemTracks, fuse, new_fusion_state
+from commonsky.network.transport.base import PartnerMonitor, PartnerStatus, SeqTracker
+from commonsky.network.transport.messages import TrackBatch, decode, encode_heartbeat, encode_tracks
+from commonsky.sharing import (
+    ExportState,
+    SharingAgreement,
+    SharingPolicy,
+    check_import,
+    export_reports,
+    from_json,
+    to_json,
+)
+from commonsky.store import Recorder, batch_to_bytes, plots_from_bytes
+from commonsky.tracking import TrackerConfig, new_state, picture, reports, step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What a node is: its partner id, sensors, peers, tuning, the policies it exports and imports under."""
+
+    partner: str
+    sensors: tuple[SensorSpec, ...]
+    peers: tuple[str, ...]
+    frame: LocalFrame
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    export_policies: tuple[SharingPolicy, ...] = ()
+    """This partner's policy towards each peer (peers without one receive nothing)."""
+    import_policies: tuple[SharingPolicy, ...] = ()
+    """Each peer's published policy towards this partner (what it may send us)."""
+
+    @classmethod
+    def from_agreement(
+        cls,
+        partner: str,
+        sensors: Sequence[SensorSpec],
+        peers: Sequence[str],
+        frame: LocalFrame,
+        agreement: SharingAgreement,
+        tracker: TrackerConfig | None = None,
+        fusion: FusionConfig | None = None,
+    ) -> NodeConfig:
+        """A node of a coalition whose policies are all known (a scenario, or published policies)."""
+        return cls(
+            partner=partner,
+            sensors=tuple(sensors),
+            peers=tuple(peers),
+            frame=frame,
+            tracker=tracker or TrackerConfig(),
+            fusion=fusion or FusionConfig(),
+            export_policies=tuple(agreement.policy(partner, p) for p in peers),
+            import_policies=tuple(agreement.policy(p, partner) for p in peers),
+        )
+
+    def export_policy(self, peer: str) -> SharingPolicy:
+        """Our policy towards `peer` (deny-all when none was agreed)."""
+        for p in self.export_policies:
+            if p.receiver == peer:
+                return p
+        return SharingPolicy.deny_all(self.partner, peer)
+
+    def import_policy(self, peer: str) -> SharingPolicy:
+        """`peer`'s published policy towards us (deny-all when it published none)."""
+        for p in self.import_policies:
+            if p.exporter == peer:
+                return p
+        return SharingPolicy.deny_all(peer, self.partner)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description, stored with recordings so a replay rebuilds the same node."""
+        return {
+            "partner": self.partner,
+            "sensors": [s.to_dict() for s in self.sensors],
+            "peers": list(self.peers),
+            "frame": [self.frame.lat0_deg, self.frame.lon0_deg, self.frame.alt0_m],
+            "tracker": asdict(self.tracker),
+            "fusion": asdict(self.fusion),
+            "export_policies": [to_json(p) for p in self.export_policies],
+            "import_policies": [to_json(p) for p in self.import_policies],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NodeConfig:
+        """Inverse of `to_json`."""
+        lat, lon, alt = data["frame"]
+        return cls(
+            partner=data["partner"],
+            sensors=tuple(SensorSpec.from_dict(s) for s in data["sensors"]),
+            peers=tuple(data["peers"]),
+            frame=LocalFrame(lat, lon, alt),
+            tracker=TrackerConfig.from_dict(data["tracker"]),
+            fusion=FusionConfig.from_dict(data["fusion"]),
+            export_policies=tuple(from_json(p) for p in data["export_policies"]),
+            import_policies=tuple(from_json(p) for p in data["import_policies"]),
+        )
+
+
+@dataclass(frozen=True)
+class TickOutput:
+    """What a node produces at one tick."""
+
+    time_s: float
+    local: Tracks
+    """The local picture: this partner's own confirmed tracks."""
+    fused: SystemTracks
+    """The common picture: local and partner tracks fused into system tracks."""
+    outgoing: dict[str, bytes]
+    """Peer -> the track batch for it (peers the policy gives nothing this tick are absent)."""
+    heartbeat: bytes
+    """This node's heartbeat, for every peer."""
+    partners: dict[str, PartnerStatus]
+
+
+@dataclass
+class NodeCounters:
+    """What the node saw go wrong or get filtered, for status displays and tests."""
+
+    messages_in: int = 0
+    messages_bad: int = 0
+    messages_duplicate: int = 0
+    rows_imported: int = 0
+    rows_refused: int = 0
+    rows_exported: int = 0
+
+
+class Node:
+    """One partner's node. Not thread-safe: drive it from one place, in time order."""
+
+    def __init__(self, config: NodeConfig, recording: str | Path | None = None) -> None:
+        self.config = config
+        self.tracker = new_state(config.sensors, config.tracker, config.frame)
+        self.fusion = new_fusion_state(config.frame, config.fusion)
+        self.exports = {peer: ExportState() for peer in config.peers}
+        self.sequence: dict[str, int] = {}
+        """Per receiving peer: track batches sent to it (each peer's stream is numbered from 1)."""
+        self.heartbeats = 0
+        self.applied = SeqTracker()
+        self.monitor = PartnerMonitor()
+        self.inbox: list[TrackReports] = []
+        self.counters = NodeCounters()
+        self.recorder = Recorder(recording, config.to_json()) if recording is not None else None
+
+    def receive_plots(self, plots: Plots, now_s: float) -> None:
+        """Own sensors' plots: recorded, then tracked."""
+        if self.recorder is not None:
+            self.recorder.append("plots", now_s, batch_to_bytes(plots))
+        self.tracker, _ = step(self.tracker, plots, with_updates=False)
+
+    def receive_message(self, payload: bytes, now_s: float) -> None:
+        """A partner's message: recorded, decoded (bad ones counted and skipped), checked, queued for fusion."""
+        if self.recorder is not None:
+            self.recorder.append("message", now_s, payload)
+        self.counters.messages_in += 1
+        try:
+            message = decode(payload, source="partner message")
+        except DecodeError as exc:
+            self.counters.messages_bad += 1
+            log.warning("%s: dropped a bad message: %s", self.config.partner, exc)
+            return
+        if message.sender not in self.config.peers:
+            self.counters.messages_bad += 1
+            log.warning("%s: dropped a message from unknown partner %r", self.config.partner, message.sender)
+            return
+        kind = message.KIND
+        if self.applied.check(message.sender, kind, message.seq, message.sent_s) == "duplicate":
+            self.counters.messages_duplicate += 1
+            return
+        self.applied.mark(message.sender, kind, message.seq, message.sent_s)
+        self.monitor.observe_message(message)
+        if isinstance(message, TrackBatch):
+            rows = message.reports()
+            policy = self.config.import_policy(message.sender)
+            kept, stats = check_import(policy, rows.take(rows.owner == message.sender), now_s)
+            self.counters.rows_imported += stats.kept
+            self.counters.rows_refused += len(rows) - stats.kept
+            if stats.kept < len(rows):
+                refused = len(rows) - stats.kept
+                log.warning(
+                    "%s: refused %d rows from %s: %s", self.config.partner, refused, message.sender, stats.dropped
+                )
+            self.inbox.append(kept)
+
+    def tick(self, now_s: float) -> TickOutput:
+        """Report, export to each peer, fuse, and return the pictures at `now_s`."""
+        if self.recorder is not None:
+            self.recorder.append("tick", now_s)
+        partner = self.config.partner
+        local = reports(self.tracker, partner, now_s)
+        outgoing: dict[str, bytes] = {}
+        for peer in self.config.peers:
+            policy = self.config.export_policy(peer)
+            sent, self.exports[peer], _ = export_reports(policy, local, now_s, self.exports[peer])
+            if len(sent):
+                self.sequence[peer] = self.sequence.get(peer, 0) + 1
+                outgoing[peer] = encode_tracks(sent, partner, self.sequence[peer], now_s, now_s)
+                self.counters.rows_exported += len(sent)
+        self.heartbeats += 1
+        beat = encode_heartbeat(partner, self.heartbeats, now_s, "up", len(self.tracker.tracks), now_s)
+        received = TrackReports.concat([local, *self.inbox])
+        self.inbox = []
+        self.fusion, fused = fuse(self.fusion, received, now_s)
+        return TickOutput(
+            time_s=now_s,
+            local=picture(self.tracker, now_s),
+            fused=fused,
+            outgoing=outgoing,
+            heartbeat=beat,
+            partners=self.monitor.statuses(self.config.peers, now_s),
+        )
+
+    def close(self) -> None:
+        """Finish the recording segment."""
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def node_meta(recording: str | Path) -> NodeConfig:
+    """The configuration a recording was made with."""
+    from commonsky.store import read_meta
+
+    return NodeConfig.from_json(read_meta(recording))
+
+
+def replay(recording: str | Path) -> list[TickOutput]:
+    """Feed a recording's inputs, in order, through a fresh node: the same outputs, bit for bit."""
+    from commonsky.store import read_events
+
+    node = Node(node_meta(recording))
+    outputs: list[TickOutput] = []
+    for event in read_events(recording):
+        if event.kind == "plots":
+            node.receive_plots(plots_from_bytes(event.payload), event.time_s)
+        elif event.kind == "message":
+            node.receive_message(event.payload, event.time_s)
+        elif event.kind == "tick":
+            outputs.append(node.tick(event.time_s))
+    return outputs
