@@ -18,3 +18,8 @@ def combine(x: F64, P: F64, mu: F64) -> tuple[F64, F64]:
     dx = x - xc[:, None, :]
     Pc = np.einsum("km,kmij->kij", mu, P + dx[..., :, None] * dx[..., None, :])
     return xc, Pc
+
+
+def combine_mean(x: F64, mu: F64) -> F64:
+    """Mean (K,n) of the model mixture, when its covariance is not needed."""
+    return np.einsum("km,kmi->ki", mu, x)

@@ -176,10 +176,6 @@ def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[
     return state, report(state, rows, tracks.time_s[rows])
 
 
-def _combined(tracks: TrackArrays, rows: I64) -> tuple[F64, F64]:
-    return imm.combine(tracks.x[rows], tracks.P[rows], tracks.mu[rows])
-
-
 @dataclass(frozen=True)
 class GatedPairs:
     """Candidate (plot, track row) pairs with their gating statistics."""
@@ -288,7 +284,7 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
         cand = np.flatnonzero(free)
         if len(cand):
             t_mid = float(np.median(p.time_s[cand]))
-            xc, _ = imm.combine(tracks.x, tracks.P, tracks.mu)
+            xc = imm.combine_mean(tracks.x, tracks.mu)
             track_en = xc[:, :2] + xc[:, 2:4] * (t_mid - tracks.time_s)[:, None]
             plot_en = _approx_positions(state, p.take(cand))
             pi, rows = pregate_pairs(plot_en, track_en, _pregate_radius(state, p.take(cand)))
@@ -355,7 +351,7 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
 def _near(state: TrackerState, p: SlicePlots, plots: I64, rows: I64, chi2: float) -> B:
     """Which of these plots lie within the Mahalanobis distance chi2 of any of these track rows."""
     tracks = state.tracks
-    xc, _ = imm.combine(tracks.x[rows], tracks.P[rows], tracks.mu[rows])
+    xc = imm.combine_mean(tracks.x[rows], tracks.mu[rows])
     sub = p.take(plots)
     pi, ri = pregate_pairs(_approx_positions(state, sub), xc[:, :2], _pregate_radius(state, sub))
     near = np.zeros(len(plots), dtype=bool)
@@ -581,7 +577,8 @@ def _maintain(state: TrackerState, now: float) -> None:
     tr.status[promote] = CONFIRMED
     state.stats.tracks_confirmed += int(promote.sum())
     age = now - tr.time_s
-    _, Pc = imm.combine(tr.x, tr.P, tr.mu)
+    # Only the horizontal position/velocity block is needed: combine that block alone (memory).
+    _, Pc = imm.combine(tr.x[:, :, :4], tr.P[:, :, :4, :4], tr.mu)
     pos_sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]) + 0.5 * (Pc[:, 2, 2] + Pc[:, 3, 3]) * age**2)
     dead = (
         ((tr.status == TENTATIVE) & (age > np.maximum(cfg.tentative_timeout_s, 1.5 * tr.expected_period_s)))
@@ -608,7 +605,7 @@ def _duplicates(state: TrackerState, now: float) -> B:
         dup = np.r_[False, tr.mode_s[order][1:] == tr.mode_s[order][:-1]]
         drop[order[dup]] = True
     # Kinematic duplicates: close in position and velocity, no conflicting address.
-    xc, Pc = imm.combine(tr.x, tr.P, tr.mu)
+    xc, Pc = imm.combine(tr.x[:, :, :4], tr.P[:, :, :4, :4], tr.mu)
     age = now - tr.time_s
     en = xc[:, :2] + xc[:, 2:4] * age[:, None]
     pairs = cKDTree(en).query_pairs(r=3.0 * np.sqrt(cfg.merge_chi2) * 300.0, output_type="ndarray")
@@ -642,9 +639,14 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     cfg = state.config
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
     xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, _kernel_params(cfg))
-    xc, Pc = imm.combine(xp, Pp, tr.mu[rows])
+    # Only [e, n, v_e, v_n, h] of the covariance is reported: combine that block alone (memory).
+    block = np.array([0, 1, 2, 3, 5])
+    xc = imm.combine_mean(xp, tr.mu[rows])
+    _, Pc = imm.combine(xp[:, :, block], Pp[:, :, block[:, None], block], tr.mu[rows])
+    var_h = Pc[:, 4, 4]
+    del Pp
     # A height is reported once measured, or once radar geometry has pinned it down.
-    has = tr.has_alt[rows] | (Pc[:, 5, 5] < REPORTED_HEIGHT_SIGMA_M**2)
+    has = tr.has_alt[rows] | (var_h < REPORTED_HEIGHT_SIGMA_M**2)
     alt = xc[:, 5]
     e, n = np.ascontiguousarray(xc[:, 0]), np.ascontiguousarray(xc[:, 1])
     lat, lon, up = kernels.geodetic_points(state.sensors.frame_origin, state.sensors.frame_rotation, e, n, alt)
@@ -683,7 +685,7 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
         "v_east_mps": np.einsum("ki,ki->k", v_frame, east),
         "v_north_mps": np.einsum("ki,ki->k", v_frame, north),
         "v_up_mps": np.where(has, vrate, np.nan),
-        "var_alt_m2": np.where(has, Pc[:, 5, 5], np.nan),
+        "var_alt_m2": np.where(has, var_h, np.nan),
         **TrackReports.covariance_columns(cov),
         "status": status,
         "quality": 1.0 / (1.0 + sigma / 250.0),
