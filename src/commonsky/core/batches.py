@@ -239,6 +239,14 @@ COVARIANCE_COLUMNS = (
 )
 """The 10 unique entries of the horizontal [east, north, v_east, v_north] covariance, as columns."""
 
+def horizontal_covariance(batch: Columns) -> NDArray[np.float64]:
+    """(K,4,4) covariance of [east, north, v_east, v_north] from a batch's `COVARIANCE_COLUMNS`."""
+    cov = np.empty((len(batch), 4, 4))
+    for name, i, j in COVARIANCE_COLUMNS:
+        cov[:, i, j] = cov[:, j, i] = getattr(batch, name)
+    return cov
+
+
 SENSOR_PSR = 1
 SENSOR_SSR = 2
 SENSOR_ADSB = 4
@@ -305,10 +313,7 @@ class TrackReports(Columns):
 
     def covariance(self) -> NDArray[np.float64]:
         """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""
-        cov = np.empty((len(self), 4, 4))
-        for name, i, j in COVARIANCE_COLUMNS:
-            cov[:, i, j] = cov[:, j, i] = getattr(self, name)
-        return cov
+        return horizontal_covariance(self)
 
     @staticmethod
     def covariance_columns(cov: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:

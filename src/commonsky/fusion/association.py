@@ -15,10 +15,9 @@ import itertools
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+
+from commonsky.tracking.association import assign_pairs
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -115,31 +114,4 @@ def pair_compatible(addr_a: I64, addr_b: I64, d2: F64, gate_chi2: float, address
 
 def assign(ia: I64, ib: I64, cost: F64) -> I64:
     """Minimum-total-cost one-to-one choice among candidate pairs (a, b); returns the chosen pair indices."""
-    if len(ia) == 0:
-        return _EMPTY
-    a_values, a_index = np.unique(ia, return_inverse=True)
-    b_values, b_index = np.unique(ib, return_inverse=True)
-    na = len(a_values)
-    n = na + len(b_values)
-    graph = coo_matrix((np.ones(len(ia)), (a_index, na + b_index)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    pair_label = labels[a_index]
-    order = np.argsort(pair_label, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(pair_label[order]) != 0])
-    ends = np.r_[starts[1:], len(order)]
-    single = (ends - starts) == 1
-    chosen: list[I64] = [order[starts[single]]]
-    for s, e in zip(starts[~single], ends[~single], strict=True):
-        idx = order[s:e]
-        rows, r_inv = np.unique(a_index[idx], return_inverse=True)
-        cols, c_inv = np.unique(b_index[idx], return_inverse=True)
-        spread = float(np.abs(cost[idx]).max())
-        big = spread * 10.0 + 1e6
-        matrix = np.full((len(rows), len(cols)), big)
-        matrix[r_inv, c_inv] = cost[idx]
-        r_sel, c_sel = linear_sum_assignment(matrix)
-        ok = matrix[r_sel, c_sel] < big
-        lookup = np.full((len(rows), len(cols)), -1, dtype=np.int64)
-        lookup[r_inv, c_inv] = idx
-        chosen.append(lookup[r_sel[ok], c_sel[ok]])
-    return np.sort(np.concatenate(chosen))
+    return assign_pairs(ia, ib, cost)

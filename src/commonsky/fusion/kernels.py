@@ -14,7 +14,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from commonsky.core.geodesy import EARTH_RADIUS_M, WGS84_A, WGS84_B, WGS84_E2, WGS84_EP2, WGS84_F
+from commonsky.core.geodesy import EARTH_RADIUS_M, WGS84_A, WGS84_E2
+from commonsky.tracking.kernels import ecef_to_geodetic_scalar as _ecef_to_geodetic
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -472,24 +473,6 @@ def covariance_intersection(
 
 
 # ----------------------------------------------------------------------------- frame conversions
-
-
-@njit(cache=True)
-def _ecef_to_geodetic(x: float, y: float, z: float) -> tuple[float, float, float]:
-    """ECEF (m) to geodetic latitude, longitude (rad) and height (m): Bowring start, three refinements."""
-    lon = math.atan2(y, x)
-    p = math.hypot(x, y)
-    beta = math.atan2(z * WGS84_A, p * WGS84_B)
-    lat = 0.0
-    for _ in range(3):
-        sb = math.sin(beta)
-        cb = math.cos(beta)
-        lat = math.atan2(z + WGS84_EP2 * WGS84_B * sb * sb * sb, p - WGS84_E2 * WGS84_A * cb * cb * cb)
-        beta = math.atan2((1.0 - WGS84_F) * math.sin(lat), math.cos(lat))
-    sl = math.sin(lat)
-    n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sl * sl)
-    h = p * math.cos(lat) + z * sl - WGS84_A * WGS84_A / n
-    return lat, lon, h
 
 
 @njit(cache=True)

@@ -15,6 +15,7 @@ from commonsky.core.batches import (
     STATUS_DTYPE,
     Columns,
     Tracks,
+    horizontal_covariance,
 )
 
 
@@ -86,10 +87,7 @@ class SystemTracks(Columns):
 
     def covariance(self) -> NDArray[np.float64]:
         """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""
-        cov = np.empty((len(self), 4, 4))
-        for name, i, j in COVARIANCE_COLUMNS:
-            cov[:, i, j] = cov[:, j, i] = getattr(self, name)
-        return cov
+        return horizontal_covariance(self)
 
     def as_tracks(self) -> Tracks:
         """The `tracks.csv` view: track_id is the system track number (owner make-up and uncertainty dropped)."""

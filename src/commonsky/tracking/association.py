@@ -32,31 +32,31 @@ def pregate_pairs(plot_en: F64, track_en: F64, radius_m: F64) -> tuple[I64, I64]
     return plots, tracks
 
 
-def assign_gnn(plot: I64, column: I64, cost: F64, n_plots: int) -> tuple[I64, I64]:
-    """Minimum-total-cost one-to-one assignment of plots to columns over the given candidate pairs.
+def assign_pairs(a: I64, b: I64, cost: F64) -> I64:
+    """Minimum-total-cost one-to-one choice among candidate pairs (a[k], b[k]); returns the chosen k.
 
-    Returns the chosen pair indices into the input arrays' plot and column values, as (plot, column).
+    The pair graph is split into connected components; a component with one pair needs no
+    solver, the others are solved exactly by `linear_sum_assignment` on a dense block.
     """
-    if len(plot) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    col_values, col_index = np.unique(column, return_inverse=True)
-    n_cols = len(col_values)
-    graph = coo_matrix((np.ones(len(plot)), (plot, n_plots + col_index)), shape=(n_plots + n_cols,) * 2)
+    if len(a) == 0:
+        return np.zeros(0, np.int64)
+    a_values, a_index = np.unique(a, return_inverse=True)
+    b_values, b_index = np.unique(b, return_inverse=True)
+    na = len(a_values)
+    n = na + len(b_values)
+    graph = coo_matrix((np.ones(len(a)), (a_index, na + b_index)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    pair_label = labels[plot]
+    pair_label = labels[a_index]
     order = np.argsort(pair_label, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(pair_label[order]) != 0])
     ends = np.r_[starts[1:], len(order)]
-    sizes = ends - starts
-    chosen: list[I64] = []
-    # Components with a single candidate pair need no solver.
-    single = sizes == 1
-    chosen.append(order[starts[single]])
+    single = (ends - starts) == 1
+    chosen: list[I64] = [order[starts[single]]]
     for s, e in zip(starts[~single], ends[~single], strict=True):
         idx = order[s:e]
-        rows, r_inv = np.unique(plot[idx], return_inverse=True)
-        cols, c_inv = np.unique(col_index[idx], return_inverse=True)
-        big = float(cost[idx].max()) * 10.0 + 1e6
+        rows, r_inv = np.unique(a_index[idx], return_inverse=True)
+        cols, c_inv = np.unique(b_index[idx], return_inverse=True)
+        big = float(np.abs(cost[idx]).max()) * 10.0 + 1e6
         matrix = np.full((len(rows), len(cols)), big)
         matrix[r_inv, c_inv] = cost[idx]
         r_sel, c_sel = linear_sum_assignment(matrix)
@@ -64,5 +64,13 @@ def assign_gnn(plot: I64, column: I64, cost: F64, n_plots: int) -> tuple[I64, I6
         lookup = np.full((len(rows), len(cols)), -1, dtype=np.int64)
         lookup[r_inv, c_inv] = idx
         chosen.append(lookup[r_sel[ok], c_sel[ok]])
-    picked = np.concatenate(chosen)
+    return np.sort(np.concatenate(chosen))
+
+
+def assign_gnn(plot: I64, column: I64, cost: F64) -> tuple[I64, I64]:
+    """GNN: the minimum-total-cost one-to-one assignment of plots to columns among the candidate pairs.
+
+    Returns the chosen (plot, column) pairs.
+    """
+    picked = assign_pairs(plot, column, cost)
     return plot[picked], column[picked]

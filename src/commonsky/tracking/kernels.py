@@ -38,7 +38,8 @@ H_MIN, H_MAX = -500.0, 25_000.0
 
 
 @njit(cache=True, fastmath=True)
-def _ecef_to_geodetic(x: float, y: float, z: float) -> tuple[float, float, float]:
+def ecef_to_geodetic_scalar(x: float, y: float, z: float) -> tuple[float, float, float]:
+    """ECEF (m) to geodetic latitude, longitude (rad) and height (m) of one point (Bowring, refined)."""
     lon = math.atan2(y, x)
     p = math.hypot(x, y)
     beta = math.atan2(z * WGS84_A, p * WGS84_B)
@@ -64,7 +65,7 @@ def _point_from_altitude(origin: F64, rot: F64, e: float, n: float, alt: float) 
         x = origin[0] + rot[0, 0] * e + rot[1, 0] * n + rot[2, 0] * u
         y = origin[1] + rot[0, 1] * e + rot[1, 1] * n + rot[2, 1] * u
         z = origin[2] + rot[0, 2] * e + rot[1, 2] * n + rot[2, 2] * u
-        lat, lon, h = _ecef_to_geodetic(x, y, z)
+        lat, lon, h = ecef_to_geodetic_scalar(x, y, z)
         cl = math.cos(lat)
         ux, uy, uz = cl * math.cos(lon), cl * math.sin(lon), math.sin(lat)
         for i in range(3):
@@ -538,7 +539,7 @@ def geodetic_points(origin: F64, rot: F64, e: F64, n: F64, alt: F64) -> tuple[F6
         x = origin[0] + rot[0, 0] * e[k] + rot[1, 0] * n[k] + rot[2, 0] * u
         y = origin[1] + rot[0, 1] * e[k] + rot[1, 1] * n[k] + rot[2, 1] * u
         z = origin[2] + rot[0, 2] * e[k] + rot[1, 2] * n[k] + rot[2, 2] * u
-        la, lo, _ = _ecef_to_geodetic(x, y, z)
+        la, lo, _ = ecef_to_geodetic_scalar(x, y, z)
         lat[k] = math.degrees(la)
         lon[k] = math.degrees(lo)
     return lat, lon, up

@@ -300,7 +300,7 @@ def _process_slice(state: TrackerState, p: SlicePlots) -> I64:
                 )
                 cost = g.d2 + g.logdet + cfg.squawk_mismatch_cost * squawk_clash
                 column = g.row * len(state.sensors.ids) + p.sensor[g.plot]
-                sel_plot, sel_col = assign_gnn(g.plot, column, cost, n_plots)
+                sel_plot, sel_col = assign_gnn(g.plot, column, cost)
                 sel_row = sel_col // len(state.sensors.ids)
                 assigned_plot.append(sel_plot)
                 assigned_row.append(sel_row)
