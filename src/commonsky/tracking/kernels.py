@@ -343,6 +343,7 @@ def imm_update_rows(
     x: F64,
     P: F64,
     mu: F64,
+    rows: NDArray[np.int64],
     dt: F64,
     z: F64,
     sigma: F64,
@@ -353,17 +354,18 @@ def imm_update_rows(
     origin: F64,
     rot: F64,
     params: F64,
-) -> tuple[F64, F64, F64]:
-    """IMM interaction, model-matched prediction by dt and EKF update with one plot, for each row.
+) -> None:
+    """IMM interaction, model-matched prediction by dt and EKF update with one plot, in place.
 
-    x (K,2,7), P (K,2,7,7), mu (K,2) are the rows' states; the plot of row k is z[k] (3) with
-    standard deviations sigma[k] (3), its third component valid when has_height[k], from a radar
-    at s_pos[k] with axes s_rot[k] when is_radar[k]. Returns the updated x, P, mu.
+    x (N,2,7), P (N,2,7,7), mu (N,2) hold every track; track rows[k] (distinct) takes plot k:
+    z[k] (3) with standard deviations sigma[k] (3), its third component valid when
+    has_height[k], from a radar at s_pos[k] with axes s_rot[k] when is_radar[k]. Working on the
+    whole arrays by index avoids copying every updated track's covariance in and out.
     """
-    K = x.shape[0]
-    xo = np.empty_like(x)
-    Po = np.empty_like(P)
-    muo = np.empty_like(mu)
+    K = rows.shape[0]
+    xo = np.empty((2, NX))
+    Po = np.empty((2, NX, NX))
+    mun = np.empty(2)
     q_cv, q_ct, q_turn, q_v = params[P_Q_CV], params[P_Q_CT], params[P_Q_TURN], params[P_Q_VERTICAL]
     rate = 1.0 / params[P_CV_SOJOURN] + 1.0 / params[P_CT_SOJOURN]
     p_cv = (1.0 / params[P_CT_SOJOURN]) / rate
@@ -391,15 +393,16 @@ def imm_update_rows(
     Si = np.empty((NZ, NZ))
     xr = np.empty(NX)
     for k in range(K):
+        r = rows[k]
         decay = math.exp(-rate * max(dt[k], 0.0))
         T[0, 0] = p_cv + p_ct * decay
         T[0, 1] = p_ct * (1.0 - decay)
         T[1, 0] = p_cv * (1.0 - decay)
         T[1, 1] = p_ct + p_cv * decay
         for j in range(2):
-            c[j] = max(mu[k, 0] * T[0, j] + mu[k, 1] * T[1, j], 1e-12)
+            c[j] = max(mu[r, 0] * T[0, j] + mu[r, 1] * T[1, j], 1e-12)
         for j in range(2):
-            _mix(x[k], P[k], mu[k, 0] * T[0, j] / c[j], mu[k, 1] * T[1, j] / c[j], x0, P0)
+            _mix(x[r], P[r], mu[r, 0] * T[0, j] / c[j], mu[r, 1] * T[1, j] / c[j], x0, P0)
             if j == 0:
                 _predict(x0, P0, dt[k], False, q_cv, q_turn * 0.1, q_v, xp[0], Pp[0], F, tmp)
             else:
@@ -414,15 +417,17 @@ def imm_update_rows(
             for i in range(NX):
                 dx[i] = xp[j, i] - xr[i]
             _innovation(z[k], zp, H, dx, is_radar[k], has_height[k], nu)
-            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu, xo[k, j], Po[k, j], PHt, S, Si, G, A)
-            xo[k, j, 5] = min(max(xo[k, j, 5], H_MIN), H_MAX)
+            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu, xo[j], Po[j], PHt, S, Si, G, A)
+            xo[j, 5] = min(max(xo[j, 5], H_MIN), H_MAX)
         top = max(loglik[0] + math.log(c[0]), loglik[1] + math.log(c[1]))
         m0 = math.exp(loglik[0] + math.log(c[0]) - top)
         m1 = math.exp(loglik[1] + math.log(c[1]) - top)
         m0, m1 = max(m0 / (m0 + m1), 1e-6), max(m1 / (m0 + m1), 1e-6)
-        muo[k, 0] = m0 / (m0 + m1)
-        muo[k, 1] = m1 / (m0 + m1)
-    return xo, Po, muo
+        mun[0] = m0 / (m0 + m1)
+        mun[1] = m1 / (m0 + m1)
+        x[r] = xo
+        P[r] = Po
+        mu[r] = mun
 
 
 @njit(cache=True, fastmath=True)
@@ -430,6 +435,7 @@ def gate_rows(
     x: F64,
     P: F64,
     mu: F64,
+    rows: NDArray[np.int64],
     dt: F64,
     z: F64,
     sigma: F64,
@@ -443,13 +449,13 @@ def gate_rows(
     q_turn: float,
     q_vertical: float,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """Score (track, plot) pairs: the track's moment-matched mixture predicted by dt under CV with noise q.
+    """Score pairs (track rows[k], plot k): the track's moment-matched mixture predicted by dt under CV.
 
     Returns the squared Mahalanobis distance (over 2 or 3 components), log det S, the horizontal
     innovation (K,2), its covariance S (K,2,2), d(plot)/d(e, n) (K,2,2), and the plot's rate of
     change along the predicted velocity (K,2), used by registration.
     """
-    K = x.shape[0]
+    K = rows.shape[0]
     d2 = np.empty(K)
     logdet = np.empty(K)
     nu_o = np.empty((K, 2))
@@ -472,7 +478,8 @@ def gate_rows(
     S = np.empty((NZ, NZ))
     Si = np.empty((NZ, NZ))
     for k in range(K):
-        _mix(x[k], P[k], mu[k, 0], mu[k, 1], xc, Pc)
+        r = rows[k]
+        _mix(x[r], P[r], mu[r, 0], mu[r, 1], xc, Pc)
         _predict(xc, Pc, dt[k], False, q, q_turn, q_vertical, xp, Pp, F, tmp)
         _measurement(
             origin, rot, is_radar[k], s_pos[k], s_rot[k], xp[0], xp[1], xp[5], sigma[k], has_height[k], zp, H, R, J, H2

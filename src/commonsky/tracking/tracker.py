@@ -204,9 +204,10 @@ def _gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs
     radar, s_pos, s_rot = _kernel_inputs(state, sub)
     cfg = state.config
     d2, logdet, nu, S, H, rates = kernels.gate_rows(
-        tracks.x[row],
-        tracks.P[row],
-        tracks.mu[row],
+        tracks.x,
+        tracks.P,
+        tracks.mu,
+        row,
         dt,
         sub.z,
         sub.sigma_z,
@@ -526,10 +527,11 @@ def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
     dt = np.maximum(p.time_s - tr.time_s[rows], 0.0)
     radar, s_pos, s_rot = _kernel_inputs(state, p)
     measured = np.isfinite(p.alt)
-    tr.x[rows], tr.P[rows], tr.mu[rows] = kernels.imm_update_rows(
-        tr.x[rows],
-        tr.P[rows],
-        tr.mu[rows],
+    kernels.imm_update_rows(
+        tr.x,
+        tr.P,
+        tr.mu,
+        rows,
         dt,
         p.z,
         p.sigma_z,
