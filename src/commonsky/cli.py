@@ -217,6 +217,26 @@ def partner_table(truth: Truth, partners: dict[str, PartnerRun]) -> Table:
 
 
 @app.command()
+def node(
+    config: Annotated[Path, typer.Option("--config", help="Node config TOML.", exists=True, dir_okay=False)],
+    creds: Annotated[Path, typer.Option("--creds", help="NATS credentials file.", exists=True, dir_okay=False)],
+    nats: Annotated[str | None, typer.Option("--nats", help="Server URL (default: the one in the creds file).")] = None,
+) -> None:
+    """Run one partner's node in this process, exchanging tracks with its peers over NATS JetStream."""
+    import asyncio
+
+    from commonsky.network.live import LiveNodeConfig, run_live_node
+
+    try:
+        cfg = LiveNodeConfig.load(config)
+        with _progress(f"node {cfg.partner}") as progress:
+            summary = asyncio.run(run_live_node(cfg, creds, url=nats, progress=progress))
+    except CommonskyError as exc:
+        raise _fail(exc) from None
+    console.print_json(json.dumps(summary))
+
+
+@app.command()
 def replay(
     recording: Annotated[Path, typer.Argument(help="A node's recording directory.", exists=True, file_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Directory for local_tracks.csv and fused_tracks.csv.")],

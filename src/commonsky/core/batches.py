@@ -239,6 +239,7 @@ COVARIANCE_COLUMNS = (
 )
 """The 10 unique entries of the horizontal [east, north, v_east, v_north] covariance, as columns."""
 
+
 def horizontal_covariance(batch: Columns) -> NDArray[np.float64]:
     """(K,4,4) covariance of [east, north, v_east, v_north] from a batch's `COVARIANCE_COLUMNS`."""
     cov = np.empty((len(batch), 4, 4))

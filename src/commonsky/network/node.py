@@ -57,6 +57,8 @@ class NodeConfig:
     """This partner's policy towards each peer (peers without one receive nothing)."""
     import_policies: tuple[SharingPolicy, ...] = ()
     """Each peer's published policy towards this partner (what it may send us)."""
+    clock_tolerance_s: float = 0.0
+    """How much fresher than its policy's delay a partner report may look (clock offset between nodes)."""
 
     @classmethod
     def from_agreement(
@@ -106,6 +108,7 @@ class NodeConfig:
             "fusion": asdict(self.fusion),
             "export_policies": [to_json(p) for p in self.export_policies],
             "import_policies": [to_json(p) for p in self.import_policies],
+            "clock_tolerance_s": self.clock_tolerance_s,
         }
 
     @classmethod
@@ -121,6 +124,7 @@ class NodeConfig:
             fusion=FusionConfig.from_dict(data["fusion"]),
             export_policies=tuple(from_json(p) for p in data["export_policies"]),
             import_policies=tuple(from_json(p) for p in data["import_policies"]),
+            clock_tolerance_s=float(data.get("clock_tolerance_s", 0.0)),
         )
 
 
@@ -199,7 +203,8 @@ class Node:
         if isinstance(message, TrackBatch):
             rows = message.reports()
             policy = self.config.import_policy(message.sender)
-            kept, stats = check_import(policy, rows.take(rows.owner == message.sender), now_s)
+            own = rows.take(rows.owner == message.sender)
+            kept, stats = check_import(policy, own, now_s, clock_tolerance_s=self.config.clock_tolerance_s)
             self.counters.rows_imported += stats.kept
             self.counters.rows_refused += len(rows) - stats.kept
             if stats.kept < len(rows):

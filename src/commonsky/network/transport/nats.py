@@ -196,11 +196,11 @@ class NatsTransport:
         return transport
 
     @classmethod
-    async def from_creds(cls, path: str | Path, **options: Any) -> NatsTransport:
-        """Connect with a creds file written by `natsconfig` (its receivers unless given)."""
+    async def from_creds(cls, path: str | Path, url: str | None = None, **options: Any) -> NatsTransport:
+        """Connect with a creds file written by `natsconfig` (its server and receivers unless given)."""
         creds = Credentials.read(path)
         options.setdefault("receivers", creds.receivers)
-        return await cls.connect(creds.url, creds.user, creds.password, creds.partner, **options)
+        return await cls.connect(url or creds.url, creds.user, creds.password, creds.partner, **options)
 
     async def close(self) -> None:
         """Hand back fetched but unacked messages (nak: redelivered at once on the next fetch,
@@ -315,6 +315,12 @@ class NatsTransport:
             except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError):
                 if attempt == self.publish_retries:
                     raise
+
+    async def publish_encoded(
+        self, kind: Kind, payload: bytes, *, seq: int, sent_s: float, receiver: str | None = None
+    ) -> None:
+        """Publish a message encoded elsewhere (a node numbers its own messages), wait for the ack."""
+        await self._publish(kind, receiver, seq, sent_s, payload)
 
     async def publish_tracks(
         self,
