@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from commonsky.core.config import read_toml_section, with_overrides
 from commonsky.core.errors import ConfigError
 
 CI_CRITERIA = ("det", "trace")
@@ -76,39 +76,13 @@ class FusionConfig:
     @classmethod
     def load(cls, path: str | Path) -> FusionConfig:
         """Read a TOML file (keys at top level or under `[fusion]`); unknown keys are errors."""
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
-        return cls.from_dict(data.get("fusion", data), source=str(p))
+        data, source = read_toml_section(path, "fusion")
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "fusion config") -> FusionConfig:
         """Validate a mapping of overrides against the declared fields, their types and ranges."""
-        known = {f.name: f for f in fields(cls)}
-        defaults = cls()
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise ConfigError(source, key, f"unknown key; allowed: {', '.join(sorted(known))}")
-            default = getattr(defaults, key)
-            if isinstance(default, str):
-                if key == "ci_criterion" and value not in CI_CRITERIA:
-                    raise ConfigError(source, key, f"expected one of {', '.join(CI_CRITERIA)}, got {value!r}")
-            elif isinstance(default, int) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ConfigError(source, key, f"expected a positive integer, got {value!r}")
-            else:
-                strict = key not in NON_NEGATIVE
-                if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                    raise ConfigError(source, key, f"expected a number, got {value!r}")
-                if strict and value <= 0:
-                    raise ConfigError(source, key, f"expected a positive number, got {value!r}")
-                if not strict and value < 0:
-                    raise ConfigError(source, key, f"expected a number >= 0, got {value!r}")
-            values[key] = value
-        config = replace(defaults, **values)
+        config = with_overrides(cls(), data, source, non_negative=NON_NEGATIVE, choices={"ci_criterion": CI_CRITERIA})
         config.check(source)
         return config
 

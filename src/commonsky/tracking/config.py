@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commonsky.core.errors import ConfigError
+from commonsky.core.config import read_toml_section, with_overrides
 
 
 @dataclass(frozen=True)
@@ -87,29 +86,10 @@ class TrackerConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrackerConfig:
         """Read a TOML file (keys at top level or under `[tracker]`); unknown keys are errors."""
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
-        return cls.from_dict(data.get("tracker", data), source=str(p))
+        data, source = read_toml_section(path, "tracker")
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "tracker config") -> TrackerConfig:
         """Validate a mapping of overrides against the declared fields and their types."""
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise ConfigError(source, key, f"unknown key; allowed: {', '.join(sorted(known))}")
-            default = getattr(cls(), key)
-            if isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise ConfigError(source, key, f"expected true or false, got {value!r}")
-            elif isinstance(default, int):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ConfigError(source, key, f"expected a positive integer, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(source, key, f"expected a positive number, got {value!r}")
-            values[key] = value
-        return replace(cls(), **values)
+        return with_overrides(cls(), data, source)
