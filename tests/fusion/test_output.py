@@ -58,13 +58,29 @@ def test_as_tracks_uses_the_system_number_as_track_id() -> None:
     assert sorted(pic.source_links()) == [(1, "a", 5), (1, "b", 9), (2, "a", 6)]
 
 
-def test_numbers_are_never_reused() -> None:
+def test_numbers_are_never_reused_for_another_track() -> None:
     st = state(max_age_s=2.0)
     st, pic = fuse(st, reports("a", 1, 0.0, 0.0, t=0.0), 0.0)
     assert pic.system_id.tolist() == [1]
     st, pic = fuse(st, TrackReports.empty(), 5.0)
     assert len(pic) == 0
-    st, pic = fuse(st, reports("a", 1, 0.0, 0.0, t=6.0), 6.0)  # same owner and id, after ageing out
+    st, pic = fuse(st, reports("a", 2, 0.0, 0.0, t=6.0), 6.0)  # another track, where the old one was
+    assert pic.system_id.tolist() == [2]
+
+
+def test_a_track_back_from_silence_gets_its_number_again() -> None:
+    """A partner's track that aged out (say, a link outage) and reports again keeps its system number."""
+    st = state(max_age_s=2.0)
+    st, _ = fuse(st, reports("a", 1, 0.0, 0.0, t=0.0), 0.0)
+    st, pic = fuse(st, TrackReports.empty(), 5.0)
+    assert len(pic) == 0
+    st, pic = fuse(st, reports("a", 1, 0.0, 0.0, t=6.0), 6.0)
+    assert pic.system_id.tolist() == [1]
+    # Silent for longer than revive_within_s: a new number.
+    st = state(max_age_s=2.0, revive_within_s=3.0)
+    st, _ = fuse(st, reports("a", 1, 0.0, 0.0, t=0.0), 0.0)
+    st, _ = fuse(st, TrackReports.empty(), 5.0)
+    st, pic = fuse(st, reports("a", 1, 0.0, 0.0, t=9.0), 9.0)
     assert pic.system_id.tolist() == [2]
 
 

@@ -52,6 +52,9 @@ class FusionConfig:
     """Cost added to a pair whose Mode A codes are both known and differ (it does not change the gate)."""
     max_link_distance_m: float = 20_000.0
     """Two tracks farther apart than this are never linked, whatever their covariances or addresses."""
+    revive_within_s: float = 300.0
+    """A track that aged out (its partner fell silent, e.g. a link outage) and comes back within this
+    time gets its old system track number again, when that number is free: the aircraft keeps its number."""
     supersede_after_s: float = 4.0
     """A partner track may take the place of the same partner's track in a system track when that one's
     newest report is at least this much older: the partner has dropped it and started a new one."""

@@ -48,10 +48,12 @@ Rules, in the order a call applies them:
    optimum is the input with the smallest variance (a scalar CI cannot do better without knowing
    the correlation); the vertical rate comes with it. Identity (Mode S address, Mode A code,
    callsign) comes from the best-quality source that has it.
-7. Numbers. System track numbers are integers from 1, never reused. A number belongs to its links:
-   it stays while any link persists, follows the oldest/majority links when a track is released,
-   and the older number survives a merge. Every change of an (owner, track_id)'s system number
-   counts as a number change.
+7. Numbers. System track numbers are integers from 1, never given to another aircraft. A number
+   belongs to its links: it stays while any link persists, follows the oldest/majority links when
+   a track is released, and the older number survives a merge. A track that aged out (its partner
+   fell silent, say during a link outage) and reports again within `revive_within_s` gets its old
+   number back when no system track holds it. Every change of an (owner, track_id)'s system
+   number counts as a number change.
 8. Reporting responsibility. Per system track, the owner with the best track quality; a challenger
    takes over only if its quality exceeds the current responsible owner's by
    `responsibility_margin`, or if the current one no longer contributes a track.
@@ -179,6 +181,12 @@ class FusionState:
     responsible_code: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     """Owner code responsible for reporting each system track of `system_number`."""
     next_number: int = 1
+    dormant_key: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    """(owner code, track id) keys of tracks that aged out recently, for `revive_within_s`."""
+    dormant_number: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The system number each dormant track last had."""
+    dormant_s: F64 = field(default_factory=lambda: np.zeros(0))
+    """When each dormant track aged out."""
     time_s: float = float("nan")
     """Time of the last `fuse` call."""
     stats: FusionStats = field(default_factory=FusionStats)
@@ -716,6 +724,7 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
     owners, store, counts = _ingest(state, reports, now_s)
     fresh = now_s - store.reports.time_s <= cfg.max_age_s
     counts["aged_out"] = int((~fresh).sum())
+    dormant = _dormant(state, store, ~fresh, now_s)
     if not fresh.all():
         store = store.take(fresh)
     rep = store.reports
@@ -740,6 +749,10 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
     link, linked_s, superseded, next_number, assoc_counts = _associate(
         ctx, link, store.linked_s, released_from, state.next_number
     )
+    keys = _track_keys(store)
+    link = _revive(link, keys, state.next_number, dormant)
+    back = np.isin(dormant[0], keys)  # dormant tracks reporting again are no longer dormant
+    dormant = (dormant[0][~back], dormant[1][~back], dormant[2][~back])
     counts.update(assoc_counts)
     if superseded.any():
         keep = ~superseded
@@ -768,10 +781,47 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
         system_number=fused.groups.number.copy(),
         responsible_code=responsible,
         next_number=next_number,
+        dormant_key=dormant[0],
+        dormant_number=dormant[1],
+        dormant_s=dormant[2],
         time_s=float(now_s),
         stats=state.stats.plus(calls=1, **counts),
     )
     return new_state, picture
+
+
+def _track_keys(store: ReportStore) -> I64:
+    """One integer per stored (owner, track_id)."""
+    return store.owner_code.astype(np.int64) * (1 << 40) + store.reports.track_id.astype(np.int64)
+
+
+def _dormant(state: FusionState, store: ReportStore, aged: B1, now_s: float) -> tuple[I64, I64, F64]:
+    """Dormant tracks: those aging out now join, those dormant too long leave."""
+    linked = aged & (store.link >= 0)
+    keys = np.concatenate([state.dormant_key, _track_keys(store)[linked]])
+    numbers = np.concatenate([state.dormant_number, store.link[linked]])
+    times = np.concatenate([state.dormant_s, np.full(int(linked.sum()), float(now_s))])
+    keep = now_s - times <= state.config.revive_within_s
+    return keys[keep], numbers[keep], times[keep]
+
+
+def _revive(link: I64, keys: I64, first_new: int, dormant: tuple[I64, I64, F64]) -> I64:
+    """Give a system track started in this call the old number of a dormant track it holds, if free."""
+    d_keys, d_numbers, _ = dormant
+    new_rows = np.flatnonzero((link >= first_new) & np.isin(keys, d_keys))
+    if len(new_rows) == 0:
+        return link
+    link = link.copy()
+    taken = set(link[(link >= 0) & (link < first_new)].tolist())
+    for row in new_rows.tolist():
+        number = int(link[row])
+        if number < first_new:
+            continue  # already revived through another of its tracks
+        old = int(d_numbers[np.flatnonzero(d_keys == keys[row])[-1]])
+        if old not in taken:
+            link[link == number] = old
+            taken.add(old)
+    return link
 
 
 def _take_context(ctx: _Context, index: B1) -> _Context:
