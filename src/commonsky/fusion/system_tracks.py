@@ -8,15 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from commonsky.core.batches import (
-    CALLSIGN_DTYPE,
-    COVARIANCE_COLUMNS,
-    OWNER_DTYPE,
-    STATUS_DTYPE,
-    Columns,
-    Tracks,
-    horizontal_covariance,
-)
+from commonsky.core.batches import OWNER_DTYPE, Columns, TrackReports, Tracks, horizontal_covariance
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,26 +56,14 @@ class SystemTracks(Columns):
     DTYPES: ClassVar[dict[str, Any]] = {
         "time_s": np.float64,
         "system_id": np.int64,
-        "lat_deg": np.float64,
-        "lon_deg": np.float64,
-        "alt_m": np.float64,
-        "v_east_mps": np.float64,
-        "v_north_mps": np.float64,
-        "v_up_mps": np.float64,
-        "var_alt_m2": np.float64,
-        **{name: np.float64 for name, _, _ in COVARIANCE_COLUMNS},
-        "status": STATUS_DTYPE,
-        "quality": np.float64,
-        "sensor_kinds": np.int8,
-        "mode_s": np.int32,
-        "squawk": np.int16,
-        "callsign": CALLSIGN_DTYPE,
+        **{k: v for k, v in TrackReports.DTYPES.items() if k not in ("time_s", "owner", "track_id")},
         "responsible": OWNER_DTYPE,
         "n_sources": np.int16,
         "sources": np.str_,
     }
-    """`sources` is a text column of whatever width its longest entry needs."""
-    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed", "sensor_kinds": 0, "n_sources": 0}
+    """The columns of `TrackReports` (system_id instead of owner and track_id) and the make-up;
+    `sources` is a text column of whatever width its longest entry needs."""
+    DEFAULTS: ClassVar[dict[str, Any]] = {**TrackReports.DEFAULTS, "n_sources": 0}
 
     def covariance(self) -> NDArray[np.float64]:
         """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""

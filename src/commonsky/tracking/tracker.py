@@ -10,6 +10,7 @@ finally tracks are confirmed (M hits, stricter for primary-only), coasted, delet
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -226,6 +227,7 @@ def _gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs
     return GatedPairs(plot, row, d2, logdet, nu, S, H, rates)
 
 
+@functools.cache
 def _gate3(gate2: float) -> float:
     """The 3-degree-of-freedom chi-square quantile with the same tail probability as `gate2` on 2."""
     return float(chi2.ppf(chi2.cdf(gate2, 2), 3))
