@@ -31,6 +31,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 test: lint
+	scripts/install_chromium.sh
 	scripts/nats_server.sh start .nats
 	$(BIN)/pytest -q; status=$$?; scripts/nats_server.sh stop .nats; exit $$status
 

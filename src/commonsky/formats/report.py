@@ -1,0 +1,84 @@
+"""What a decoder saw: message and error counts, categories, identities and time span, for summaries."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from commonsky.core.errors import DecodeError
+
+log = logging.getLogger(__name__)
+
+MAX_KEPT_ERRORS = 100
+"""Errors kept verbatim per report (all are counted); a flood of bad input must not grow memory."""
+
+
+@dataclass
+class DecodeReport:
+    """Counts kept while decoding one source; `summary()` is the `--summary-json` object of `commonsky decode`.
+
+    `by_category` keys are the ASTERIX category (`"048"`), the Mode S downlink format (`"DF17"`) or
+    the AIS message type (`"AIS1"`); `addresses` holds Mode S addresses (6 hex digits) or MMSIs.
+    """
+
+    source: str
+    messages: int = 0
+    errors: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    addresses: set[str] = field(default_factory=set)
+    callsigns: set[str] = field(default_factory=set)
+    time_min_s: float = math.inf
+    time_max_s: float = -math.inf
+    first_errors: list[DecodeError] = field(default_factory=list)
+
+    def error(self, offset: int, problem: str) -> DecodeError:
+        """Count and log one bad message at `offset` (bytes or lines, as the format counts); returns the error."""
+        err = DecodeError(self.source, offset, problem)
+        self.errors += 1
+        if len(self.first_errors) < MAX_KEPT_ERRORS:
+            self.first_errors.append(err)
+        log.warning("%s", err)
+        return err
+
+    def saw_times(self, times: Any) -> None:
+        """Widen the time span with the finite values of `times` (a scalar or an array of UTC seconds)."""
+        t = np.asarray(times, dtype=np.float64).ravel()
+        t = t[np.isfinite(t)]
+        if t.size:
+            self.time_min_s = min(self.time_min_s, float(t.min()))
+            self.time_max_s = max(self.time_max_s, float(t.max()))
+
+    def merge(self, other: DecodeReport) -> None:
+        """Add another report's counts into this one (e.g. the files of one recording)."""
+        self.messages += other.messages
+        self.errors += other.errors
+        self.by_category.update(other.by_category)
+        self.addresses |= other.addresses
+        self.callsigns |= other.callsigns
+        self.time_min_s = min(self.time_min_s, other.time_min_s)
+        self.time_max_s = max(self.time_max_s, other.time_max_s)
+        room = MAX_KEPT_ERRORS - len(self.first_errors)
+        self.first_errors.extend(other.first_errors[: max(room, 0)])
+
+    @property
+    def time_span_s(self) -> float:
+        """Seconds between the first and last message time (0 when fewer than two times were seen)."""
+        return max(self.time_max_s - self.time_min_s, 0.0) if math.isfinite(self.time_min_s) else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-serialisable summary (documented in docs/formats.md)."""
+        return {
+            "source": self.source,
+            "messages": self.messages,
+            "errors": self.errors,
+            "by_category": dict(sorted(self.by_category.items())),
+            "addresses": len(self.addresses),
+            "callsigns": len(self.callsigns),
+            "time_span_s": round(self.time_span_s, 3),
+            "first_errors": [str(e) for e in self.first_errors[:10]],
+        }
