@@ -71,6 +71,80 @@ def node_configs(scenario: Scenario, simulation: SimulationOutput) -> list[NodeC
     ]
 
 
+class ScenarioSession:
+    """Every partner's node of one simulated scenario, advanced one step at a time on the in-process bus.
+
+    `run_scenario` drives it to the end; the web display drives it at wall-clock pace. Operator
+    actions reach a node between steps through `nodes[partner]`.
+    """
+
+    def __init__(self, scenario: Scenario, out: Path | None = None, seed: int | None = None) -> None:
+        self.scenario = scenario
+        self.simulation = simulate(scenario, seed=seed)
+        configs = node_configs(scenario, self.simulation)
+        outages = [
+            (e["partner_a"], e["partner_b"], e["time_s"], e["end_time_s"])
+            for e in self.simulation.events
+            if e["kind"] == "link_outage"
+        ]
+        self.bus = InProcessBus(outages=outages)
+        self.nodes: dict[str, Node] = {}
+        for cfg in configs:
+            recording = out / cfg.partner / "recording" if out else None
+            if recording is not None and recording.exists():
+                shutil.rmtree(recording)
+            self.nodes[cfg.partner] = Node(cfg, recording=recording)
+            for peer in cfg.peers:
+                self.bus.subscribe(cfg.partner, subject(peer, "tracks", receiver=cfg.partner))
+                self.bus.subscribe(cfg.partner, subject(peer, "heartbeat"))
+        sensor_owner = {s.id: s.partner for s in self.simulation.sensors}
+        plots = self.simulation.plots
+        unique_sensors, inverse = np.unique(plots.sensor_id, return_inverse=True)
+        self._plot_owner = np.array([sensor_owner.get(s, "") for s in unique_sensors])[inverse]
+        self.steps = int(np.ceil(scenario.duration_s / STEP_S))
+        self._edges = scenario.start_time_s + STEP_S * np.arange(self.steps + 1)
+        self._bounds = np.searchsorted(plots.time_s, self._edges)
+        self.step_index = 0
+
+    @property
+    def done(self) -> bool:
+        """True once every step of the scenario has run."""
+        return self.step_index >= self.steps
+
+    @property
+    def time_s(self) -> float:
+        """The simulated time the session has reached (end of the last step run)."""
+        return float(self._edges[self.step_index])
+
+    def step(self) -> dict[str, TickOutput]:
+        """Run one step: every node takes its plots and partner messages, then ticks; returns each tick output."""
+        if self.done:
+            raise RuntimeError("the scenario has no more steps")
+        k = self.step_index
+        now = float(self._edges[k + 1])
+        rows = np.arange(self._bounds[k], self._bounds[k + 1])
+        second = self.simulation.plots.take(rows)
+        owners = self._plot_owner[rows]
+        for pid, node in self.nodes.items():
+            node.receive_plots(second.take(owners == pid), now)
+            for _, payload in self.bus.deliver(pid, now):
+                node.receive_message(payload, now)
+        outputs: dict[str, TickOutput] = {}
+        for pid, node in self.nodes.items():
+            result = node.tick(now)
+            outputs[pid] = result
+            for peer, payload in result.outgoing.items():
+                self.bus.publish(subject(pid, "tracks", receiver=peer), payload, now)
+            self.bus.publish(subject(pid, "heartbeat"), result.heartbeat, now)
+        self.step_index = k + 1
+        return outputs
+
+    def close(self) -> None:
+        """Flush and close every node's recording."""
+        for node in self.nodes.values():
+            node.close()
+
+
 def run_scenario(
     scenario: Scenario,
     out: Path | None = None,
@@ -83,52 +157,14 @@ def run_scenario(
     `<partner>/fused_tracks.csv` and the node's recording `<partner>/recording/` (a recording
     left there by an earlier run is replaced: the run regenerates it from the scenario).
     """
-    simulation = simulate(scenario, seed=seed)
-    configs = node_configs(scenario, simulation)
-    outages = [
-        (e["partner_a"], e["partner_b"], e["time_s"], e["end_time_s"])
-        for e in simulation.events
-        if e["kind"] == "link_outage"
-    ]
-    bus = InProcessBus(outages=outages)
-    nodes: dict[str, Node] = {}
-    for cfg in configs:
-        recording = out / cfg.partner / "recording" if out else None
-        if recording is not None and recording.exists():
-            shutil.rmtree(recording)
-        nodes[cfg.partner] = Node(cfg, recording=recording)
-        for peer in cfg.peers:
-            bus.subscribe(cfg.partner, subject(peer, "tracks", receiver=cfg.partner))
-            bus.subscribe(cfg.partner, subject(peer, "heartbeat"))
-    sensor_owner = {s.id: s.partner for s in simulation.sensors}
-    plots = simulation.plots
-    owner_of_plot = np.array([sensor_owner.get(s, "") for s in np.unique(plots.sensor_id)])
-    _, inverse = np.unique(plots.sensor_id, return_inverse=True)
-    plot_owner = owner_of_plot[inverse]
-
-    start = scenario.start_time_s
-    steps = int(np.ceil(scenario.duration_s / STEP_S))
-    edges = start + STEP_S * np.arange(steps + 1)
-    bounds = np.searchsorted(plots.time_s, edges)
-    outputs: dict[str, list[TickOutput]] = {pid: [] for pid in nodes}
-    for k in range(steps):
-        now = float(edges[k + 1])
-        second = plots.take(np.arange(bounds[k], bounds[k + 1]))
-        owners = plot_owner[bounds[k] : bounds[k + 1]]
-        for pid, node in nodes.items():
-            node.receive_plots(second.take(owners == pid), now)
-            for _, payload in bus.deliver(pid, now):
-                node.receive_message(payload, now)
-        for pid, node in nodes.items():
-            result = node.tick(now)
+    session = ScenarioSession(scenario, out=out, seed=seed)
+    outputs: dict[str, list[TickOutput]] = {pid: [] for pid in session.nodes}
+    while not session.done:
+        for pid, result in session.step().items():
             outputs[pid].append(result)
-            for peer, payload in result.outgoing.items():
-                bus.publish(subject(pid, "tracks", receiver=peer), payload, now)
-            bus.publish(subject(pid, "heartbeat"), result.heartbeat, now)
         if progress is not None:
-            progress((k + 1) / steps)
-    for node in nodes.values():
-        node.close()
+            progress(session.step_index / session.steps)
+    session.close()
     partners = {
         pid: PartnerRun(
             partner=pid,
@@ -139,8 +175,8 @@ def run_scenario(
         for pid, outs in outputs.items()
     }
     if out is not None:
-        write_outputs(simulation.truth, partners, out)
-    return ScenarioRun(simulation, partners)
+        write_outputs(session.simulation.truth, partners, out)
+    return ScenarioRun(session.simulation, partners)
 
 
 def write_outputs(truth: Truth, partners: dict[str, PartnerRun], out: Path) -> None:
