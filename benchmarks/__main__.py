@@ -14,13 +14,14 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import fusion_speed, tracker_accuracy, tracker_speed
+from benchmarks import fusion_speed, nats_latency, tracker_accuracy, tracker_speed
 from benchmarks.common import DEFAULT_OUT, BenchOptions
 
 BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     tracker_accuracy.NAME: tracker_accuracy.run,
     tracker_speed.NAME: tracker_speed.run,
     fusion_speed.NAME: fusion_speed.run,
+    nats_latency.NAME: nats_latency.run,
 }
 """Every benchmark by name, in the order they run."""
 

@@ -1,16 +1,29 @@
 """One partner per process over NATS JetStream (`commonsky node`): the same `Node`, real transport.
 
 The node's own plots come from its sensors in a scenario (every partner simulates the same
-scenario and seed, and keeps only its own sensors' plots), paced against the wall clock at
-`speed` simulated seconds per second. Each second it takes its plots, fetches what each peer
-sent on its durable consumer, hands the messages to the node (which records them first), acks
-them, ticks, and publishes its track batches and heartbeat. A restarted process replays its
-recording to rebuild the node, then continues; its durable consumers deliver whatever it had not
-acked, and the node's sequence-number check drops anything it had already applied.
+scenario and seed, and keeps only its own sensors' plots), released against the wall clock at
+`speed` simulated seconds per second from a pacing epoch (the wall-clock UTC time at which the
+scenario starts; `start_epoch_s` in the config, else the moment the node first started, kept in
+`out/pacing.json` so a restart keeps the same pace). Every `tick_s` simulated seconds the node
+takes the plots released since its last tick, ticks (tracks, exports, fuses) and publishes its
+track batches and heartbeat. Between ticks it waits on its peers' durable consumers and fuses
+each partner batch **on arrival** (`Node.fuse`), so a partner's update reaches the common
+picture without waiting for the next tick.
+
+A restarted process replays its recording to rebuild the node, then goes on at the current time
+of the pacing clock: plots released while it was down are lost, as a live sensor feed's would be
+(counted as `plots_missed`). Its durable consumers deliver whatever it had not acked, and the
+node's sequence-number check drops anything it had already applied.
+
+`out/timing.jsonl` logs, per tick, the wall-clock release time of each plot the tick processed
+and the sequence number of each batch sent, and per fusion the batches it fused: enough to
+compute the plot-to-fused-picture latency across processes on one host
+(`benchmarks/nats_latency.py`).
 
 Node config (TOML): `partner`, `scenario` (path, relative to the config file), optional `seed`,
-`speed` (default 1.0), `duration_s` (default: the scenario's), `out` (directory for the recording,
-`local_tracks.csv`, `fused_tracks.csv` and `status.json`; relative to the config file).
+`speed` (default 1.0), `tick_s` (default 0.1), `start_epoch_s`, `duration_s` (default: the
+scenario's), `out` (directory for the recording, `local_tracks.csv`, `fused_tracks.csv`,
+`status.json`, `pacing.json` and `timing.jsonl`; relative to the config file).
 """
 
 from __future__ import annotations
@@ -35,14 +48,22 @@ from commonsky.network.runner import node_configs
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.sim import load_scenario, simulate
-from commonsky.store import Recorder, plots_from_bytes, read_events
+from commonsky.store import Recorder, read_events
 
 PACING_TOLERANCE_S = 2.0
 """Simulated seconds by which peers' clocks may run ahead of ours (each process paces itself)."""
-FETCH_TIMEOUT_S = 0.02
+FETCH_TIMEOUT_S = 0.025
+"""How long one wait for peers' messages lasts: short, so the node keeps its tick."""
 ACK_WAIT_S = 2.0
 """A fetched message not acked this long (its node died) is delivered again: a restarted node gets it."""
-"""How long one fetch waits for a peer's messages: short, the node must keep its pace."""
+DEFAULT_TICK_S = 0.1
+
+
+def _positive(path: Path, data: dict[str, Any], key: str, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(str(path), key, f"expected a positive number, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,8 @@ class LiveNodeConfig:
     out: Path
     seed: int | None = None
     speed: float = 1.0
+    tick_s: float = DEFAULT_TICK_S
+    start_epoch_s: float | None = None
     duration_s: float | None = None
 
     @classmethod
@@ -64,24 +87,35 @@ class LiveNodeConfig:
             data = tomllib.loads(p.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(str(p), "(file)", f"cannot read: {exc}") from None
-        allowed = {"partner", "scenario", "out", "seed", "speed", "duration_s"}
+        allowed = {"partner", "scenario", "out", "seed", "speed", "tick_s", "start_epoch_s", "duration_s"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(str(p), unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
         for key in ("partner", "scenario", "out"):
             if not isinstance(data.get(key), str) or not data[key]:
                 raise ConfigError(str(p), key, "required text")
-        speed = data.get("speed", 1.0)
-        if isinstance(speed, bool) or not isinstance(speed, int | float) or speed <= 0:
-            raise ConfigError(str(p), "speed", f"expected a positive number, got {speed!r}")
+        epoch = data.get("start_epoch_s")
         return cls(
             partner=data["partner"],
             scenario=(p.parent / data["scenario"]).resolve(),
             out=(p.parent / data["out"]).resolve(),
             seed=data.get("seed"),
-            speed=float(speed),
+            speed=_positive(p, data, "speed", 1.0),
+            tick_s=_positive(p, data, "tick_s", DEFAULT_TICK_S),
+            start_epoch_s=None if epoch is None else _positive(p, data, "start_epoch_s", 0.0),
             duration_s=data.get("duration_s"),
         )
+
+
+def _pacing_epoch(config: LiveNodeConfig) -> float:
+    """The wall-clock UTC time of the scenario start: configured, kept from the first start, or now."""
+    path = config.out / "pacing.json"
+    if path.exists():
+        return float(json.loads(path.read_text())["start_epoch_s"])
+    epoch = config.start_epoch_s if config.start_epoch_s is not None else time.time()
+    config.out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"start_epoch_s": epoch}) + "\n")
+    return epoch
 
 
 def _resume(recording: Path) -> tuple[Node | None, list[TickOutput]]:
@@ -91,12 +125,9 @@ def _resume(recording: Path) -> tuple[Node | None, list[TickOutput]]:
     node = Node(node_meta(recording))
     outputs: list[TickOutput] = []
     for event in read_events(recording):
-        if event.kind == "plots":
-            node.receive_plots(plots_from_bytes(event.payload), event.time_s)
-        elif event.kind == "message":
-            node.receive_message(event.payload, event.time_s)
-        elif event.kind == "tick":
-            outputs.append(node.tick(event.time_s))
+        result = node.apply(event.kind, event.time_s, event.payload)
+        if result is not None:
+            outputs.append(result)
     node.recorder = Recorder(recording, node.config.to_json())
     return node, outputs
 
@@ -108,6 +139,26 @@ async def _publish(transport: NatsTransport, node: Node, result: TickOutput) -> 
         await transport.publish_encoded("tracks", payload, receiver=peer, seq=sent.seq, sent_s=sent.sent_s)
     beat = decode(result.heartbeat)
     await transport.publish_encoded("heartbeat", result.heartbeat, seq=beat.seq, sent_s=beat.sent_s)
+
+
+class _TimingLog:
+    """Appends the wall-clock facts the latency benchmark needs, one JSON object a line."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("a", encoding="utf-8")
+
+    def tick(self, sim_s: float, plot_release: np.ndarray, sent: dict[str, int]) -> None:
+        """A tick done now: the release times of the plots it processed and the batches it sent."""
+        record = {"event": "tick", "wall": time.time(), "sim": sim_s, "plots": np.round(plot_release, 4).tolist()}
+        self.file.write(json.dumps(record | {"sent": sent}) + "\n")
+
+    def fused(self, sim_s: float, batches: list[tuple[str, int]]) -> None:
+        """A fusion done now that took in these partners' batches (sender, seq)."""
+        self.file.write(json.dumps({"event": "fused", "wall": time.time(), "sim": sim_s, "batches": batches}) + "\n")
+
+    def close(self) -> None:
+        """Flush and close."""
+        self.file.close()
 
 
 async def run_live_node(
@@ -130,49 +181,97 @@ async def run_live_node(
     node, outputs = _resume(recording)
     if node is None:
         node = Node(node_config, recording=recording)
-    done_ticks = len(outputs)
-    duration = config.duration_s or scenario.duration_s
-    steps = int(np.ceil(duration))
+    epoch = _pacing_epoch(config)
     start = scenario.start_time_s
+    end = start + (config.duration_s or scenario.duration_s)
+    tick_times = start + config.tick_s * np.arange(1, int(np.ceil((end - start) / config.tick_s - 1e-9)) + 1)
+    done = float(outputs[-1].time_s) if outputs else start
+    now_sim = start + (time.time() - epoch) * config.speed
+    # Resume at the pacing clock's present: ticks (and plots) that fell in the downtime are skipped.
+    first = int(np.searchsorted(tick_times, max(done, now_sim - config.tick_s), side="right"))
+    previous = float(tick_times[first - 1]) if first > 0 else start
+    plots_missed = int(((plots.time_s >= done) & (plots.time_s < previous)).sum())
+    timing = _TimingLog(config.out / "timing.jsonl")
+
+    def pace() -> float:
+        """The simulated time the pacing clock shows now."""
+        return start + (time.time() - epoch) * config.speed
+
     transport = await NatsTransport.from_creds(creds, url=url, ack_wait_s=ACK_WAIT_S)
-    latencies: list[float] = []
+    tick_costs: list[float] = []
     try:
         if outputs:
             # The process may have died between recording its last tick and publishing it: publish
             # that tick again (same message ids, so JetStream stores each message once).
             await _publish(transport, node, outputs[-1])
-        wall0 = time.monotonic() - done_ticks / config.speed
-        for k in range(done_ticks, steps):
-            await asyncio.sleep(max(0.0, wall0 + (k + 1) / config.speed - time.monotonic()))
-            now = start + k + 1.0
-            node.receive_plots(plots.take((plots.time_s >= now - 1.0) & (plots.time_s < now)), now)
-            for peer in node_config.peers:
-                messages = await transport.fetch(peer, batch=1000, timeout_s=FETCH_TIMEOUT_S)
-                for message in messages:
-                    node.receive_message(encode(message), now)
-                await transport.ack(messages)
+        for k in range(first, len(tick_times)):
+            now = float(tick_times[k])
+            deadline = epoch + (now - start) / config.speed
+            while (remaining := deadline - time.time()) > 0:
+                await _receive(transport, node, timing, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
+            # Messages that came while ticks ran late are taken in by this tick's fusion.
+            await _receive(transport, node, timing, pace, (previous, now), 0.0)
+            taken = (plots.time_s >= previous) & (plots.time_s < now)
             tick_started = time.monotonic()
+            node.receive_plots(plots.take(taken), now)
             result = node.tick(now)
             await _publish(transport, node, result)
-            latencies.append(time.monotonic() - tick_started)
+            tick_costs.append(time.monotonic() - tick_started)
+            release = epoch + (plots.time_s[taken] - start) / config.speed
+            timing.tick(now, release, {peer: node.sequence[peer] for peer in result.outgoing})
             outputs.append(result)
+            previous = now
             if progress is not None:
-                progress((k + 1) / steps)
+                progress((k + 1) / len(tick_times))
     finally:
         await transport.close()
         node.close()
+        timing.close()
     summary = {
         "partner": config.partner,
         "ticks": len(outputs),
+        "last_tick_s": float(outputs[-1].time_s) if outputs else None,
+        "plots_missed": plots_missed,
         "messages_in": node.counters.messages_in,
         "messages_bad": node.counters.messages_bad,
         "messages_duplicate": node.counters.messages_duplicate,
         "rows_imported": node.counters.rows_imported,
         "rows_exported": node.counters.rows_exported,
-        "tick_p99_ms": float(np.percentile(latencies, 99) * 1000.0) if latencies else None,
+        "tick_p99_ms": float(np.percentile(tick_costs, 99) * 1000.0) if tick_costs else None,
         "partners": outputs[-1].partners if outputs else {},
     }
     write_tracks(Tracks.concat([o.local for o in outputs]), config.out / "local_tracks.csv")
     write_tracks(SystemTracks.concat([o.fused for o in outputs]).as_tracks(), config.out / "fused_tracks.csv")
     (config.out / "status.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+async def _receive(
+    transport: NatsTransport,
+    node: Node,
+    timing: _TimingLog,
+    pace: Callable[[], float],
+    window: tuple[float, float],
+    timeout_s: float,
+) -> None:
+    """Wait up to `timeout_s` for every peer's messages at once; fuse partner batches on arrival.
+
+    The fusion time is the pacing clock's, kept inside `window` (last tick, next tick) so the
+    node's time never runs backwards when ticks run late.
+    """
+    peers = node.config.peers
+    if timeout_s > 0.011:
+        fetched = await asyncio.gather(*(transport.fetch(p, batch=1000, timeout_s=timeout_s) for p in peers))
+    else:
+        fetched = [await transport.fetch(p, batch=1000, timeout_s=0.012) for p in peers]
+    messages = [m for batch in fetched for m in batch]
+    if not messages:
+        return
+    now = min(max(pace(), window[0]), window[1])
+    for message in messages:
+        node.receive_message(encode(message), now)
+    batches = [(m.sender, m.seq) for m in messages if m.KIND == "tracks"]
+    if batches:
+        node.fuse(now)
+        timing.fused(now, batches)
+    await transport.ack(messages)

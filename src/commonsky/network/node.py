@@ -242,6 +242,33 @@ class Node:
             partners=self.monitor.statuses(self.config.peers, now_s),
         )
 
+    def fuse(self, now_s: float) -> SystemTracks:
+        """Fuse the partner tracks received since the last tick or fuse into the picture at `now_s`.
+
+        A live node calls this when a partner batch arrives between ticks, so the common picture
+        does not wait for the next tick; own tracks enter fusion at ticks. Recorded like a tick.
+        """
+        if self.recorder is not None:
+            self.recorder.append("fuse", now_s)
+        received = TrackReports.concat(self.inbox) if self.inbox else TrackReports.empty()
+        self.inbox = []
+        self.fusion, fused = fuse(self.fusion, received, now_s)
+        return fused
+
+    def apply(self, kind: str, time_s: float, payload: bytes) -> TickOutput | None:
+        """Apply one recorded input (`plots`, `message`, `fuse` or `tick`); returns the output of a tick."""
+        if kind == "plots":
+            self.receive_plots(plots_from_bytes(payload), time_s)
+        elif kind == "message":
+            self.receive_message(payload, time_s)
+        elif kind == "fuse":
+            self.fuse(time_s)
+        elif kind == "tick":
+            return self.tick(time_s)
+        else:
+            raise DecodeError("recording", 0, f"unknown input kind {kind!r}")
+        return None
+
     def close(self) -> None:
         """Finish the recording segment."""
         if self.recorder is not None:
@@ -262,10 +289,7 @@ def replay(recording: str | Path) -> list[TickOutput]:
     node = Node(node_meta(recording))
     outputs: list[TickOutput] = []
     for event in read_events(recording):
-        if event.kind == "plots":
-            node.receive_plots(plots_from_bytes(event.payload), event.time_s)
-        elif event.kind == "message":
-            node.receive_message(event.payload, event.time_s)
-        elif event.kind == "tick":
-            outputs.append(node.tick(event.time_s))
+        result = node.apply(event.kind, event.time_s, event.payload)
+        if result is not None:
+            outputs.append(result)
     return outputs

@@ -8,8 +8,9 @@ record batches with the columns
 
 one row per input event, in the order the node received them. `kind` says what the payload is:
 "plots" (an Arrow IPC serialisation of a `Plots` batch), "message" (the raw bytes a partner
-sent), "tick" (the node processed its inputs up to `time_s`; empty payload), "action" (an
-operator action as JSON). Every event is written and flushed before the node processes it, so a
+sent), "tick" (the node processed its inputs up to `time_s`; empty payload), "fuse" (the node
+fused the partner tracks received since its last tick into the picture at `time_s`; empty
+payload), "action" (an operator action as JSON). Every event is written and flushed before the node processes it, so a
 crash loses at most the event being written; a torn last record is detected and skipped on
 read. A restarted node opens a new segment (Arrow IPC streams are not re-openable for append,
 and Parquet files cannot be appended at all, which is why segments are IPC streams).
@@ -32,7 +33,7 @@ from commonsky.core.batches import Columns, Plots
 from commonsky.core.errors import SchemaError
 
 SCHEMA = pa.schema([("seq", pa.int64()), ("kind", pa.string()), ("time_s", pa.float64()), ("payload", pa.binary())])
-KINDS = ("plots", "message", "tick", "action")
+KINDS = ("plots", "message", "tick", "fuse", "action")
 META = "meta.json"
 
 
