@@ -100,3 +100,35 @@ def test_link_outage_marks_the_partner_down_then_recovers(run) -> None:  # type:
     assert east_sources(start - 5) > 0
     assert east_sources(start + 20) == 0
     assert east_sources(end + 10) > 0
+
+
+def test_fusion_on_arrival_shows_partner_tracks_before_the_tick_and_replays(tmp_path: Path) -> None:
+    scenario = _scenario()
+    simulation = simulate(scenario)
+    configs = {c.partner: c for c in node_configs(scenario, simulation)}
+    north = Node(configs["north"])
+    east = Node(configs["east"], recording=tmp_path / "east")
+    owner = {s.id: s.partner for s in simulation.sensors}
+    plots = simulation.plots
+    plot_owner = np.array([owner[s] for s in plots.sensor_id])
+    start = scenario.start_time_s
+    ticks = []
+    on_arrival = []
+    for k in range(1, 41):
+        now = start + k
+        second = (plots.time_s >= now - 1) & (plots.time_s < now)
+        north.receive_plots(plots.take(second & (plot_owner == "north")), now)
+        east.receive_plots(plots.take(second & (plot_owner == "east")), now)
+        sent = north.tick(now)
+        if "east" in sent.outgoing:
+            east.receive_message(sent.outgoing["east"], now + 0.05)
+            on_arrival.append(east.fuse(now + 0.05))
+        ticks.append(east.tick(now + 0.5))
+    east.close()
+    # Between ticks, the picture already holds north's tracks.
+    assert any((o.responsible == "north").any() for o in on_arrival)
+    replayed = replay(tmp_path / "east")
+    assert len(replayed) == len(ticks)
+    for a, b in zip(ticks, replayed, strict=True):
+        for name in a.fused.DTYPES:
+            np.testing.assert_array_equal(getattr(a.fused, name), getattr(b.fused, name))
