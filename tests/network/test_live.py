@@ -25,6 +25,11 @@ TICK_S = 0.5
 PARTNERS = ("north", "east", "west")
 
 
+def _node_config(partner: str) -> str:
+    text = f'partner = "{partner}"\nscenario = "scenario.toml"\nout = "out/{partner}"\n'
+    return text + f"speed = {SPEED}\ntick_s = {TICK_S}\n"
+
+
 def _node_command(config: Path, creds: Path) -> list[str]:
     return [sys.executable, "-m", "commonsky.cli", "node", "--config", str(config), "--creds", str(creds)]
 
@@ -48,7 +53,7 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
     configs = {}
     for partner in PARTNERS:
         path = tmp_path / f"{partner}.toml"
-        path.write_text(f'partner = "{partner}"\nscenario = "scenario.toml"\nout = "out/{partner}"\nspeed = {SPEED}\ntick_s = {TICK_S}\n')
+        path.write_text(_node_config(partner))
         configs[partner] = path
     procs = {p: subprocess.Popen(_node_command(configs[p], coalition.creds(p))) for p in PARTNERS}
     segment = tmp_path / "out" / "east" / "recording" / "inputs-000001.arrows"
@@ -93,3 +98,34 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
                 assert key not in applied
                 applied.add(key)
     assert len(list(recording.glob("inputs-*.arrows"))) == 2  # the restart opened a second segment
+
+
+def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    duration, outage = 45, (8, 28)
+    text = BORDER.read_text().replace("duration_s = 600", f"duration_s = {duration}")
+    text = text.replace("count = 50", "count = 12")
+    text = re.sub(r"\[\[events\]\][^\[]*", "", text)
+    text += '\n[[events]]\nkind = "link_outage"\npartner_a = "north"\npartner_b = "east"\n'
+    text += f"start_s = {outage[0]}\nend_s = {outage[1]}\n"
+    (tmp_path / "scenario.toml").write_text(text)
+    procs = {}
+    for partner in PARTNERS:
+        path = tmp_path / f"{partner}.toml"
+        path.write_text(_node_config(partner))
+        procs[partner] = subprocess.Popen(_node_command(path, coalition.creds(partner)))
+    for proc in procs.values():
+        assert proc.wait(timeout=120) == 0
+    start = 1780000000
+    ticks = [json.loads(line) for line in (tmp_path / "out" / "east" / "timing.jsonl").read_text().splitlines()]
+    ticks = [t for t in ticks if t["event"] == "tick"]
+
+    def during(lo: float, hi: float) -> list[dict]:  # type: ignore[type-arg]
+        return [t for t in ticks if start + lo <= t["sim"] < start + hi]
+
+    assert all(t["partners"]["north"] == "up" for t in during(5, outage[0]))
+    assert all(t["partners"]["west"] == "up" for t in during(5, duration))
+    assert {t["partners"]["north"] for t in during(outage[1] - 3, outage[1])} == {"down"}
+    assert all(t["fused_by_owner"].get("north", 0) == 0 for t in during(outage[1] - 3, outage[1]))
+    assert all(t["fused_by_owner"].get("north", 0) > 0 for t in during(5, outage[0]))
+    assert all(t["partners"]["north"] == "up" for t in during(outage[1] + 3, duration))
+    assert all(t["fused_by_owner"].get("north", 0) > 0 for t in during(outage[1] + 3, duration))

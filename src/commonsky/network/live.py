@@ -10,6 +10,11 @@ track batches and heartbeat. Between ticks it waits on its peers' durable consum
 each partner batch **on arrival** (`Node.fuse`), so a partner's update reaches the common
 picture without waiting for the next tick.
 
+A link outage of the scenario that involves this partner is played for real: during the window
+the node takes nothing from that peer (the messages wait on its durable consumer, as they would
+behind a broken link), so the peer goes degraded then down and its tracks age out of the picture,
+and everything it sent arrives once the link is back.
+
 A restarted process replays its recording to rebuild the node, then goes on at the current time
 of the pacing clock: plots released while it was down are lost, as a live sensor feed's would be
 (counted as `plots_missed`). Its durable consumers deliver whatever it had not acked, and the
@@ -141,16 +146,26 @@ async def _publish(transport: NatsTransport, node: Node, result: TickOutput) -> 
     await transport.publish_encoded("heartbeat", result.heartbeat, seq=beat.seq, sent_s=beat.sent_s)
 
 
+def _fused_by_owner(result: TickOutput) -> dict[str, int]:
+    """How many system tracks each owner contributes to (for watching a partner's tracks age out)."""
+    counts: dict[str, int] = {}
+    for sources in result.fused.sources:
+        for owner in {item.split(":", 1)[0] for item in str(sources).split(";") if item}:
+            counts[owner] = counts.get(owner, 0) + 1
+    return counts
+
+
 class _TimingLog:
     """Appends the wall-clock facts the latency benchmark needs, one JSON object a line."""
 
     def __init__(self, path: Path) -> None:
         self.file = path.open("a", encoding="utf-8")
 
-    def tick(self, sim_s: float, plot_release: np.ndarray, sent: dict[str, int]) -> None:
-        """A tick done now: the release times of the plots it processed and the batches it sent."""
+    def tick(self, sim_s: float, plot_release: np.ndarray, sent: dict[str, int], result: TickOutput) -> None:
+        """A tick done now: the release times of the plots it processed, the batches it sent, partner status."""
         record = {"event": "tick", "wall": time.time(), "sim": sim_s, "plots": np.round(plot_release, 4).tolist()}
-        self.file.write(json.dumps(record | {"sent": sent}) + "\n")
+        record |= {"sent": sent, "partners": result.partners, "fused_by_owner": _fused_by_owner(result)}
+        self.file.write(json.dumps(record) + "\n")
 
     def fused(self, sim_s: float, batches: list[tuple[str, int]]) -> None:
         """A fusion done now that took in these partners' batches (sender, seq)."""
@@ -175,6 +190,17 @@ async def run_live_node(
         raise ConfigError(str(config.scenario), "partners", f"no partner {config.partner!r} in the scenario")
     # Separate processes pace themselves: a peer's batch may be stamped up to a tick ahead of us.
     node_config = replace(node_config, clock_tolerance_s=PACING_TOLERANCE_S)
+    outages = [
+        (e["partner_b"] if e["partner_a"] == config.partner else e["partner_a"], e["time_s"], e["end_time_s"])
+        for e in simulation.events
+        if e["kind"] == "link_outage" and config.partner in (e["partner_a"], e["partner_b"])
+    ]
+
+    def reachable(now_s: float) -> tuple[str, ...]:
+        """The peers whose link to us is up at `now_s` (scenario link outages are played for real)."""
+        cut = {peer for peer, lo, hi in outages if lo <= now_s < hi}
+        return tuple(p for p in node_config.peers if p not in cut)
+
     own = {s.id for s in simulation.sensors if s.partner == config.partner}
     plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
     recording = config.out / "recording"
@@ -208,9 +234,10 @@ async def run_live_node(
             now = float(tick_times[k])
             deadline = epoch + (now - start) / config.speed
             while (remaining := deadline - time.time()) > 0:
-                await _receive(transport, node, timing, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
+                peers = reachable(pace())
+                await _receive(transport, node, timing, peers, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
             # Messages that came while ticks ran late are taken in by this tick's fusion.
-            await _receive(transport, node, timing, pace, (previous, now), 0.0)
+            await _receive(transport, node, timing, reachable(now), pace, (previous, now), 0.0)
             taken = (plots.time_s >= previous) & (plots.time_s < now)
             tick_started = time.monotonic()
             node.receive_plots(plots.take(taken), now)
@@ -218,7 +245,7 @@ async def run_live_node(
             await _publish(transport, node, result)
             tick_costs.append(time.monotonic() - tick_started)
             release = epoch + (plots.time_s[taken] - start) / config.speed
-            timing.tick(now, release, {peer: node.sequence[peer] for peer in result.outgoing})
+            timing.tick(now, release, {peer: node.sequence[peer] for peer in result.outgoing}, result)
             outputs.append(result)
             previous = now
             if progress is not None:
@@ -250,16 +277,19 @@ async def _receive(
     transport: NatsTransport,
     node: Node,
     timing: _TimingLog,
+    peers: tuple[str, ...],
     pace: Callable[[], float],
     window: tuple[float, float],
     timeout_s: float,
 ) -> None:
-    """Wait up to `timeout_s` for every peer's messages at once; fuse partner batches on arrival.
+    """Wait up to `timeout_s` for the messages of every reachable peer at once; fuse partner batches on arrival.
 
     The fusion time is the pacing clock's, kept inside `window` (last tick, next tick) so the
     node's time never runs backwards when ticks run late.
     """
-    peers = node.config.peers
+    if not peers:
+        await asyncio.sleep(timeout_s)
+        return
     if timeout_s > 0.011:
         fetched = await asyncio.gather(*(transport.fetch(p, batch=1000, timeout_s=timeout_s) for p in peers))
     else:
