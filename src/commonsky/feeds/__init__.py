@@ -1,0 +1,31 @@
+"""Live inputs and outputs at the edge: UDP (unicast, multicast), TCP clients that reconnect, TCP
+servers that broadcast, and file replay at recorded or accelerated pace. Bytes in, bytes out: the
+decoders and encoders of `commonsky.formats` turn them into columnar batches and back."""
+
+from commonsky.feeds.framing import LineFramer
+from commonsky.feeds.pacing import paced
+from commonsky.feeds.sockets import (
+    Backoff,
+    Datagram,
+    FeedCounters,
+    TcpBroadcastServer,
+    TcpChunk,
+    UdpFeed,
+    UdpSender,
+    tcp_chunks,
+    udp_datagrams,
+)
+
+__all__ = [
+    "Backoff",
+    "Datagram",
+    "FeedCounters",
+    "LineFramer",
+    "TcpBroadcastServer",
+    "TcpChunk",
+    "UdpFeed",
+    "UdpSender",
+    "paced",
+    "tcp_chunks",
+    "udp_datagrams",
+]
