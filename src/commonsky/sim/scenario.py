@@ -145,22 +145,12 @@ class Equipage(StrEnum):
 
 
 @dataclass(frozen=True)
-class SensorConfig:
-    """One simulated sensor: what it publishes (`spec`) plus the hidden errors the simulator injects."""
+class SensorConfig(SensorSpec):
+    """One simulated sensor: what it publishes (the `SensorSpec` fields) plus the hidden errors injected.
 
-    id: str
-    partner: str
-    kind: SensorKind
-    lat_deg: float
-    lon_deg: float
-    alt_m: float
-    sigma_range_m: float
-    sigma_azimuth_deg: float
-    sigma_altitude_m: float
-    scan_period_s: float
-    """Radar rotation period, or for ADS-B the report period per aircraft."""
-    pd: float
-    max_range_m: float
+    For a radar `scan_period_s` is the rotation period; for ADS-B the report period per aircraft.
+    """
+
     clutter_density_per_km2: float = 0.0
     range_bias_m: float = 0.0
     azimuth_bias_deg: float = 0.0
@@ -171,20 +161,7 @@ class SensorConfig:
     @property
     def spec(self) -> SensorSpec:
         """The sensors.json entry: nominal accuracy only, never the injected biases."""
-        return SensorSpec(
-            id=self.id,
-            partner=self.partner,
-            kind=self.kind,
-            lat_deg=self.lat_deg,
-            lon_deg=self.lon_deg,
-            alt_m=self.alt_m,
-            sigma_range_m=self.sigma_range_m,
-            sigma_azimuth_deg=self.sigma_azimuth_deg,
-            sigma_altitude_m=self.sigma_altitude_m,
-            scan_period_s=self.scan_period_s,
-            pd=self.pd,
-            max_range_m=self.max_range_m,
-        )
+        return SensorSpec(**{name: getattr(self, name) for name in SensorSpec.__dataclass_fields__})
 
     @property
     def errors(self) -> dict[str, float]:
