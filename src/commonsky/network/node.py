@@ -15,12 +15,23 @@ local reports to track-to-track fusion, whose output is the common picture.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from commonsky.assess import (
+    AlertError,
+    Assessment,
+    AssessmentConfig,
+    acknowledge,
+    assess,
+    new_assessment_state,
+    override_identity,
+    zones_from_geojson,
+)
 from commonsky.core.batches import Plots, TrackReports, Tracks
 from commonsky.core.errors import DecodeError
 from commonsky.core.geodesy import LocalFrame
@@ -43,6 +54,9 @@ from commonsky.tracking import TrackerConfig, new_state, picture, reports, step
 log = logging.getLogger(__name__)
 
 
+NO_ZONES: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """What a node is: its partner id, sensors, peers, tuning, the policies it exports and imports under."""
@@ -59,6 +73,12 @@ class NodeConfig:
     """Each peer's published policy towards this partner (what it may send us)."""
     clock_tolerance_s: float = 0.0
     """How much fresher than its policy's delay a partner report may look (clock offset between nodes)."""
+    assess: dict[str, Any] = field(default_factory=dict)
+    """The `[assess]` table (identity lists, alert thresholds; see `commonsky.assess.AssessmentConfig`)."""
+    zones: dict[str, Any] = field(default_factory=lambda: dict(NO_ZONES))
+    """Zones as a GeoJSON FeatureCollection (see `commonsky.assess.zones`)."""
+    known_sensors: tuple[SensorSpec, ...] = ()
+    """Partners' published sensors: their coverage matters when assessing partner tracks."""
 
     @classmethod
     def from_agreement(
@@ -70,6 +90,9 @@ class NodeConfig:
         agreement: SharingAgreement,
         tracker: TrackerConfig | None = None,
         fusion: FusionConfig | None = None,
+        assess: dict[str, Any] | None = None,
+        zones: dict[str, Any] | None = None,
+        known_sensors: Sequence[SensorSpec] = (),
     ) -> NodeConfig:
         """A node of a coalition whose policies are all known (a scenario, or published policies)."""
         return cls(
@@ -81,6 +104,9 @@ class NodeConfig:
             fusion=fusion or FusionConfig(),
             export_policies=tuple(agreement.policy(partner, p) for p in peers),
             import_policies=tuple(agreement.policy(p, partner) for p in peers),
+            assess=dict(assess or {}),
+            zones=dict(zones or NO_ZONES),
+            known_sensors=tuple(known_sensors),
         )
 
     def export_policy(self, peer: str) -> SharingPolicy:
@@ -109,6 +135,9 @@ class NodeConfig:
             "export_policies": [to_json(p) for p in self.export_policies],
             "import_policies": [to_json(p) for p in self.import_policies],
             "clock_tolerance_s": self.clock_tolerance_s,
+            "assess": self.assess,
+            "zones": self.zones,
+            "known_sensors": [s.to_dict() for s in self.known_sensors],
         }
 
     @classmethod
@@ -125,6 +154,9 @@ class NodeConfig:
             export_policies=tuple(from_json(p) for p in data["export_policies"]),
             import_policies=tuple(from_json(p) for p in data["import_policies"]),
             clock_tolerance_s=float(data.get("clock_tolerance_s", 0.0)),
+            assess=dict(data.get("assess", {})),
+            zones=dict(data.get("zones", NO_ZONES)),
+            known_sensors=tuple(SensorSpec.from_dict(s) for s in data.get("known_sensors", [])),
         )
 
 
@@ -142,6 +174,8 @@ class TickOutput:
     heartbeat: bytes
     """This node's heartbeat, for every peer."""
     partners: dict[str, PartnerStatus]
+    assessment: Assessment
+    """Identity of every fused track, active alerts and this tick's alert events (`alerts.jsonl`)."""
 
 
 @dataclass
@@ -170,6 +204,15 @@ class Node:
         self.applied = SeqTracker()
         self.monitor = PartnerMonitor()
         self.inbox: list[TrackReports] = []
+        self.assessment = new_assessment_state(
+            AssessmentConfig.from_dict(config.assess, "node config [assess]"),
+            zones_from_geojson(config.zones, "node config zones"),
+            [*config.sensors, *config.known_sensors],
+        )
+        self._tick_plots: list[Plots] = []
+        """Own plots since the last tick, for the assessment's ADS-B/radar check."""
+        self._tick_imported: list[TrackReports] = []
+        """Partner reports imported since the last tick, for the partner-contradiction check."""
         self.counters = NodeCounters()
         self.recorder = Recorder(recording, config.to_json()) if recording is not None else None
 
@@ -178,6 +221,7 @@ class Node:
         if self.recorder is not None:
             self.recorder.append("plots", now_s, batch_to_bytes(plots))
         self.tracker, _ = step(self.tracker, plots, with_updates=False)
+        self._tick_plots.append(plots)
 
     def receive_message(self, payload: bytes, now_s: float) -> None:
         """A partner's message: recorded, decoded (bad ones counted and skipped), checked, queued for fusion."""
@@ -213,6 +257,7 @@ class Node:
                     "%s: refused %d rows from %s: %s", self.config.partner, refused, message.sender, stats.dropped
                 )
             self.inbox.append(kept)
+            self._tick_imported.append(kept)
 
     def tick(self, now_s: float) -> TickOutput:
         """Report, export to each peer, fuse, and return the pictures at `now_s`."""
@@ -233,6 +278,10 @@ class Node:
         received = TrackReports.concat([local, *self.inbox])
         self.inbox = []
         self.fusion, fused = fuse(self.fusion, received, now_s)
+        plots = Plots.concat(self._tick_plots) if self._tick_plots else Plots.empty()
+        imported = TrackReports.concat(self._tick_imported) if self._tick_imported else TrackReports.empty()
+        self._tick_plots, self._tick_imported = [], []
+        self.assessment, assessed = assess(self.assessment, now_s, fused, plots, local, imported)
         return TickOutput(
             time_s=now_s,
             local=picture(self.tracker, now_s),
@@ -240,7 +289,31 @@ class Node:
             outgoing=outgoing,
             heartbeat=beat,
             partners=self.monitor.statuses(self.config.peers, now_s),
+            assessment=assessed,
         )
+
+    def act(self, action: dict[str, Any], now_s: float) -> None:
+        """An operator action, recorded then applied: `{"action": "acknowledge", "alert_id", "user"}` or
+        `{"action": "override_identity", "system_id", "identity", "user"}`.
+
+        Raises `commonsky.assess.AlertError` (acknowledging an unknown, cleared or already
+        acknowledged alert) or `ValueError` (a malformed action); the refusal is recorded too, so a
+        replay meets the same refusal.
+        """
+        if self.recorder is not None:
+            self.recorder.append("action", now_s, json.dumps(action, sort_keys=True).encode())
+        kind = action.get("action")
+        user = str(action.get("user", ""))
+        if not user:
+            raise ValueError("an operator action needs a user")
+        if kind == "acknowledge":
+            self.assessment = acknowledge(self.assessment, int(action["alert_id"]), user, now_s)
+        elif kind == "override_identity":
+            self.assessment = override_identity(
+                self.assessment, int(action["system_id"]), str(action["identity"]), user, now_s
+            )
+        else:
+            raise ValueError(f"unknown operator action {kind!r}; expected acknowledge or override_identity")
 
     def fuse(self, now_s: float) -> SystemTracks:
         """Fuse the partner tracks received since the last tick or fuse into the picture at `now_s`.
@@ -256,7 +329,7 @@ class Node:
         return fused
 
     def apply(self, kind: str, time_s: float, payload: bytes) -> TickOutput | None:
-        """Apply one recorded input (`plots`, `message`, `fuse` or `tick`); returns the output of a tick."""
+        """Apply one recorded input (`plots`, `message`, `fuse`, `tick`, `action`); returns a tick's output."""
         if kind == "plots":
             self.receive_plots(plots_from_bytes(payload), time_s)
         elif kind == "message":
@@ -265,6 +338,11 @@ class Node:
             self.fuse(time_s)
         elif kind == "tick":
             return self.tick(time_s)
+        elif kind == "action":
+            try:
+                self.act(json.loads(payload), time_s)
+            except (AlertError, ValueError, KeyError) as exc:
+                log.info("%s: recorded operator action refused again on replay: %s", self.config.partner, exc)
         else:
             raise DecodeError("recording", 0, f"unknown input kind {kind!r}")
         return None

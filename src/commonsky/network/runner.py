@@ -9,18 +9,21 @@ durable consumer would. Everything is deterministic for a seed.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from commonsky.core.batches import Tracks, Truth
+from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
 from commonsky.formats import write_tracks, write_truth
 from commonsky.fusion import SystemTracks
-from commonsky.network.node import Node, NodeConfig, TickOutput
+from commonsky.network.node import NO_ZONES, Node, NodeConfig, TickOutput
 from commonsky.network.transport.base import subject
 from commonsky.network.transport.inprocess import InProcessBus
 from commonsky.sharing import SharingAgreement
@@ -39,6 +42,8 @@ class PartnerRun:
     """The fused picture with each system track's make-up (sources, reporting responsibility)."""
     statuses: list[dict[str, str]]
     """Per second: peer -> "up" / "degraded" / "down"."""
+    alert_events: list[dict[str, Any]]
+    """Every alert event of the run (raised, acknowledged, cleared), in order: the lines of alerts.jsonl."""
 
     @property
     def fused(self) -> Tracks:
@@ -54,10 +59,29 @@ class ScenarioRun:
     partners: dict[str, PartnerRun]
 
 
+def assessment_inputs(scenario: Scenario) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scenario's `[assess]` table without `zones`, and the zones GeoJSON its `zones` path names.
+
+    The path is relative to the scenario file; without one, no zones.
+    """
+    table = dict(scenario.assess)
+    path = table.pop("zones", None)
+    if path is None:
+        return table, dict(NO_ZONES)
+    if not isinstance(path, str):
+        raise ConfigError(scenario.source, "assess.zones", f"expected a GeoJSON file path, got {path!r}")
+    full = Path(scenario.source).parent / path
+    try:
+        return table, json.loads(full.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(scenario.source, "assess.zones", f"cannot read {full}: {exc}") from None
+
+
 def node_configs(scenario: Scenario, simulation: SimulationOutput) -> list[NodeConfig]:
-    """One node configuration per partner of the scenario, with the scenario's sharing agreement."""
+    """One node configuration per partner of the scenario, with the scenario's sharing agreement and zones."""
     agreement = SharingAgreement.from_dict({"sharing": list(scenario.sharing)}, source=scenario.source)
     frame = LocalFrame(scenario.region.lat_deg, scenario.region.lon_deg, 0.0)
+    assess, zones = assessment_inputs(scenario)
     ids = [p.id for p in scenario.partners]
     return [
         NodeConfig.from_agreement(
@@ -66,6 +90,9 @@ def node_configs(scenario: Scenario, simulation: SimulationOutput) -> list[NodeC
             peers=[q for q in ids if q != pid],
             frame=frame,
             agreement=agreement,
+            assess=assess,
+            zones=zones,
+            known_sensors=[s for s in simulation.sensors if s.partner != pid],
         )
         for pid in ids
     ]
@@ -171,6 +198,7 @@ def run_scenario(
             local=Tracks.concat([o.local for o in outs]),
             system=SystemTracks.concat([o.fused for o in outs]),
             statuses=[dict(o.partners) for o in outs],
+            alert_events=[e for o in outs for e in o.assessment.events],
         )
         for pid, outs in outputs.items()
     }
@@ -180,9 +208,11 @@ def run_scenario(
 
 
 def write_outputs(truth: Truth, partners: dict[str, PartnerRun], out: Path) -> None:
-    """truth.csv and each partner's local and fused pictures in the tracks.csv contract."""
+    """truth.csv and each partner's local and fused pictures in the tracks.csv contract, and its alerts.jsonl."""
     out.mkdir(parents=True, exist_ok=True)
     write_truth(truth, out / "truth.csv")
     for pid, run in partners.items():
         write_tracks(run.local, out / pid / "local_tracks.csv")
         write_tracks(run.fused, out / pid / "fused_tracks.csv")
+        lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in run.alert_events]
+        (out / pid / "alerts.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")

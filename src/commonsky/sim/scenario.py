@@ -91,7 +91,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -355,6 +355,8 @@ class Scenario:
     source: str = "<scenario>"
     sharing: tuple[dict[str, Any], ...] = ()
     """The `[[sharing]]` tables, unvalidated: `commonsky.sharing` reads them."""
+    assess: dict[str, Any] = field(default_factory=dict)
+    """The `[assess]` table, unvalidated: `commonsky.assess` reads it (its `zones` is a GeoJSON path)."""
 
     @property
     def sensors(self) -> tuple[SensorConfig, ...]:
@@ -731,8 +733,9 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scena
     events = tuple(_event(e, refs) for e in root.tables("events"))
     # Sharing agreements belong to the network layer, which validates them; carried here verbatim.
     sharing = tuple(dict(t.data) for t in root.tables("sharing"))
+    assess = dict(root.table("assess", required=False).data)
     root.finish()
-    return Scenario(name, seed, duration, start_time, region, partners, traffic, events, source, sharing)
+    return Scenario(name, seed, duration, start_time, region, partners, traffic, events, source, sharing, assess)
 
 
 def load_scenario(path: str | Path) -> Scenario:

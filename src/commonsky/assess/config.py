@@ -1,0 +1,165 @@
+"""`AssessmentConfig`: identity lists, alert thresholds and hysteresis, with defaults and TOML loading.
+
+All times are seconds, distances metres. A TOML `[assess]` table overrides any field; the four identity
+lists take Mode S addresses as hex strings ("4B1A2C") and Mode A codes as four octal digits ("1000").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from commonsky.core.config import read_toml_section, with_overrides
+from commonsky.core.errors import ConfigError
+
+TRANSPONDER_IDENTITIES = ("assumed_friend", "neutral", "unknown")
+"""Identities a transponder-equipped track without a full ADS-B identity may be given by rule."""
+_LIST_KEYS = ("friend_mode_s", "friend_squawks", "neutral_mode_s", "neutral_squawks")
+_NON_NEGATIVE = frozenset(
+    {
+        "zone_raise_s",
+        "predicted_raise_s",
+        "emergency_raise_s",
+        "transponder_raise_s",
+        "adsb_raise_s",
+        "partner_raise_s",
+        "border_raise_s",
+        "startup_grace_s",
+        "radar_bias_sigma_m",
+        "partner_bias_sigma_m",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AssessmentConfig:
+    """Rules and thresholds of identification and alerting; the defaults are the documented values."""
+
+    # Identity.
+    friend_mode_s: tuple[int, ...] = ()
+    """Mode S addresses of friendly aircraft (e.g. state aircraft of the partners)."""
+    friend_squawks: tuple[int, ...] = ()
+    """Mode A codes assigned to friendly aircraft."""
+    neutral_mode_s: tuple[int, ...] = ()
+    """Mode S addresses declared neutral."""
+    neutral_squawks: tuple[int, ...] = ()
+    """Mode A codes declared neutral."""
+    transponder_identity: str = "assumed_friend"
+    """Identity of a track with a transponder (address or code) but no full ADS-B identity."""
+    pending_s: float = 10.0
+    """A system track is `pending` until it is this old (and while tentative), unless a list names it."""
+    duplicate_m: float = 3_000.0
+    """A track without transponder this close to one with a transponder stays pending (likely a duplicate)."""
+    identity_confirm_s: float = 10.0
+    """A rule-based change between settled identities must be proposed this long before it is made."""
+
+    # Hysteresis: raise once the condition has held this long (and for `raise_min_ticks` ticks).
+    raise_min_ticks: int = 2
+    clear_s: float = 15.0
+    """An alert clears once its condition has been false this long."""
+    zone_raise_s: float = 2.0
+    predicted_raise_s: float = 4.0
+    emergency_raise_s: float = 2.0
+    transponder_raise_s: float = 5.0
+    adsb_raise_s: float = 0.0
+    partner_raise_s: float = 30.0
+    border_raise_s: float = 5.0
+
+    # Zones.
+    predict_horizon_s: float = 120.0
+    """Straight-line prediction horizon of predicted zone entry."""
+    predict_min_speed_mps: float = 15.0
+    """Slower tracks are not predicted (their velocity direction is noise)."""
+    unknown_altitude_in_band: bool = True
+    """A track of unknown altitude counts as inside every altitude band (it cannot be excluded)."""
+    border_distance_m: float = 10_000.0
+    """A new unknown track first seen this close to a border line or border buffer zone is alerted."""
+    new_track_s: float = 60.0
+    """... and was found unknown within this time of appearing (later it is no new track)."""
+    startup_grace_s: float = 30.0
+    """Tracks first seen this soon after the assessment started were there already: they do not 'appear'."""
+
+    # Transponder loss.
+    transponder_loss_s: float = 12.0
+    """No SSR or ADS-B contribution for this long while primary radar still holds the track."""
+    transponder_history_s: float = 10.0
+    """The track must have been cooperative (SSR or ADS-B) over at least this long before."""
+    psr_recent_s: float = 15.0
+    """Primary radar still holds the track if it fed it within this time."""
+    common_mode_tracks: int = 2
+    """This many tracks losing SSR/ADS-B within `common_mode_window_s` of each other is an outage, not a loss."""
+    common_mode_window_s: float = 10.0
+
+    # Sensor liveness and coverage.
+    sensor_alive_periods: float = 3.0
+    """A sensor is up if it produced a plot within this many scan periods (plus one second)."""
+    coverage_fraction: float = 0.9
+    """Only this fraction of a sensor's range and radar horizon counts as coverage (edges excluded)."""
+
+    # ADS-B versus radar.
+    adsb_gate_chi2: float = 13.82
+    """Chi-square (2 dof) above which an ADS-B/radar pair is inconsistent (13.82: p = 0.001)."""
+    adsb_pair_window_s: float = 1.0
+    """Largest time difference of an ADS-B plot and an SSR plot paired by Mode S address."""
+    adsb_speed_sigma_mps: float = 10.0
+    """Velocity uncertainty used to bridge the pair's time difference."""
+    radar_bias_sigma_m: float = 100.0
+    """Allowance for unregistered radar bias, added per axis to the combined uncertainty."""
+    adsb_min_inconsistent: int = 3
+    """Inconsistent pairs in a row (no consistent pair between) before the condition holds."""
+    adsb_memory_s: float = 30.0
+    """The condition lapses when no pair of that address was seen for this long."""
+
+    # Partner versus own picture.
+    partner_gate_chi2: float = 18.42
+    """Chi-square (2 dof) above which same-address own and partner tracks disagree (18.42: p = 1e-4)."""
+    partner_bias_sigma_m: float = 300.0
+    """Allowance for registration differences between partners, added per axis."""
+    partner_explain_m: float = 3_000.0
+    """An own track within this distance explains a partner track in own radar coverage."""
+
+    forget_s: float = 300.0
+    """Memory of a system track (identity, history) is dropped this long after it was last seen."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<assess config>") -> AssessmentConfig:
+        """Defaults overridden by a mapping (a TOML `[assess]` table); errors name the source and key."""
+        lists: dict[str, Any] = {k: _codes(k, data[k], source) for k in _LIST_KEYS if k in data}
+        rest = {k: v for k, v in data.items() if k not in _LIST_KEYS}
+        return with_overrides(
+            replace(cls(), **lists),
+            rest,
+            source,
+            non_negative=_NON_NEGATIVE,
+            choices={"transponder_identity": TRANSPONDER_IDENTITIES},
+        )
+
+
+def load_assessment_config(path: str | Path) -> AssessmentConfig:
+    """The `[assess]` table of a TOML file (or its top level) over the defaults."""
+    table, source = read_toml_section(path, "assess")
+    return AssessmentConfig.from_dict(table, source)
+
+
+def _codes(key: str, value: Any, source: str) -> tuple[int, ...]:
+    """A list of hex Mode S addresses (`*_mode_s`) or octal Mode A codes (`*_squawks`) as integers."""
+    if not isinstance(value, list):
+        raise ConfigError(source, key, f"expected an array of strings, got {value!r}")
+    out: list[int] = []
+    for item in value:
+        text = str(item) if isinstance(item, str | int) and not isinstance(item, bool) else ""
+        if key.endswith("mode_s"):
+            try:
+                address = int(text, 16)
+            except ValueError:
+                address = -1
+            if not 0 < address < 0xFFFFFF:
+                raise ConfigError(source, key, f"{item!r} is not a hex Mode S address (000001..FFFFFE)")
+            out.append(address)
+        else:
+            if not text.isdigit() or len(text) > 4 or any(c in "89" for c in text):
+                raise ConfigError(source, key, f"{item!r} is not a 4-digit octal Mode A code")
+            out.append(int(text))
+    return tuple(out)
