@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import fusion_speed, nats_latency, tracker_accuracy, tracker_speed
+from benchmarks import asterix_speed, fusion_speed, modes_speed, nats_latency, tracker_accuracy, tracker_speed, web_load
 from benchmarks.common import DEFAULT_OUT, BenchOptions
 
 BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
@@ -22,6 +22,9 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     tracker_speed.NAME: tracker_speed.run,
     fusion_speed.NAME: fusion_speed.run,
     nats_latency.NAME: nats_latency.run,
+    asterix_speed.NAME: asterix_speed.run,
+    modes_speed.NAME: modes_speed.run,
+    web_load.NAME: web_load.run,
 }
 """Every benchmark by name, in the order they run."""
 

@@ -1,5 +1,25 @@
-"""Adapters between the outside world's formats and the columnar batches of `commonsky.core`."""
+"""Adapters between the outside world's formats and the columnar batches of `commonsky.core`.
 
+File contracts (CSV/Parquet) are written here; ASTERIX items come from `libasterix`'s generated
+specifications, Mode S/ADS-B bit fields from `rs1090`, AIS from `pyais`: only the glue (framing,
+CPR pairing, address confirmation, columns, fast paths validated against those libraries) is ours.
+"""
+
+from commonsky.formats.ais import AisReports, decode_ais
+from commonsky.formats.asterix import (
+    AsterixDecoded,
+    ServiceMessages,
+    decode_asterix,
+    decode_recording,
+    encode_cat021,
+    encode_cat034,
+    encode_cat048,
+    encode_cat062,
+    encode_cat063,
+    encode_cat065,
+)
+from commonsky.formats.beast import BeastFrames, BeastReader, decode_beast, read_beast
+from commonsky.formats.containers import detect_format, read_recording
 from commonsky.formats.contracts import (
     read_plots,
     read_sensors,
@@ -10,9 +30,50 @@ from commonsky.formats.contracts import (
     write_tracks,
     write_truth,
 )
+from commonsky.formats.modes import (
+    ModeSBatch,
+    ModeSDecoder,
+    RawFrames,
+    Replies,
+    Velocities,
+    decode_modes,
+    decode_modes_text,
+    read_modes_text,
+)
+from commonsky.formats.report import DecodeReport
+from commonsky.formats.sbs import decode_sbs, encode_sbs
 
 __all__ = [
+    "AisReports",
+    "AsterixDecoded",
+    "BeastFrames",
+    "BeastReader",
+    "DecodeReport",
+    "ModeSBatch",
+    "ModeSDecoder",
+    "RawFrames",
+    "Replies",
+    "ServiceMessages",
+    "Velocities",
+    "decode_ais",
+    "decode_asterix",
+    "decode_beast",
+    "decode_modes",
+    "decode_modes_text",
+    "decode_recording",
+    "decode_sbs",
+    "detect_format",
+    "encode_cat021",
+    "encode_cat034",
+    "encode_cat048",
+    "encode_cat062",
+    "encode_cat063",
+    "encode_cat065",
+    "encode_sbs",
+    "read_beast",
+    "read_modes_text",
     "read_plots",
+    "read_recording",
     "read_sensors",
     "read_tracks",
     "read_truth",

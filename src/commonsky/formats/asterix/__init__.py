@@ -1,0 +1,35 @@
+"""ASTERIX decode and encode (CAT021, 034, 048, 062, 063, 065) on libasterix's generated specifications."""
+
+from commonsky.formats.asterix.decode import (
+    AsterixDecoded,
+    ServiceMessages,
+    decode_asterix,
+    decode_recording,
+    sensor_ids,
+)
+from commonsky.formats.asterix.encode import (
+    MAX_BLOCK_BYTES,
+    encode_cat021,
+    encode_cat034,
+    encode_cat048,
+    encode_cat062,
+    encode_cat063,
+    encode_cat065,
+)
+from commonsky.formats.asterix.specs import DEFAULT_EDITIONS
+
+__all__ = [
+    "DEFAULT_EDITIONS",
+    "MAX_BLOCK_BYTES",
+    "AsterixDecoded",
+    "ServiceMessages",
+    "decode_asterix",
+    "decode_recording",
+    "encode_cat021",
+    "encode_cat034",
+    "encode_cat048",
+    "encode_cat062",
+    "encode_cat063",
+    "encode_cat065",
+    "sensor_ids",
+]
