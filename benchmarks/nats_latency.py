@@ -64,6 +64,8 @@ LATENCY_TARGET_S = 0.25
 def _scenario_text(duration_s: int) -> str:
     """border3 with the given duration and without its events (its link outage would hold messages back)."""
     text = (REPO_ROOT / "examples" / "border3.toml").read_text()
+    zones = REPO_ROOT / "examples" / "border3_zones.geojson"
+    text = text.replace('zones = "border3_zones.geojson"', f'zones = "{zones}"')
     text = text.replace("duration_s = 600", f"duration_s = {duration_s}")
     return re.sub(r"\[\[events\]\][^\[]*", "", text)
 

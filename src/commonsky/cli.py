@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from commonsky.core.errors import CommonskyError
+from commonsky.core.errors import CommonskyError, ConfigError
 
 if TYPE_CHECKING:
-    from commonsky.core.batches import Truth
+    from commonsky.core.batches import Plots, Truth
+    from commonsky.core.sensors import SensorSpec
     from commonsky.network.runner import PartnerRun
     from commonsky.tracking import TrackerState
 
@@ -80,21 +81,89 @@ def simulate(
     )
 
 
+def _sensors_for(plots: Plots, sensors: Path | None) -> list[SensorSpec]:
+    """The sensors of `plots`: from sensors.json, else a default ADS-B receiver per sensor id.
+
+    Radar plots need their radar's position and accuracy, so a recording with radar plots and no
+    sensors.json is refused with the sensor ids that need describing.
+    """
+    import numpy as np
+
+    from commonsky.core.sensors import SensorKind, SensorSpec
+    from commonsky.formats import read_sensors
+
+    if sensors is not None:
+        return read_sensors(sensors)
+    radar = np.unique(plots.sensor_id[np.isfinite(plots.range_m)])
+    if len(radar):
+        raise ConfigError("--sensors", "sensors.json", f"radar plots need a description of sensors {radar.tolist()}")
+    specs = []
+    for sid in np.unique(plots.sensor_id).tolist():
+        mine = plots.sensor_id == sid
+        specs.append(
+            SensorSpec(
+                id=sid,
+                partner="local",
+                kind=SensorKind.ADSB,
+                lat_deg=float(np.nanmean(plots.lat_deg[mine])),
+                lon_deg=float(np.nanmean(plots.lon_deg[mine])),
+                alt_m=0.0,
+                sigma_range_m=50.0,
+                sigma_azimuth_deg=0.0,
+                sigma_altitude_m=15.0,
+                scan_period_s=1.0,
+                pd=0.9,
+                max_range_m=400_000.0,
+            )
+        )
+    return specs
+
+
+def _read_plots_any(path: Path, fmt: str, sensor_id: str) -> Plots:
+    """plots.csv/.parquet by the file contract, any other file as a recording in a real format."""
+    from commonsky.formats import read_plots
+    from commonsky.formats.files import decode_file
+
+    if fmt == "auto" and path.suffix.lower() in (".csv", ".parquet", ".pq"):
+        return read_plots(path)
+    decoded = decode_file(path, fmt, sensor_id=sensor_id)
+    console.print(
+        f"decoded {path} as {decoded.format}: {decoded.report.messages:,} messages, "
+        f"{decoded.report.errors:,} errors, {len(decoded.plots):,} plots"
+    )
+    return decoded.plots.sorted_by_time()
+
+
 @app.command()
 def track(
-    sensors: Annotated[Path, typer.Option("--sensors", help="sensors.json", exists=True, dir_okay=False)],
-    plots: Annotated[Path, typer.Option("--plots", help="plots.csv or .parquet", exists=True, dir_okay=False)],
+    plots: Annotated[
+        Path,
+        typer.Option(
+            "--plots",
+            help="plots.csv/.parquet, or a recording (ASTERIX, pcap, Beast, SBS, Mode S, AIS)",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="tracks.csv or .parquet to write")],
+    sensors: Annotated[
+        Path | None,
+        typer.Option(
+            "--sensors", help="sensors.json (optional for ADS-B-only recordings)", exists=True, dir_okay=False
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="tracker.toml", exists=True, dir_okay=False)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="format of --plots when not a contract file")] = "auto",
+    sensor_id: Annotated[str, typer.Option("--sensor", help="sensor id for formats that carry none")] = "receiver",
 ) -> None:
     """Run the multi-sensor tracker over recorded plots and write the picture every output period."""
-    from commonsky.formats import read_plots, read_sensors, write_tracks
+    from commonsky.formats import write_tracks
     from commonsky.tracking import TrackerConfig, run
 
     try:
         cfg = TrackerConfig.load(config) if config else TrackerConfig()
-        sensor_list = read_sensors(sensors)
-        plot_batch = read_plots(plots)
+        plot_batch = _read_plots_any(plots, fmt, sensor_id)
+        sensor_list = _sensors_for(plot_batch, sensors)
     except CommonskyError as exc:
         raise _fail(exc) from None
     started = time.perf_counter()
@@ -261,12 +330,130 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Working directory for the demo's files.")] = Path("out/demo"),
     scenario: Annotated[Path | None, typer.Option("--scenario", help="Scenario (default: the border example).")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
+    display: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Then serve the live display on http://127.0.0.1:8080/.")
+    ] = True,
+    speed: Annotated[float, typer.Option("--speed", help="Display: simulated seconds per real second.")] = 1.0,
 ) -> None:
-    """The main job: three partners along a border track, share and fuse; each one's local and fused picture scored."""
+    """The main job: three partners along a border track, share and fuse, each scored; then the live display."""
     scenario = scenario or EXAMPLES / "border3.toml"
     console.rule(f"[bold]commonsky demo: {scenario.name}")
     run(scenario, out, seed)
-    console.print(f"pictures: {out}/<partner>/local_tracks.csv, fused_tracks.csv; truth: {out}/truth.csv")
+    console.print(f"pictures: {out}/<partner>/local_tracks.csv, fused_tracks.csv, alerts.jsonl; truth: {out}/truth.csv")
+    if display:
+        serve(scenario, speed=speed, seed=seed)
+
+
+@app.command()
+def decode(
+    recording: Annotated[Path, typer.Argument(help="A recording file (gzip allowed).", exists=True, dir_okay=False)],
+    fmt: Annotated[str, typer.Option("--format", help="auto, asterix, pcap, final, beast, sbs, modes or ais")] = "auto",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="plots.csv (radar/ADS-B/AIS reports) or tracks.csv (CAT062)")
+    ] = None,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the summary as JSON.")] = None,
+    sensor_id: Annotated[str, typer.Option("--sensor", help="Sensor id for formats that carry none.")] = "receiver",
+    reference: Annotated[
+        str | None, typer.Option("--ref", help="Receiver position LAT,LON for local CPR decoding.")
+    ] = None,
+    day: Annotated[str | None, typer.Option("--day", help="UTC day YYYY-MM-DD of an ASTERIX recording.")] = None,
+) -> None:
+    """Decode a recording (ASTERIX, pcap, Final Format, Beast, SBS, Mode S, AIS): summary, plots or tracks."""
+    from datetime import UTC, datetime
+
+    from commonsky.formats import write_plots, write_tracks
+    from commonsky.formats.files import decode_file
+
+    try:
+        ref = None
+        if reference is not None:
+            lat, lon = (float(v) for v in reference.split(","))
+            ref = (lat, lon)
+        day_start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() if day else None
+    except ValueError as exc:
+        raise _fail(ConfigError("command line", "--ref/--day", str(exc))) from None
+    try:
+        with console.status(f"decoding {recording}"):
+            decoded = decode_file(recording, fmt, sensor_id=sensor_id, reference=ref, day_start_utc_s=day_start)
+    except CommonskyError as exc:
+        raise _fail(exc) from None
+    summary = {"format": decoded.format, **decoded.report.summary(), "plots": len(decoded.plots)}
+    summary["tracks"] = len(decoded.tracks)
+    table = Table(title=f"{recording.name} ({decoded.format})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("messages", "errors", "addresses", "callsigns", "time_span_s", "plots", "tracks"):
+        table.add_row(key, f"{summary[key]:,}")
+    for category, count in summary["by_category"].items():
+        table.add_row(f"  {category}", f"{count:,}")
+    console.print(table)
+    for error in summary["first_errors"][:5]:
+        console.print(f"[yellow]{error}[/]")
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    if out is not None:
+        if len(decoded.plots) or not len(decoded.tracks):
+            write_plots(decoded.plots.sorted_by_time(), out)
+            console.print(f"wrote {len(decoded.plots):,} plots -> {out}")
+        else:
+            write_tracks(decoded.tracks.sorted_by_time(), out)
+            console.print(f"wrote {len(decoded.tracks):,} track rows -> {out}")
+
+
+@app.command()
+def serve(
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario TOML (default: the three-partner border example).")
+    ] = None,
+    replay_dir: Annotated[
+        Path | None,
+        typer.Option("--replay", help="A node's recording directory to review.", exists=True, file_okay=False),
+    ] = None,
+    partner: Annotated[str | None, typer.Option("--partner", help="Whose picture (default: the first).")] = None,
+    speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per real second.")] = 1.0,
+    users: Annotated[
+        Path | None, typer.Option("--users", help="Users TOML (default: the demo accounts).", exists=True)
+    ] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="No sign-in (127.0.0.1 only).")] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
+    seed: Annotated[int | None, typer.Option("--seed", help="Scenario seed override.")] = None,
+) -> None:
+    """The operator display: a partner's common picture on a live map, with alerts and status."""
+    from commonsky.network.runner import ScenarioSession
+    from commonsky.sim import load_scenario
+    from commonsky.web.app import serve as serve_web
+    from commonsky.web.auth import DEMO_USERS, load_users
+    from commonsky.web.source import PictureSource, ReplaySource, ScenarioSource
+
+    try:
+        source: PictureSource
+        if replay_dir is not None:
+            source = ReplaySource(replay_dir, speed=speed)
+        else:
+            with console.status("simulating the scenario"):
+                session = ScenarioSession(load_scenario(scenario or EXAMPLES / "border3.toml"), seed=seed)
+            source = ScenarioSource(session, partner=partner, speed=speed)
+        accounts = None if no_auth else load_users(users or DEMO_USERS)
+    except (CommonskyError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+    if users is None and not no_auth:
+        console.print("demo accounts (demo only): viewer / viewer-demo, operator / operator-demo")
+    console.print(f"commonsky display on http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        serve_web(source, host=host, port=port, users=accounts)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+
+
+@app.command("hash-password")
+def hash_password_command() -> None:
+    """Print the argon2 hash of a password (read twice from the terminal) for a users TOML."""
+    from commonsky.web.auth import hash_password
+
+    console.print(hash_password(typer.prompt("password", hide_input=True, confirmation_prompt=True)))
 
 
 if __name__ == "__main__":

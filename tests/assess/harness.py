@@ -65,6 +65,7 @@ def run_assessed(
     data: dict[str, Any], partners: tuple[str, ...], config: AssessmentConfig | None = None, zones: Zones | None = None
 ) -> dict[str, Run]:
     """Simulate, run every node, and assess each of `partners`' fused pictures each second with all inputs."""
+    data = {**data, "assess": {**data.get("assess", {}), "zones": str(ZONES)}}  # the nodes assess too
     scenario: Scenario = parse_scenario(data, "test scenario")
     simulation = simulate(scenario)
     configs = node_configs(scenario, simulation)

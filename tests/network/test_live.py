@@ -25,6 +25,12 @@ TICK_S = 0.5
 PARTNERS = ("north", "east", "west")
 
 
+def _border_text() -> str:
+    """border3 with its zones file named by absolute path (the copy lives in a temporary directory)."""
+    zones = BORDER.parent / "border3_zones.geojson"
+    return BORDER.read_text().replace('zones = "border3_zones.geojson"', f'zones = "{zones}"')
+
+
 def _node_config(partner: str) -> str:
     text = f'partner = "{partner}"\nscenario = "scenario.toml"\nout = "out/{partner}"\n'
     return text + f"speed = {SPEED}\ntick_s = {TICK_S}\n"
@@ -46,7 +52,7 @@ def coalition(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    text = BORDER.read_text().replace("duration_s = 600", f"duration_s = {DURATION_S}")
+    text = _border_text().replace("duration_s = 600", f"duration_s = {DURATION_S}")
     text = text.replace("count = 50", "count = 12")
     text = re.sub(r"\[\[events\]\][^\[]*", "", text)  # no events in this short run
     (tmp_path / "scenario.toml").write_text(text)
@@ -102,7 +108,7 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
 
 def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     duration, outage = 45, (8, 28)
-    text = BORDER.read_text().replace("duration_s = 600", f"duration_s = {duration}")
+    text = _border_text().replace("duration_s = 600", f"duration_s = {duration}")
     text = text.replace("count = 50", "count = 12")
     text = re.sub(r"\[\[events\]\][^\[]*", "", text)
     text += '\n[[events]]\nkind = "link_outage"\npartner_a = "north"\npartner_b = "east"\n'

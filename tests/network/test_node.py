@@ -25,6 +25,7 @@ WEST_AREA = {"type": "Polygon", "coordinates": [[[7.0, 45.9], [9.3, 45.9], [9.3,
 
 def _scenario():  # type: ignore[no-untyped-def]
     data = tomllib.loads(BORDER.read_text())
+    data["assess"]["zones"] = str(BORDER.parent / "border3_zones.geojson")
     data["scenario"]["duration_s"] = DURATION
     data["traffic"]["count"] = SMALL["count"]
     data["events"] = [

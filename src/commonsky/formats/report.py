@@ -76,7 +76,7 @@ class DecodeReport:
             "source": self.source,
             "messages": self.messages,
             "errors": self.errors,
-            "by_category": dict(sorted(self.by_category.items())),
+            "by_category": {k: v for k, v in sorted(self.by_category.items()) if v},
             "addresses": len(self.addresses),
             "callsigns": len(self.callsigns),
             "time_span_s": round(self.time_span_s, 3),
