@@ -3,6 +3,8 @@ servers that broadcast, and file replay at recorded or accelerated pace. Bytes i
 decoders and encoders of `commonsky.formats` turn them into columnar batches and back."""
 
 from commonsky.feeds.framing import LineFramer
+from commonsky.feeds.inputs import FeedInput, InputSpec, stream_decoder
+from commonsky.feeds.outputs import OutputSpec, PictureOutput
 from commonsky.feeds.pacing import paced
 from commonsky.feeds.sockets import (
     Backoff,
@@ -20,12 +22,17 @@ __all__ = [
     "Backoff",
     "Datagram",
     "FeedCounters",
+    "FeedInput",
+    "InputSpec",
     "LineFramer",
+    "OutputSpec",
+    "PictureOutput",
     "TcpBroadcastServer",
     "TcpChunk",
     "UdpFeed",
     "UdpSender",
     "paced",
+    "stream_decoder",
     "tcp_chunks",
     "udp_datagrams",
 ]

@@ -44,15 +44,19 @@ from typing import Any
 
 import numpy as np
 
-from commonsky.core.batches import Tracks
+from commonsky.core.batches import Plots, Tracks
 from commonsky.core.errors import ConfigError
-from commonsky.formats import write_tracks
+from commonsky.core.sensors import SensorKind, SensorSpec
+from commonsky.feeds.inputs import FeedInput, InputSpec
+from commonsky.feeds.outputs import OutputSpec, PictureOutput
+from commonsky.formats import read_sensors, write_tracks
 from commonsky.fusion import SystemTracks
 from commonsky.network.node import Node, TickOutput, node_meta
 from commonsky.network.runner import node_configs
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.sim import load_scenario, simulate
+from commonsky.sim.scenario import Region
 from commonsky.store import Recorder, read_events
 
 PACING_TOLERANCE_S = 2.0
@@ -83,6 +87,12 @@ class LiveNodeConfig:
     tick_s: float = DEFAULT_TICK_S
     start_epoch_s: float | None = None
     duration_s: float | None = None
+    inputs: tuple[str, ...] = ()
+    """Live feed URLs (`commonsky.feeds.InputSpec`); when given they replace the scenario's plots."""
+    outputs: tuple[str, ...] = ()
+    """Picture output URLs (`commonsky.feeds.OutputSpec`): the fused picture each tick."""
+    sensors: Path | None = None
+    """sensors.json describing the radars behind the inputs (ADS-B receivers get a default entry)."""
 
     @classmethod
     def load(cls, path: str | Path) -> LiveNodeConfig:
@@ -93,6 +103,7 @@ class LiveNodeConfig:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(str(p), "(file)", f"cannot read: {exc}") from None
         allowed = {"partner", "scenario", "out", "seed", "speed", "tick_s", "start_epoch_s", "duration_s"}
+        allowed |= {"inputs", "outputs", "sensors"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(str(p), unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
@@ -100,6 +111,15 @@ class LiveNodeConfig:
             if not isinstance(data.get(key), str) or not data[key]:
                 raise ConfigError(str(p), key, "required text")
         epoch = data.get("start_epoch_s")
+        urls: dict[str, tuple[str, ...]] = {}
+        for key in ("inputs", "outputs"):
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(str(p), key, "expected a list of URLs")
+            urls[key] = tuple(value)
+        sensors = data.get("sensors")
+        if sensors is not None and not isinstance(sensors, str):
+            raise ConfigError(str(p), "sensors", "expected a sensors.json path")
         return cls(
             partner=data["partner"],
             scenario=(p.parent / data["scenario"]).resolve(),
@@ -109,6 +129,9 @@ class LiveNodeConfig:
             tick_s=_positive(p, data, "tick_s", DEFAULT_TICK_S),
             start_epoch_s=None if epoch is None else _positive(p, data, "start_epoch_s", 0.0),
             duration_s=data.get("duration_s"),
+            inputs=urls["inputs"],
+            outputs=urls["outputs"],
+            sensors=None if sensors is None else (p.parent / sensors).resolve(),
         )
 
 
@@ -196,23 +219,33 @@ async def run_live_node(
         if e["kind"] == "link_outage" and config.partner in (e["partner_a"], e["partner_b"])
     ]
 
+    peers = node_config.peers
+
     def reachable(now_s: float) -> tuple[str, ...]:
         """The peers whose link to us is up at `now_s` (scenario link outages are played for real)."""
         cut = {peer for peer, lo, hi in outages if lo <= now_s < hi}
-        return tuple(p for p in node_config.peers if p not in cut)
+        return tuple(p for p in peers if p not in cut)
 
-    own = {s.id for s in simulation.sensors if s.partner == config.partner}
-    plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
+    feeds = [FeedInput(InputSpec.parse(url)) for url in config.inputs]
+    pictures = [PictureOutput(OutputSpec.parse(url)) for url in config.outputs]
+    if feeds:
+        node_config = replace(node_config, sensors=feed_sensors(config, feeds, scenario.region))
+        plots = Plots.empty()
+    else:
+        own = {s.id for s in simulation.sensors if s.partner == config.partner}
+        plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
     recording = config.out / "recording"
     node, outputs = _resume(recording)
     if node is None:
         node = Node(node_config, recording=recording)
     epoch = _pacing_epoch(config)
-    start = scenario.start_time_s
+    # Live feeds run on the wall clock (UTC); a simulated scenario on its own time, paced from the epoch.
+    start = epoch if feeds else scenario.start_time_s
+    speed = 1.0 if feeds else config.speed
     end = start + (config.duration_s or scenario.duration_s)
     tick_times = start + config.tick_s * np.arange(1, int(np.ceil((end - start) / config.tick_s - 1e-9)) + 1)
     done = float(outputs[-1].time_s) if outputs else start
-    now_sim = start + (time.time() - epoch) * config.speed
+    now_sim = start + (time.time() - epoch) * speed
     # Resume at the pacing clock's present: ticks (and plots) that fell in the downtime are skipped.
     first = int(np.searchsorted(tick_times, max(done, now_sim - config.tick_s), side="right"))
     previous = float(tick_times[first - 1]) if first > 0 else start
@@ -221,10 +254,14 @@ async def run_live_node(
 
     def pace() -> float:
         """The simulated time the pacing clock shows now."""
-        return start + (time.time() - epoch) * config.speed
+        return start + (time.time() - epoch) * speed
 
     transport = await NatsTransport.from_creds(creds, url=url, ack_wait_s=ACK_WAIT_S)
     tick_costs: list[float] = []
+    intake: asyncio.Queue[Plots] = asyncio.Queue()
+    readers = [asyncio.create_task(feed.run(intake)) for feed in feeds]
+    for picture in pictures:
+        await picture.start()
     try:
         if outputs:
             # The process may have died between recording its last tick and publishing it: publish
@@ -232,25 +269,37 @@ async def run_live_node(
             await _publish(transport, node, outputs[-1])
         for k in range(first, len(tick_times)):
             now = float(tick_times[k])
-            deadline = epoch + (now - start) / config.speed
+            deadline = epoch + (now - start) / speed
             while (remaining := deadline - time.time()) > 0:
                 peers = reachable(pace())
                 await _receive(transport, node, timing, peers, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
             # Messages that came while ticks ran late are taken in by this tick's fusion.
             await _receive(transport, node, timing, reachable(now), pace, (previous, now), 0.0)
-            taken = (plots.time_s >= previous) & (plots.time_s < now)
+            if feeds:
+                tick_plots = _drain(intake)
+                release = np.full(len(tick_plots), time.time())
+            else:
+                tick_plots = plots.take((plots.time_s >= previous) & (plots.time_s < now))
+                release = epoch + (tick_plots.time_s - start) / speed
             tick_started = time.monotonic()
-            node.receive_plots(plots.take(taken), now)
+            node.receive_plots(tick_plots, now)
             result = node.tick(now)
             await _publish(transport, node, result)
+            if pictures:
+                fused = result.fused.as_tracks()
+                for picture in pictures:
+                    picture.send(fused)
             tick_costs.append(time.monotonic() - tick_started)
-            release = epoch + (plots.time_s[taken] - start) / config.speed
             timing.tick(now, release, {peer: node.sequence[peer] for peer in result.outgoing}, result)
             outputs.append(result)
             previous = now
             if progress is not None:
                 progress((k + 1) / len(tick_times))
     finally:
+        for reader in readers:
+            reader.cancel()
+        for picture in pictures:
+            await picture.close()
         await transport.close()
         node.close()
         timing.close()
@@ -265,12 +314,42 @@ async def run_live_node(
         "rows_imported": node.counters.rows_imported,
         "rows_exported": node.counters.rows_exported,
         "tick_p99_ms": float(np.percentile(tick_costs, 99) * 1000.0) if tick_costs else None,
+        "inputs": [feed.status() for feed in feeds],
+        "outputs": [picture.status() for picture in pictures],
         "partners": outputs[-1].partners if outputs else {},
     }
     write_tracks(Tracks.concat([o.local for o in outputs]), config.out / "local_tracks.csv")
     write_tracks(SystemTracks.concat([o.fused for o in outputs]).as_tracks(), config.out / "fused_tracks.csv")
     (config.out / "status.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _drain(intake: asyncio.Queue[Plots]) -> Plots:
+    """Every plot batch the feeds queued since the last tick, as one batch in time order."""
+    batches = []
+    while not intake.empty():
+        batches.append(intake.get_nowait())
+    return Plots.concat(batches).sorted_by_time() if batches else Plots.empty()
+
+
+def feed_sensors(config: LiveNodeConfig, feeds: list[FeedInput], region: Region) -> tuple[SensorSpec, ...]:
+    """The sensors behind live inputs: sensors.json for radars, a default receiver per ADS-B input.
+
+    An ADS-B receiver stands at its input's `ref` (else the scenario's region centre) with a
+    50 m position sigma used only for plots without NACp.
+    """
+    described = list(read_sensors(config.sensors)) if config.sensors is not None else []
+    known = {s.id for s in described}
+    for feed in feeds:
+        spec = feed.spec
+        if spec.format in ("asterix", "pcap", "final") or spec.sensor_id in known:
+            continue
+        lat, lon = spec.reference if spec.reference is not None else (region.lat_deg, region.lon_deg)
+        described.append(
+            SensorSpec(spec.sensor_id, config.partner, SensorKind.ADSB, lat, lon, 0.0, 50.0, 0.0, 15.0, 1.0, 0.9, 400e3)
+        )
+        known.add(spec.sensor_id)
+    return tuple(described)
 
 
 async def _receive(

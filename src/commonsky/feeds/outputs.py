@@ -1,0 +1,191 @@
+"""The common picture pushed out in real formats: ASTERIX CAT062 over UDP, SBS-1 lines to TCP clients.
+
+`OutputSpec.parse` reads the URL; `PictureOutput` sends each picture (`Tracks`, e.g.
+`SystemTracks.as_tracks()`). A picture that cannot be encoded whole (a value outside its ASTERIX
+item) is sent without the offending tracks, which are counted and logged: one bad track never
+blanks a display.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+import numpy as np
+
+from commonsky.core.batches import Tracks
+from commonsky.core.errors import ConfigError, SchemaError
+from commonsky.feeds.sockets import TcpBroadcastServer, UdpSender
+from commonsky.formats.asterix import MAX_BLOCK_BYTES, encode_cat062
+from commonsky.formats.sbs import encode_sbs
+
+log = logging.getLogger(__name__)
+
+MAX_DATAGRAM_BYTES: Final = MAX_BLOCK_BYTES
+"""Largest UDP payload sent: whole data blocks only, never an IP fragment on Ethernet."""
+_PARAMS: Final = {"udp": {"format", "sac", "sic", "ttl", "interface"}, "tcp": {"format"}}
+_FORMATS: Final = {"udp": "asterix", "tcp": "sbs"}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where the picture goes and in which format (see `parse`)."""
+
+    url: str
+    scheme: str
+    format: str
+    host: str
+    port: int
+    sac: int = 0
+    sic: int = 0
+    ttl: int = 1
+    interface: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> OutputSpec:
+        """Read an output URL; raises `ConfigError` naming the parameter at fault.
+
+        - `udp://HOST:PORT?format=asterix[&sac=0&sic=0][&ttl=1][&interface=IP]`: CAT062 datagrams
+          (unicast, or multicast with `ttl` hops out of `interface`);
+        - `tcp://HOST:PORT?format=sbs`: a server listening on HOST:PORT (0: any free port), SBS-1
+          lines to every connected client.
+        """
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        if scheme not in _PARAMS:
+            raise ConfigError(url, "scheme", f"{scheme or '(none)'!r} is not one of udp, tcp")
+        try:
+            pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        except ValueError as exc:
+            raise ConfigError(url, "query", str(exc)) from None
+        params: dict[str, str] = {}
+        for key, value in pairs:
+            if key not in _PARAMS[scheme]:
+                raise ConfigError(url, key, f"unknown parameter for {scheme}:// (allowed: {sorted(_PARAMS[scheme])})")
+            if key in params:
+                raise ConfigError(url, key, "given twice")
+            params[key] = value
+        fmt = params.get("format", _FORMATS[scheme])
+        if fmt != _FORMATS[scheme]:
+            raise ConfigError(url, "format", f"{scheme}:// outputs {_FORMATS[scheme]}, not {fmt!r}")
+        host, sep, port_text = parts.netloc.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(url, "address", "expected HOST:PORT")
+        if not port_text.isdigit() or int(port_text) > 65535 or (scheme == "udp" and int(port_text) == 0):
+            raise ConfigError(url, "port", f"{port_text!r} is not a port number")
+        numbers = {key: _integer(url, key, params[key], high) for key, high in _LIMITS.items() if key in params}
+        return cls(url, scheme, fmt, host.strip("[]"), int(port_text), interface=params.get("interface"), **numbers)
+
+
+_LIMITS: Final = {"sac": 255, "sic": 255, "ttl": 255}
+
+
+def _integer(url: str, key: str, value: str, high: int) -> int:
+    if not value.isdigit() or int(value) > high:
+        raise ConfigError(url, key, f"{value!r} is not an integer in 0..{high}")
+    return int(value)
+
+
+def split_blocks(data: bytes) -> list[bytes]:
+    """The ASTERIX data blocks of `data` (blocks back to back, each with its 3-byte header)."""
+    blocks = []
+    pos = 0
+    while pos + 3 <= len(data):
+        length = int.from_bytes(data[pos + 1 : pos + 3], "big")
+        if length < 3:
+            raise ValueError(f"data block at byte {pos} has length {length}")
+        blocks.append(data[pos : pos + length])
+        pos += length
+    if pos != len(data):
+        raise ValueError(f"{len(data) - pos} bytes after the last whole data block")
+    return blocks
+
+
+def asterix_datagrams(data: bytes, max_bytes: int = MAX_DATAGRAM_BYTES) -> list[bytes]:
+    """Whole data blocks packed into datagrams of at most `max_bytes` (a bigger block goes alone)."""
+    datagrams: list[bytes] = []
+    current = b""
+    for block in split_blocks(data):
+        if current and len(current) + len(block) > max_bytes:
+            datagrams.append(current)
+            current = b""
+        current += block
+    if current:
+        datagrams.append(current)
+    return datagrams
+
+
+class PictureOutput:
+    """Sends each picture to one output (see `OutputSpec`); counters in `status()`."""
+
+    def __init__(self, spec: OutputSpec) -> None:
+        self.spec = spec
+        self.pictures = 0
+        self.datagrams = 0
+        self.dropped_tracks = 0
+        self._sender: UdpSender | None = None
+        self._server: TcpBroadcastServer | None = None
+
+    async def start(self) -> None:
+        """Open the socket (UDP) or start listening (TCP)."""
+        if self.spec.scheme == "udp":
+            self._sender = UdpSender(self.spec.host, self.spec.port, self.spec.ttl, self.spec.interface)
+        else:
+            self._server = TcpBroadcastServer(self.spec.host, self.spec.port)
+            await self._server.start()
+
+    @property
+    def port(self) -> int:
+        """The port sent to (UDP) or listened on (TCP, the bound one when the URL said 0)."""
+        return self._server.port if self._server is not None else self.spec.port
+
+    def send(self, tracks: Tracks) -> None:
+        """Send one picture now (UDP datagrams, or lines queued to every TCP client)."""
+        if self._sender is not None:
+            for datagram in asterix_datagrams(self._cat062(tracks)):
+                self._sender.send(datagram)
+                self.datagrams += 1
+        elif self._server is not None:
+            self._server.broadcast(encode_sbs(tracks).encode("ascii"))
+        else:
+            raise RuntimeError("PictureOutput.send before start()")
+        self.pictures += 1
+
+    def _cat062(self, tracks: Tracks) -> bytes:
+        """CAT062 blocks of the picture; if it does not encode whole, of each track that does."""
+        sac, sic = self.spec.sac, self.spec.sic
+        try:
+            return encode_cat062(tracks, sac, sic)
+        except SchemaError:
+            parts = []
+            for r in range(len(tracks)):
+                try:
+                    parts.append(encode_cat062(tracks.take(np.array([r])), sac, sic))
+                except SchemaError as exc:
+                    self.dropped_tracks += 1
+                    log.warning("%s: track %d not sent: %s", self.spec.url, int(tracks.track_id[r]), exc)
+            return b"".join(parts)
+
+    def status(self) -> dict[str, Any]:
+        """Counters for status displays."""
+        server = self._server
+        return {
+            "url": self.spec.url,
+            "pictures": self.pictures,
+            "datagrams": self.datagrams,
+            "send_errors": self._sender.errors if self._sender is not None else 0,
+            "dropped_tracks": self.dropped_tracks,
+            "clients": len(server.clients) if server is not None else 0,
+            "dropped_clients": server.dropped if server is not None else 0,
+        }
+
+    async def close(self) -> None:
+        """Close the socket or stop the server (clients are disconnected)."""
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        if self._server is not None:
+            await self._server.close()
+            self._server = None

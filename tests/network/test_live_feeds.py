@@ -1,0 +1,113 @@
+"""A `commonsky node` fed by a live SBS feed over TCP, sending its picture as ASTERIX CAT062 (UDP) and SBS (TCP)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+
+from commonsky.core.batches import Tracks
+from commonsky.feeds import udp_datagrams
+from commonsky.formats import decode_asterix, decode_sbs, encode_sbs, read_tracks
+from commonsky.network.live import LiveNodeConfig, run_live_node
+from commonsky.network.transport.natsserver import ServerInfo
+
+BORDER = Path(__file__).resolve().parents[2] / "examples" / "border3.toml"
+ADDRESSES = (0x4B1A2C, 0x3C6544)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _aircraft(now_s: float) -> Tracks:
+    """Two aircraft flying east near the border, as an SBS feeder would report them now."""
+    t = now_s - 1_000_000_000.0
+    return Tracks.build(
+        2,
+        time_s=np.full(2, now_s),
+        track_id=np.array([1, 2]),
+        lat_deg=np.array([47.6, 47.4]),
+        lon_deg=np.array([9.4, 9.6]) + 200.0 * (t % 1000) / 75_000.0,
+        alt_m=np.array([9000.0, 10500.0]),
+        v_east_mps=np.array([200.0, 200.0]),
+        v_north_mps=np.zeros(2),
+        v_up_mps=np.zeros(2),
+        status=np.array(["confirmed", "confirmed"]),
+        mode_s=np.array(ADDRESSES, dtype=np.int32),
+        squawk=np.array([1000, 2000], dtype=np.int16),
+        callsign=np.array(["DLH4AB", "SWR12"]),
+        quality=np.ones(2),
+    )
+
+
+async def _sbs_source(port: int) -> asyncio.Server:
+    """A BaseStation feeder: the two aircraft every half second to each client."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                writer.write(encode_sbs(_aircraft(time.time())).encode())
+                await writer.drain()
+                await asyncio.sleep(0.5)
+        except (ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+def test_node_tracks_a_live_sbs_feed_and_serves_its_picture_as_cat062_and_sbs(
+    nats_server: ServerInfo, tmp_path: Path
+) -> None:
+    zones = BORDER.parent / "border3_zones.geojson"
+    (tmp_path / "scenario.toml").write_text(
+        BORDER.read_text().replace('zones = "border3_zones.geojson"', f'zones = "{zones}"')
+    )
+    source_port, cat062_port, sbs_port = _free_port(), _free_port(), _free_port()
+    (tmp_path / "north.toml").write_text(
+        'partner = "north"\nscenario = "scenario.toml"\nout = "out"\ntick_s = 0.5\nduration_s = 8\n'
+        f'inputs = ["tcp://127.0.0.1:{source_port}?format=sbs&sensor=N-RX&ref=47.5,9.5"]\n'
+        f'outputs = ["udp://127.0.0.1:{cat062_port}?format=asterix&sac=25&sic=1", '
+        f'"tcp://127.0.0.1:{sbs_port}?format=sbs"]\n'
+    )
+    config = LiveNodeConfig.load(tmp_path / "north.toml")
+
+    async def scenario() -> tuple[dict[str, object], list[bytes], bytes]:
+        source = await _sbs_source(source_port)
+        receiver = await udp_datagrams("127.0.0.1", cat062_port)
+        datagrams: list[bytes] = []
+
+        async def collect() -> None:
+            async for datagram in receiver.datagrams():
+                datagrams.append(datagram.data)
+
+        async def display() -> bytes:
+            await asyncio.sleep(5.0)  # a display connects while the node runs
+            reader, writer = await asyncio.open_connection("127.0.0.1", sbs_port)
+            data = await reader.read(1 << 16)
+            writer.close()
+            return data
+
+        collector = asyncio.create_task(collect())
+        client = asyncio.create_task(display())
+        summary = await run_live_node(config, nats_server.creds("north"))
+        sbs = await client
+        collector.cancel()
+        receiver.close()
+        source.close()
+        return summary, datagrams, sbs
+
+    summary, datagrams, sbs = asyncio.run(scenario())
+    (feed,) = summary["inputs"]  # type: ignore[misc]
+    assert feed["connects"] >= 1 and feed["plots"] > 20 and feed["errors"] == 0
+    local = read_tracks(tmp_path / "out" / "local_tracks.csv")
+    assert set(ADDRESSES) <= set(local.mode_s.tolist())
+    sent = [decode_asterix(d, "cat062").tracks for d in datagrams]
+    assert set(ADDRESSES) <= set(Tracks.concat(sent).mode_s.tolist())
+    shown = decode_sbs(sbs.decode(), "display").plots
+    assert set(ADDRESSES) <= set(shown.mode_s.tolist())
