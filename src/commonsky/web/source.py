@@ -521,7 +521,34 @@ def _last_before(times: dict[str, np.ndarray], now_s: float) -> dict[str, float]
     return out
 
 
-class ScenarioSource:
+class _FeedBacked:
+    """What a source that publishes through a `PictureFeed` answers by asking the feed."""
+
+    feed: PictureFeed
+
+    @property
+    def version(self) -> int:
+        """The feed's version."""
+        return self.feed.version
+
+    def snapshot(self) -> Picture:
+        """The current picture."""
+        return self.feed.snapshot()
+
+    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
+        """See `PictureFeed.acknowledge`."""
+        return self.feed.acknowledge(alert_id, user)
+
+    def override_identity(self, system_id: int, identity: str, user: str) -> dict[str, Any]:
+        """See `PictureFeed.override_identity`."""
+        return self.feed.override_identity(system_id, identity, user)
+
+    def audit(self) -> list[AuditEntry]:
+        """See `PictureFeed.audit` (for a recording: the actions recorded up to the current picture)."""
+        return self.feed.audit()
+
+
+class ScenarioSource(_FeedBacked):
     """One partner's view of a simulated scenario, advanced one step per 1/`speed` s in a background thread.
 
     All partners' nodes run (they must, to share tracks); the picture is `partner`'s fused view
@@ -563,11 +590,6 @@ class ScenarioSource:
         self._thread = threading.Thread(target=self._run, name=f"scenario-{self.partner}", daemon=True)
 
     @property
-    def version(self) -> int:
-        """The feed's version."""
-        return self.feed.version
-
-    @property
     def seekable(self) -> bool:
         """A running simulation cannot go back."""
         return False
@@ -603,22 +625,6 @@ class ScenarioSource:
             deadline += period
             self._stop.wait(max(0.0, deadline - time.monotonic()))
 
-    def snapshot(self) -> Picture:
-        """The current picture."""
-        return self.feed.snapshot()
-
-    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
-        """See `PictureFeed.acknowledge`."""
-        return self.feed.acknowledge(alert_id, user)
-
-    def override_identity(self, system_id: int, identity: str, user: str) -> dict[str, Any]:
-        """See `PictureFeed.override_identity`."""
-        return self.feed.override_identity(system_id, identity, user)
-
-    def audit(self) -> list[AuditEntry]:
-        """See `PictureFeed.audit`."""
-        return self.feed.audit()
-
     def seek(self, time_s: float) -> None:
         """Not possible for a running simulation."""
         raise ActionError(409, "a running scenario cannot seek; replay a recording to review")
@@ -648,7 +654,7 @@ class _Tick:
     audit: list[AuditEntry]
 
 
-class ReplaySource:
+class ReplaySource(_FeedBacked):
     """A node recording replayed at `speed` x real time, seekable, read-only.
 
     The recording is replayed through a fresh node once at construction (its recorded operator
@@ -702,11 +708,6 @@ class ReplaySource:
         self._advance(0)
 
     @property
-    def version(self) -> int:
-        """The feed's version."""
-        return self.feed.version
-
-    @property
     def seekable(self) -> bool:
         """Recordings can seek."""
         return True
@@ -740,22 +741,6 @@ class ReplaySource:
                 start = 0
             for j in range(start, k + 1):
                 self._advance(j)
-
-    def snapshot(self) -> Picture:
-        """The current picture."""
-        return self.feed.snapshot()
-
-    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
-        """Refused: a recording is read-only."""
-        return self.feed.acknowledge(alert_id, user)
-
-    def override_identity(self, system_id: int, identity: str, user: str) -> dict[str, Any]:
-        """Refused: a recording is read-only."""
-        return self.feed.override_identity(system_id, identity, user)
-
-    def audit(self) -> list[AuditEntry]:
-        """The operator actions recorded up to the current picture."""
-        return self.feed.audit()
 
     def start(self) -> None:
         """Start playing."""
