@@ -119,12 +119,20 @@ def _sensors_for(plots: Plots, sensors: Path | None) -> list[SensorSpec]:
     return specs
 
 
+def _is_plots_csv(path: Path) -> bool:
+    """True when a CSV's header is the plots.csv contract's (else it is, say, a raw Mode S CSV)."""
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        header = {name.strip() for name in f.readline().split(",")}
+    return {"time_s", "sensor_id"} <= header
+
+
 def _read_plots_any(path: Path, fmt: str, sensor_id: str) -> Plots:
-    """plots.csv/.parquet by the file contract, any other file as a recording in a real format."""
+    """plots.csv/.parquet by the file contract, anything else as a recording in a real format."""
     from commonsky.formats import read_plots
     from commonsky.formats.files import decode_file
 
-    if fmt == "auto" and path.suffix.lower() in (".csv", ".parquet", ".pq"):
+    suffix = path.suffix.lower()
+    if fmt == "auto" and (suffix in (".parquet", ".pq") or (suffix == ".csv" and _is_plots_csv(path))):
         return read_plots(path)
     decoded = decode_file(path, fmt, sensor_id=sensor_id)
     console.print(
@@ -244,21 +252,49 @@ def evaluate_command(
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.", exists=True, dir_okay=False)],
+    scenario: Annotated[
+        Path,
+        typer.Argument(
+            help="Scenario TOML, or a recording (ASTERIX, pcap, Beast, SBS, Mode S, AIS) to run one node over.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Directory for truth.csv and each partner's pictures.")],
     seed: Annotated[int | None, typer.Option("--seed", help="Overrides the scenario's seed.")] = None,
+    sensors: Annotated[
+        Path | None,
+        typer.Option("--sensors", help="sensors.json for a recording's radars", exists=True, dir_okay=False),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="format of a recording (default: auto)")] = "auto",
+    sensor_id: Annotated[str, typer.Option("--sensor", help="sensor id for formats that carry none")] = "receiver",
 ) -> None:
-    """Run every partner of a scenario in one process on the in-process bus; evaluate local vs fused."""
-    from commonsky.network.runner import run_scenario
+    """Run every partner of a scenario on the in-process bus (local vs fused scores), or one node over a recording."""
+    from commonsky.network.runner import run_recording, run_scenario
     from commonsky.sim import load_scenario
 
+    if scenario.suffix.lower() != ".toml":
+        try:
+            plot_batch = _read_plots_any(scenario, fmt, sensor_id)
+            sensor_list = _sensors_for(plot_batch, sensors)
+            with _progress(f"running a node over {scenario.name}") as progress:
+                result = run_recording(plot_batch, sensor_list, out, progress=progress)
+        except CommonskyError as exc:
+            raise _fail(exc) from None
+        raised = sum(e["event"] == "raised" for e in result.alert_events)
+        tracks = len(set(result.local.track_id.tolist()))
+        console.print(
+            f"{tracks:,} tracks ({len(result.local):,} rows), {len(set(result.system.system_id.tolist())):,} "
+            f"system tracks, {raised:,} alerts -> {out / result.partner}"
+        )
+        return
     try:
         spec = load_scenario(scenario)
         with _progress(f"running {spec.name}") as progress:
-            result = run_scenario(spec, out, seed=seed, progress=progress)
+            run_result = run_scenario(spec, out, seed=seed, progress=progress)
     except CommonskyError as exc:
         raise _fail(exc) from None
-    console.print(partner_table(result.simulation.truth, result.partners))
+    console.print(partner_table(run_result.simulation.truth, run_result.partners))
     console.print(f"pictures and recordings -> {out}")
 
 

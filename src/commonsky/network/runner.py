@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from commonsky.core.batches import Tracks, Truth
+from commonsky.core.batches import Plots, Tracks, Truth
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
+from commonsky.core.sensors import SensorSpec
 from commonsky.formats import write_tracks, write_truth
 from commonsky.fusion import SystemTracks
 from commonsky.network.node import NO_ZONES, Node, NodeConfig, TickOutput
@@ -207,12 +208,60 @@ def run_scenario(
     return ScenarioRun(session.simulation, partners)
 
 
+def run_recording(
+    plots: Plots,
+    sensors: list[SensorSpec],
+    out: Path | None = None,
+    partner: str = "local",
+    progress: Callable[[float], None] | None = None,
+) -> PartnerRun:
+    """One node over a recording's plots (a real capture, decoded): tracked, fused and assessed per second.
+
+    The node has no peers, so its fused picture is its own tracks as system tracks. With `out`,
+    writes `<partner>/local_tracks.csv`, `fused_tracks.csv`, `alerts.jsonl` and the recording.
+    """
+    plots = plots.sorted_by_time()
+    lat = float(np.mean([s.lat_deg for s in sensors])) if sensors else 0.0
+    lon = float(np.mean([s.lon_deg for s in sensors])) if sensors else 0.0
+    config = NodeConfig(partner=partner, sensors=tuple(sensors), peers=(), frame=LocalFrame(lat, lon, 0.0))
+    recording = out / partner / "recording" if out else None
+    if recording is not None and recording.exists():
+        shutil.rmtree(recording)
+    node = Node(config, recording=recording)
+    outputs: list[TickOutput] = []
+    if len(plots):
+        first = float(np.floor(plots.time_s[0] / STEP_S) * STEP_S)
+        edges = first + STEP_S * np.arange(int(np.ceil((plots.time_s[-1] - first) / STEP_S + 1e-9)) + 1)
+        bounds = np.searchsorted(plots.time_s, edges, side="right")
+        for k in range(len(edges) - 1):
+            node.receive_plots(plots.take(np.arange(bounds[k], bounds[k + 1])), float(edges[k + 1]))
+            outputs.append(node.tick(float(edges[k + 1])))
+            if progress is not None:
+                progress((k + 1) / (len(edges) - 1))
+    node.close()
+    result = PartnerRun(
+        partner=partner,
+        local=Tracks.concat([o.local for o in outputs]) if outputs else Tracks.empty(),
+        system=SystemTracks.concat([o.fused for o in outputs]) if outputs else SystemTracks.empty(),
+        statuses=[dict(o.partners) for o in outputs],
+        alert_events=[e for o in outputs for e in o.assessment.events],
+    )
+    if out is not None:
+        _write_partner(result, out / partner)
+    return result
+
+
+def _write_partner(run: PartnerRun, directory: Path) -> None:
+    """One partner's local and fused pictures (tracks.csv contract) and its alerts.jsonl."""
+    write_tracks(run.local, directory / "local_tracks.csv")
+    write_tracks(run.fused, directory / "fused_tracks.csv")
+    lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in run.alert_events]
+    (directory / "alerts.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
 def write_outputs(truth: Truth, partners: dict[str, PartnerRun], out: Path) -> None:
     """truth.csv and each partner's local and fused pictures in the tracks.csv contract, and its alerts.jsonl."""
     out.mkdir(parents=True, exist_ok=True)
     write_truth(truth, out / "truth.csv")
     for pid, run in partners.items():
-        write_tracks(run.local, out / pid / "local_tracks.csv")
-        write_tracks(run.fused, out / pid / "fused_tracks.csv")
-        lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in run.alert_events]
-        (out / pid / "alerts.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        _write_partner(run, out / pid)

@@ -1,0 +1,46 @@
+"""The command line over real recordings: decode summaries, tracking and a node run straight from a capture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from commonsky.cli import app
+from commonsky.formats import read_plots, read_tracks
+
+DATA = Path(__file__).resolve().parent / "data"
+ADSB = DATA / "modes" / "pymodes_sample_data_adsb_first1000.csv"
+PCAP = DATA / "asterix" / "cat_034_048.pcap"
+runner = CliRunner()
+
+
+def test_decode_writes_plots_and_the_summary_json(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["decode", str(PCAP), "--out", str(tmp_path / "p.csv"), "--summary-json", str(tmp_path / "s.json")]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["format"] == "pcap" and summary["errors"] == 0
+    assert summary["by_category"] == {"034": 34, "048": 128}
+    assert summary["messages"] == 162 and summary["addresses"] > 0 and summary["time_span_s"] > 0
+    assert len(read_plots(tmp_path / "p.csv")) == summary["plots"] == 128
+
+
+def test_track_and_run_take_a_mode_s_recording_directly(tmp_path: Path) -> None:
+    tracked = runner.invoke(app, ["track", "--plots", str(ADSB), "--out", str(tmp_path / "tracks.csv")])
+    assert tracked.exit_code == 0, tracked.output
+    tracks = read_tracks(tmp_path / "tracks.csv")
+    assert set(tracks.mode_s.tolist()) == {0x406B90} and set(tracks.callsign.tolist()) == {"EZY85MH"}
+    ran = runner.invoke(app, ["run", str(ADSB), "--out", str(tmp_path / "run")])
+    assert ran.exit_code == 0, ran.output
+    fused = read_tracks(tmp_path / "run" / "local" / "fused_tracks.csv")
+    assert len(fused) > 100 and set(fused.mode_s.tolist()) == {0x406B90}
+    assert (tmp_path / "run" / "local" / "alerts.jsonl").exists()
+
+
+def test_radar_recording_without_sensor_descriptions_is_refused_clearly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(PCAP), "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0
+    assert "radar plots need a description of sensors" in result.output
