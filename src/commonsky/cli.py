@@ -198,25 +198,21 @@ def track(
 
 def registration_table(state: TrackerState) -> Table:
     """Each radar's estimated range bias, azimuth bias and time offset with one-sigma uncertainty."""
-    import numpy as np
+    from commonsky.tracking import registration_report
 
-    from commonsky.tracking.tracker import ADSB
-
-    reg = state.registration
-    sigma = reg.sigma()
     table = Table(title="sensor registration (estimate ± 1σ)")
     for col in ("sensor", "plots used", "range bias m", "azimuth bias deg", "time offset s"):
         table.add_column(col, justify="right")
-    for i, sid in enumerate(state.sensors.ids):
-        if state.sensors.kind[i] == ADSB:
-            continue
-        est = reg.estimate[i]
-        applied = reg.samples[i] >= reg.min_samples
-        fmt = "{:+.1f} ± {:.1f}", "{:+.3f} ± {:.3f}", "{:+.2f} ± {:.2f}"
-        values = [est[0], np.degrees(est[1]), est[2]]
-        sigmas = [sigma[i, 0], np.degrees(sigma[i, 1]), sigma[i, 2]]
-        cells = [f.format(v, s) if applied else "—" for f, v, s in zip(fmt, values, sigmas, strict=True)]
-        table.add_row(str(sid), f"{reg.samples[i]:.0f}", *cells)
+    for sid, r in registration_report(state).items():
+        cells = [
+            f"{r[value]:+{fmt}} ± {r[sigma]:{fmt}}" if r["applied"] else "—"
+            for value, sigma, fmt in (
+                ("range_bias_m", "range_bias_sigma_m", ".1f"),
+                ("azimuth_bias_deg", "azimuth_bias_sigma_deg", ".3f"),
+                ("time_offset_s", "time_offset_sigma_s", ".2f"),
+            )
+        ]
+        table.add_row(sid, f"{r['samples']}", *cells)
     return table
 
 

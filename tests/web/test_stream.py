@@ -73,6 +73,9 @@ def test_scenario_source_builds_north_view_with_emergency_alert(border3: Scenari
     own = {s["id"] for s in pic.sensors if s["own"]}
     assert own == {"N-PSR1", "N-SSR1", "N-ADSB1"} and len(pic.sensors) == 8
     assert all(pic.time_s - s["last_plot_s"] < 10 for s in pic.sensors if s["own"])
+    registration = {s["id"]: s["registration"] for s in pic.sensors if s["own"]}
+    assert registration["N-ADSB1"] is None  # ADS-B needs no registration
+    assert registration["N-PSR1"] is not None and registration["N-PSR1"]["samples"] > 0
     assert set(pic.columns["identity"]) <= {"pending", "unknown", "assumed_friend", "neutral"}
     assert "unknown" in pic.columns["identity"]  # primary-radar-only tracks (the low intruder among them)
 

@@ -717,6 +717,29 @@ def reports(state: TrackerState, owner: str, time_s: float) -> TrackReports:
     return TrackReports.build(len(rows), owner=np.full(len(rows), owner), **columns)
 
 
+def registration_report(state: TrackerState) -> dict[str, dict[str, float | int | bool]]:
+    """Per radar: the registration estimates (range bias m, azimuth bias deg, time offset s), their 1-sigma,
+    the plots behind them and whether they are applied yet (enough plots). ADS-B sensors have none."""
+    reg = state.registration
+    sigma = reg.sigma()
+    out: dict[str, dict[str, float | int | bool]] = {}
+    for i, sid in enumerate(state.sensors.ids):
+        if state.sensors.kind[i] == ADSB:
+            continue
+        est = reg.estimate[i]
+        out[str(sid)] = {
+            "range_bias_m": float(est[0]),
+            "azimuth_bias_deg": float(np.degrees(est[1])),
+            "time_offset_s": float(est[2]),
+            "range_bias_sigma_m": float(sigma[i, 0]),
+            "azimuth_bias_sigma_deg": float(np.degrees(sigma[i, 1])),
+            "time_offset_sigma_s": float(sigma[i, 2]),
+            "samples": int(reg.samples[i]),
+            "applied": bool(reg.samples[i] >= reg.min_samples),
+        }
+    return out
+
+
 def picture(state: TrackerState, time_s: float) -> Tracks:
     """All confirmed tracks predicted to one time: the node's local air picture."""
     rows = np.flatnonzero(state.tracks.status == CONFIRMED)

@@ -156,6 +156,8 @@ class Sensor(BaseModel):
     own: bool
     last_plot_s: float | None
     age_s: float | None
+    registration: dict[str, float | int | bool] | None = None
+    """Own radars: the tracker's registration estimates (`commonsky.tracking.registration_report`)."""
 
 
 class SensorsResponse(BaseModel):

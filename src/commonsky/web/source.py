@@ -42,6 +42,7 @@ from commonsky.assess import (
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR
 from commonsky.core.sensors import SensorSpec
 from commonsky.fusion import SystemTracks
+from commonsky.tracking import registration_report
 
 if TYPE_CHECKING:
     from commonsky.network.runner import ScenarioSession
@@ -352,6 +353,7 @@ class PictureFeed:
         self._lock = threading.RLock()
         self._alerts: dict[str, dict[str, Any]] = {}
         self._identity: list[str] = []
+        self._registration: dict[str, dict[str, Any]] = {}
         self._audit: list[AuditEntry] = []
         self._version = 0
         self._last: tuple[float, SystemTracks, list[dict[str, Any]], dict[str, float], dict[str, Any] | None] = (
@@ -381,8 +383,10 @@ class PictureFeed:
         last_plot_s: dict[str, float] | None = None,
         replay: dict[str, Any] | None = None,
         assessment: Assessment | None = None,
+        registration: dict[str, dict[str, Any]] | None = None,
     ) -> Picture:
-        """Publish a fused picture at `time_s` with its assessment (or assess it here), peer status, plot times."""
+        """Publish a fused picture at `time_s` with its assessment (or assess it here), peer status, plot times
+        and the own radars' registration estimates."""
         with self._lock:
             if assessment is None:
                 self._own, assessment = assess(self._own, time_s, fused)
@@ -391,6 +395,7 @@ class PictureFeed:
             for alert in assessment.alerts:
                 self._alerts[str(alert.id)] = _web_alert(alert.to_dict())
             self._identity = [str(i) for i in assessment.identity]
+            self._registration = registration or {}
             self._last = (time_s, fused, partners or [], last_plot_s or {}, replay)
             self._picture = self._build()
             return self._picture
@@ -399,7 +404,10 @@ class PictureFeed:
         """Publish the last pushed picture with the current identities and alerts (lock held)."""
         time_s, fused, partners, last_plot_s, replay = self._last
         self._version += 1
-        sensors = [s | {"last_plot_s": last_plot_s.get(s["id"])} for s in self._sensors]
+        sensors = [
+            s | {"last_plot_s": last_plot_s.get(s["id"]), "registration": self._registration.get(s["id"])}
+            for s in self._sensors
+        ]
         active: dict[int, list[str]] = {}
         for alert_id, alert in self._alerts.items():
             if alert["state"] != "cleared":
@@ -607,6 +615,7 @@ class ScenarioSource(_FeedBacked):
         """Advance the scenario one step and publish the partner's new picture."""
         with self._lock:
             outputs = self.session.step()
+            registration = registration_report(self.session.nodes[self.partner].tracker)
         out = outputs[self.partner]
         node = self.session.nodes[self.partner]
         partners = [
@@ -614,7 +623,9 @@ class ScenarioSource(_FeedBacked):
             for peer, status in out.partners.items()
         ]
         last_plot = _last_before(self._plot_times, out.time_s)
-        return self.feed.push(out.time_s, out.fused, partners, last_plot, assessment=out.assessment)
+        return self.feed.push(
+            out.time_s, out.fused, partners, last_plot, assessment=out.assessment, registration=registration
+        )
 
     def _run(self) -> None:
         """Step at `speed` x real time until finished or closed."""
@@ -652,6 +663,7 @@ class _Tick:
     assessment: Assessment
     history: Callable[[int], Sequence[IdentityChange]]
     audit: list[AuditEntry]
+    registration: dict[str, dict[str, Any]]
 
 
 class ReplaySource(_FeedBacked):
@@ -689,7 +701,16 @@ class ReplaySource(_FeedBacked):
                 ]
                 history = node.assessment.identity_history
                 self.ticks.append(
-                    _Tick(out.time_s, out.fused, partners, dict(last_plot), out.assessment, history, list(audit))
+                    _Tick(
+                        out.time_s,
+                        out.fused,
+                        partners,
+                        dict(last_plot),
+                        out.assessment,
+                        history,
+                        list(audit),
+                        registration_report(node.tracker),
+                    )
                 )
         if not self.ticks:
             raise ValueError(f"{recording}: the recording holds no ticks")
@@ -720,7 +741,15 @@ class ReplaySource(_FeedBacked):
         tick = self.ticks[k]
         self._history = tick.history
         self.feed.set_audit(tick.audit)
-        self.feed.push(tick.time_s, tick.fused, tick.partners, tick.last_plot_s, self._replay_state(k), tick.assessment)
+        self.feed.push(
+            tick.time_s,
+            tick.fused,
+            tick.partners,
+            tick.last_plot_s,
+            self._replay_state(k),
+            tick.assessment,
+            tick.registration,
+        )
         self._next = k + 1
 
     def _run(self) -> None:

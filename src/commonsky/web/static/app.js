@@ -445,6 +445,13 @@ tid("alert-list").addEventListener("click", async (e) => {
   if (row) select(Number(row.dataset.systemId), true);
 });
 
+function registration(r) {
+  if (!r) return "—";
+  if (!r.applied) return `${r.samples} plots`;
+  const sign = (v, d) => (v >= 0 ? "+" : "") + v.toFixed(d);
+  return esc(`${sign(r.range_bias_m, 0)} m, ${sign(r.azimuth_bias_deg, 2)}°, ${sign(r.time_offset_s, 2)} s`);
+}
+
 function renderStatus() {
   tid("partner-table").tBodies[0].innerHTML = state.partners.map((p) => `
     <tr data-testid="partner-row" data-id="${esc(p.id)}" data-status="${esc(p.status)}">
@@ -453,7 +460,8 @@ function renderStatus() {
   tid("sensor-table").tBodies[0].innerHTML = state.sensors.map((s) => `
     <tr data-testid="sensor-row" data-id="${esc(s.id)}">
       <td>${esc(s.id)}</td><td>${esc(s.kind.toUpperCase())}</td><td>${esc(s.partner)}</td><td>${Math.round(s.max_range_m / 1852)} NM</td>
-      <td>${s.own ? age(s.last_plot_s == null ? null : state.time_s - s.last_plot_s) : "—"}</td></tr>`).join("");
+      <td>${s.own ? age(s.last_plot_s == null ? null : state.time_s - s.last_plot_s) : "—"}</td>
+      <td data-testid="sensor-registration">${registration(s.registration)}</td></tr>`).join("");
 }
 
 // ---------- selection and detail ----------
