@@ -103,7 +103,7 @@ class LiveNodeConfig:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(str(p), "(file)", f"cannot read: {exc}") from None
         allowed = {"partner", "scenario", "out", "seed", "speed", "tick_s", "start_epoch_s", "duration_s"}
-        allowed |= {"inputs", "outputs", "sensors"}
+        allowed |= {"inputs", "outputs", "sensors", "users"}  # [[users]]: the display's, `commonsky serve --users`
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(str(p), unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
