@@ -35,10 +35,10 @@ def test_reads_need_sign_in(client: TestClient, path: str) -> None:
 
 
 def test_actions_need_sign_in_and_operator_role(client: TestClient) -> None:
-    assert client.post("/api/alerts/A1/ack").status_code == 401
+    assert client.post("/api/alerts/1/ack").status_code == 401
     assert client.post("/api/tracks/1/identity", json={"identity": "hostile"}).status_code == 401
     sign_in(client, "viewer")
-    assert client.post("/api/alerts/A1/ack").status_code == 403
+    assert client.post("/api/alerts/1/ack").status_code == 403
     assert client.post("/api/tracks/1/identity", json={"identity": "hostile"}).status_code == 403
     assert client.get("/api/audit").json() == []
 

@@ -124,3 +124,16 @@ def test_replay_source_seeks_and_shows_recorded_actions(tmp_path: Path) -> None:
     assert replay.snapshot().identity == live.snapshot().identity
     replay.seek(t0 + 30)  # back before the action
     assert replay.snapshot().time_s == t0 + 30 and replay.audit() == []
+
+    from commonsky.web.app import create_app
+
+    with TestClient(create_app(replay, None)) as api:
+        assert api.get("/api/replay").json() == {
+            "available": True,
+            "start_s": t0 + 1,
+            "end_s": t0 + 80,
+            "time_s": t0 + 30,
+        }
+        assert api.post("/api/replay/seek", json={"time_s": t0 + 75}).status_code == 200
+        assert api.get("/api/tracks").json()["time_s"] == t0 + 75
+        assert api.post(f"/api/tracks/{sid}/identity", json={"identity": "friend"}).status_code == 409
