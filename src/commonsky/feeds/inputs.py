@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
-from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,11 +31,13 @@ from commonsky.core.errors import ConfigError, DecodeError
 from commonsky.feeds.framing import LineFramer
 from commonsky.feeds.pacing import paced
 from commonsky.feeds.sockets import Backoff, FeedCounters, tcp_chunks, udp_datagrams
+from commonsky.feeds.urls import split_url
 from commonsky.formats.ais import decode_ais
 from commonsky.formats.asterix import decode_asterix, decode_recording
 from commonsky.formats.beast import MODE_S_KINDS, BeastReader
 from commonsky.formats.containers import ASTERIX as RAW_ASTERIX
 from commonsky.formats.containers import FINAL_FORMAT, FORMATS, PCAP, PCAPNG, detect_format
+from commonsky.formats.files import read_bytes, sniff_format
 from commonsky.formats.modes import ModeSDecoder, read_modes_text
 from commonsky.formats.report import DecodeReport
 from commonsky.formats.sbs import decode_sbs
@@ -90,21 +91,8 @@ class InputSpec:
         day of ASTERIX times of day (default: the day of arrival live, the capture times of a pcap,
         today for other files).
         """
-        parts = urlsplit(url)
+        parts, params = split_url(url, _PARAMS)
         scheme = parts.scheme
-        if scheme not in _PARAMS:
-            raise ConfigError(url, "scheme", f"{scheme or '(none)'!r} is not one of udp, tcp, file")
-        try:
-            pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-        except ValueError as exc:
-            raise ConfigError(url, "query", str(exc)) from None
-        params: dict[str, str] = {}
-        for key, value in pairs:
-            if key not in _PARAMS[scheme]:
-                raise ConfigError(url, key, f"unknown parameter for {scheme}:// (allowed: {sorted(_PARAMS[scheme])})")
-            if key in params:
-                raise ConfigError(url, key, "given twice")
-            params[key] = value
         if scheme == "tcp" and "format" not in params:
             raise ConfigError(url, "format", f"required for tcp:// (one of {', '.join(STREAM_FORMATS)})")
         fmt = params.get("format", "auto" if scheme == "file" else "asterix")
@@ -494,22 +482,6 @@ def stream_decoder(spec: InputSpec, fmt: str | None = None) -> StreamDecoder:
     raise ConfigError(spec.url, "format", f"{fmt!r} has no stream decoder")
 
 
-def sniff_format(data: bytes) -> str:
-    """The format of a recording: an ASTERIX container name (`containers.FORMATS`), or beast, sbs, ais, modes."""
-    container = detect_format(data)
-    if container in FORMATS:
-        return container
-    if data[:1] == b"\x1a" and data[1:2] in (b"1", b"2", b"3", b"4"):
-        return "beast"
-    head = data[:65536]
-    lines = [line.strip() for line in head.splitlines() if line.strip() and not line.startswith(b"#")]
-    if any(line.startswith(_SBS_RECORDS) for line in lines[:20]):
-        return "sbs"
-    if b"VDM," in head or b"VDO," in head:
-        return "ais"
-    return "modes"
-
-
 # --- driving the transport ---------------------------------------------------------------------------
 
 
@@ -595,12 +567,13 @@ class FeedInput:
         """The whole file decoded (ASTERIX containers per record or datagram, others through their stream decoder)."""
         spec = self.spec
         try:
-            data = Path(spec.path).read_bytes()
-            data = gzip.decompress(data) if spec.path.endswith(".gz") else data
+            data = read_bytes(spec.path)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ConfigError(spec.url, "path", f"cannot read {spec.path}: {exc}") from None
         self.counters.bytes_in = len(data)
         fmt = sniff_format(data) if spec.format == "auto" else spec.format
+        if fmt == "unknown":
+            raise ConfigError(spec.url, "format", "not recognised: give format=")
         container = {"asterix": RAW_ASTERIX, "final": FINAL_FORMAT}.get(fmt, fmt)
         if fmt == "pcap":
             container = PCAPNG if detect_format(data) == PCAPNG else PCAP

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
 from commonsky.core.batches import Tracks
 from commonsky.core.errors import ConfigError, SchemaError
 from commonsky.feeds.sockets import TcpBroadcastServer, UdpSender
+from commonsky.feeds.urls import split_url
 from commonsky.formats.asterix import MAX_BLOCK_BYTES, encode_cat062
 from commonsky.formats.sbs import encode_sbs
 
@@ -52,21 +52,8 @@ class OutputSpec:
         - `tcp://HOST:PORT?format=sbs`: a server listening on HOST:PORT (0: any free port), SBS-1
           lines to every connected client.
         """
-        parts = urlsplit(url)
+        parts, params = split_url(url, _PARAMS)
         scheme = parts.scheme
-        if scheme not in _PARAMS:
-            raise ConfigError(url, "scheme", f"{scheme or '(none)'!r} is not one of udp, tcp")
-        try:
-            pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-        except ValueError as exc:
-            raise ConfigError(url, "query", str(exc)) from None
-        params: dict[str, str] = {}
-        for key, value in pairs:
-            if key not in _PARAMS[scheme]:
-                raise ConfigError(url, key, f"unknown parameter for {scheme}:// (allowed: {sorted(_PARAMS[scheme])})")
-            if key in params:
-                raise ConfigError(url, key, "given twice")
-            params[key] = value
         fmt = params.get("format", _FORMATS[scheme])
         if fmt != _FORMATS[scheme]:
             raise ConfigError(url, "format", f"{scheme}:// outputs {_FORMATS[scheme]}, not {fmt!r}")
