@@ -12,12 +12,11 @@ CroatiaControl decoder returning one dict per record). The slower decoders run o
 stream (`SLOW_RECORDS`, ten times that for asterix-decoder); each figure is the best of `REPEATS`
 runs on one core. The target is >= 200,000 CAT048 records/s per core for commonsky.
 
-Run: `python benchmarks/asterix_speed.py [--quick]` or `python -m benchmarks.asterix_speed [--quick]`.
+Run: `python -m benchmarks.asterix_speed [--quick]` (or `python -m benchmarks --only asterix_speed`).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import time
@@ -30,6 +29,7 @@ from asterix.base import Bits
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import recorded, standalone
 from commonsky.core.batches import Plots
 from commonsky.formats.asterix import decode_asterix
 from commonsky.formats.asterix.encode import encode_cat048
@@ -209,16 +209,8 @@ def main(quick: bool = False, console: Console | None = None) -> dict[str, Any]:
     return result
 
 
-def run(options: Any) -> dict[str, Any]:
-    """Adapter for `python -m benchmarks` (a `benchmarks.common.BenchOptions`): `main` plus the JSON result file."""
-    from benchmarks.common import write_result
-
-    result = main(options.quick, options.console)
-    write_result(options, NAME, result)
-    return result
+run = recorded(NAME, main)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="200,000 records and a smaller slice for slow decoders")
-    main(quick=parser.parse_args().quick)
+    standalone(main, __doc__, "200,000 records and a smaller slice for slow decoders")

@@ -177,3 +177,24 @@ def fmt_bytes(n: float | None) -> str:
         if n >= size:
             return f"{n / size:,.2f} {unit}"
     return f"{n:,.0f} B"
+
+
+def recorded(name: str, main: Callable[[bool, Console], dict[str, Any]]) -> Callable[[BenchOptions], dict[str, Any]]:
+    """The `python -m benchmarks` entry of a benchmark whose `main(quick, console)` measures and prints."""
+
+    def run(options: BenchOptions) -> dict[str, Any]:
+        result = main(options.quick, options.console)
+        write_result(options, name, result)
+        return result
+
+    run.__doc__ = f"{name}: `main` plus the JSON result file."
+    return run
+
+
+def standalone(main: Callable[[bool, Console], dict[str, Any]], doc: str | None, quick_help: str) -> None:
+    """Run a benchmark module on its own (`python -m benchmarks.NAME [--quick]`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    main(parser.parse_args().quick, Console())

@@ -13,12 +13,11 @@ steady state is the median and p95 wall time of the following calls (all reports
 persistence check, fusion of 10,000 system tracks, output). Headroom = 1 s / median time per call
 (the target is at least 5x on one core). Build of the reports is not timed.
 
-Run: `python benchmarks/fusion_speed.py [--quick]` or `python -m benchmarks.fusion_speed [--quick]`.
+Run: `python -m benchmarks.fusion_speed [--quick]` (or `python -m benchmarks --only fusion_speed`).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import recorded, standalone
 from commonsky.core.batches import TrackReports
 from commonsky.core.geodesy import LocalFrame
 from commonsky.fusion import fuse, new_fusion_state
@@ -188,16 +188,8 @@ def main(quick: bool = False, console: Console | None = None) -> dict[str, Any]:
     return result
 
 
-def run(options: Any) -> dict[str, Any]:
-    """Adapter for `python -m benchmarks` (a `benchmarks.common.BenchOptions`): `main` plus the JSON result file."""
-    from benchmarks.common import write_result
-
-    result = main(options.quick, options.console)
-    write_result(options, NAME, result)
-    return result
+run = recorded(NAME, main)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 aircraft and fewer calls")
-    main(quick=parser.parse_args().quick)
+    standalone(main, __doc__, "1,000 aircraft and fewer calls")

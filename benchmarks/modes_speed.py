@@ -14,12 +14,11 @@ first used so every figure is for one core. The best of `--repeat` runs is repor
 decoder call, which builds the altitude/identity code tables, is a warm-up). Target: 200,000
 frames/s on one core.
 
-Run: `python benchmarks/modes_speed.py [--quick]` or `python -m benchmarks.modes_speed [--quick]`.
+Run: `python -m benchmarks.modes_speed [--quick]` (or `python -m benchmarks --only modes_speed`).
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import logging
@@ -37,6 +36,7 @@ import rs1090
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import recorded, standalone
 from commonsky.formats.modes import decode_modes
 
 NAME = "modes_speed"
@@ -121,16 +121,8 @@ def main(quick: bool = False, console: Console | None = None) -> dict[str, Any]:
     return result
 
 
-def run(options: Any) -> dict[str, Any]:
-    """Adapter for `python -m benchmarks` (a `benchmarks.common.BenchOptions`): `main` plus the JSON result file."""
-    from benchmarks.common import write_result
-
-    result = main(options.quick, options.console)
-    write_result(options, NAME, result)
-    return result
+run = recorded(NAME, main)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="200,000 frames instead of 1,000,000")
-    main(quick=parser.parse_args().quick)
+    standalone(main, __doc__, "200,000 frames instead of 1,000,000")

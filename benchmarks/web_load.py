@@ -13,7 +13,6 @@ Run: `python -m benchmarks --only web_load [--quick]` or `python -m benchmarks.w
 
 from __future__ import annotations
 
-import argparse
 import socket
 import statistics
 import threading
@@ -27,6 +26,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import recorded, standalone
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR
 from commonsky.core.geodesy import LocalFrame
 from commonsky.fusion import SystemTracks
@@ -246,16 +246,8 @@ def main(quick: bool = False, console: Console | None = None) -> dict[str, Any]:
     return result
 
 
-def run(options: Any) -> dict[str, Any]:
-    """Adapter for `python -m benchmarks` (a `benchmarks.common.BenchOptions`): `main` plus the JSON result file."""
-    from benchmarks.common import write_result
-
-    result = main(options.quick, options.console)
-    write_result(options, NAME, result)
-    return result
+run = recorded(NAME, main)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 aircraft, fewer updates, a 5 s frame window")
-    main(quick=parser.parse_args().quick)
+    standalone(main, __doc__, "1,000 aircraft, fewer updates, a 5 s frame window")
