@@ -78,9 +78,7 @@ def load_users(path: str | Path) -> dict[str, User]:
         if role not in ROLES:
             raise ConfigError(source, f"{where}.role", f"{role!r} is not one of {', '.join(ROLES)}")
         if not isinstance(hashed, str) or not hashed.startswith("$argon2"):
-            raise ConfigError(
-                source, f"{where}.password_hash", "must be an argon2 hash (commonsky hash-password)"
-            )
+            raise ConfigError(source, f"{where}.password_hash", "must be an argon2 hash (commonsky hash-password)")
         if name in users:
             raise ConfigError(source, f"{where}.name", f"user {name!r} is listed twice")
         users[name] = User(name, role, hashed)
