@@ -219,12 +219,12 @@ async def run_live_node(
         if e["kind"] == "link_outage" and config.partner in (e["partner_a"], e["partner_b"])
     ]
 
-    peers = node_config.peers
+    all_peers = node_config.peers
 
     def reachable(now_s: float) -> tuple[str, ...]:
         """The peers whose link to us is up at `now_s` (scenario link outages are played for real)."""
         cut = {peer for peer, lo, hi in outages if lo <= now_s < hi}
-        return tuple(p for p in peers if p not in cut)
+        return tuple(p for p in all_peers if p not in cut)
 
     feeds = [FeedInput(InputSpec.parse(url)) for url in config.inputs]
     pictures = [PictureOutput(OutputSpec.parse(url)) for url in config.outputs]
@@ -271,8 +271,8 @@ async def run_live_node(
             now = float(tick_times[k])
             deadline = epoch + (now - start) / speed
             while (remaining := deadline - time.time()) > 0:
-                peers = reachable(pace())
-                await _receive(transport, node, timing, peers, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
+                up = reachable(pace())
+                await _receive(transport, node, timing, up, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
             # Messages that came while ticks ran late are taken in by this tick's fusion.
             await _receive(transport, node, timing, reachable(now), pace, (previous, now), 0.0)
             if feeds:
