@@ -472,15 +472,26 @@ def _bit_count(mask: NDArray[np.uint64]) -> I64:
 
 
 def _hold_height_prior(state: TrackerState, rows: I64, sensor: I64) -> None:
-    """Give single-radar tracks back the prior's height uncertainty, and its horizontal consequence.
+    """Put single-radar tracks back at the prior height, with its uncertainty and horizontal consequence.
 
-    For a radar plot at fixed slant range and azimuth, a height error of dh moves the horizontal
-    position along the range direction by s dh, with s = -H^-1 J (H = d(range, azimuth)/d(e, n),
-    J = d(range, azimuth)/dh). Adding a dh variance along [s, 0, 0, 0, 1, 0] keeps the covariance
-    positive definite and makes the horizontal uncertainty honest about the unknown height.
+    One 2-D radar cannot observe height: the EKF would let it drift anywhere along the direction
+    the radar cannot see (seen: down to the floor, where a height error hardly moves the ground
+    position, so the horizontal covariance claimed 100 m while the track sat 1 km off). Each model's
+    height is therefore set to the prior mean and its ground position moved so that slant range and
+    azimuth stay the same; then, for a height error dh, the ground position moves along the range
+    direction by s dh (s = -H^-1 J, H = d(range, azimuth)/d(e, n), J = d(range, azimuth)/dh at the
+    prior height), and the prior's variance is added along [s, 0, 0, 0, 1, 0], which keeps the
+    covariance positive definite and the horizontal uncertainty honest about the unknown height.
     """
     tr = state.tracks
-    sigma2 = state.config.default_altitude_sigma_m**2
+    cfg = state.config
+    sigma2 = cfg.default_altitude_sigma_m**2
+    h0 = np.full(len(rows), cfg.default_altitude_m)
+    for m in range(tr.x.shape[1]):
+        x = tr.x[rows, m]
+        seen = radar_predict(state.frame, state.sensors, sensor, x[:, 0], x[:, 1], x[:, 5])
+        e, n, _ = radar_to_position(state.frame, state.sensors, sensor, seen.range_m, seen.azimuth_rad, h0)
+        tr.x[rows, m, 0], tr.x[rows, m, 1], tr.x[rows, m, 5] = e, n, h0
     x = tr.x[rows, 0]
     pred = radar_predict(state.frame, state.sensors, sensor, x[:, 0], x[:, 1], x[:, 5])
     slope = -np.einsum("kij,kj->ki", np.linalg.inv(pred.H), pred.J_alt)
