@@ -14,7 +14,16 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import asterix_speed, fusion_speed, modes_speed, nats_latency, tracker_accuracy, tracker_speed, web_load
+from benchmarks import (
+    alert_rates,
+    asterix_speed,
+    fusion_speed,
+    modes_speed,
+    nats_latency,
+    tracker_accuracy,
+    tracker_speed,
+    web_load,
+)
 from benchmarks.common import DEFAULT_OUT, BenchOptions
 
 BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
@@ -25,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     asterix_speed.NAME: asterix_speed.run,
     modes_speed.NAME: modes_speed.run,
     web_load.NAME: web_load.run,
+    alert_rates.NAME: alert_rates.run,
 }
 """Every benchmark by name, in the order they run."""
 
