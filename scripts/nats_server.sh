@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start, stop or query a local nats-server (JetStream on, 127.0.0.1) for a commonsky coalition.
 #
-#   scripts/nats_server.sh start DIR [--coalition FILE] [--port N] [--host H]
+#   scripts/nats_server.sh start DIR [--coalition FILE] [--port N] [--host H] [--leaf-port N]
+#   scripts/nats_server.sh leaf DIR --hub HUBDIR --partner ID [--port N]   # a partner's own server, as a leaf node
 #   scripts/nats_server.sh stop DIR
 #   scripts/nats_server.sh status DIR
 #

@@ -30,16 +30,22 @@ def test_permissions_follow_the_coalition() -> None:
     assert [p for p in pub if p.startswith("commonsky.")] == ["commonsky.east.>"]
     assert sub == ["_INBOX_east.>", "commonsky.north.*", "commonsky.north.*.east"]
     # east reads north through its own durable only, and cannot create or change consumers there
+    # (each also through the coalition's JetStream domain, for a partner behind a leaf node)
     assert [p for p in pub if "COMMONSKY_north" in p] == [
         f"$JS.API.CONSUMER.INFO.{stream_name('north')}.{durable_name('east', 'north')}",
         "$JS.API.CONSUMER.MSG.NEXT.COMMONSKY_north.east-from-north",
         "$JS.ACK.COMMONSKY_north.east-from-north.>",
+        "$JS.commonsky.API.CONSUMER.INFO.COMMONSKY_north.east-from-north",
+        "$JS.commonsky.API.CONSUMER.MSG.NEXT.COMMONSKY_north.east-from-north",
+        "$JS.ACK.commonsky.*.COMMONSKY_north.east-from-north.>",
     ]
     assert not any("COMMONSKY_west" in p for p in pub)  # east may not read west
     # east makes the durable of north, the only partner receiving from it, on its own stream
-    own = [p for p in pub if p.startswith("$JS.API.CONSUMER") and "COMMONSKY_east" in p]
+    own = [p for p in pub if p.startswith(("$JS.API.CONSUMER", "$JS.commonsky.API.CONSUMER")) and "COMMONSKY_east" in p]
     assert own and all("north-from-east" in p for p in own)
-    assert not any(p.startswith("$JS.API.STREAM") and "COMMONSKY_east" not in p for p in pub)
+    assert not any(
+        p.startswith(("$JS.API.STREAM", "$JS.commonsky.API.STREAM")) and "COMMONSKY_east" not in p for p in pub
+    )
     west = partner_permissions("west", RESTRICTED)
     assert west["subscribe"]["allow"] == ["_INBOX_west.>"]  # receives from nobody
     assert RESTRICTED.receivers_of("west") == ("north",)

