@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -322,16 +323,27 @@ def node(
     config: Annotated[Path, typer.Option("--config", help="Node config TOML.", exists=True, dir_okay=False)],
     creds: Annotated[Path, typer.Option("--creds", help="NATS credentials file.", exists=True, dir_okay=False)],
     nats: Annotated[str | None, typer.Option("--nats", help="Server URL (default: the one in the creds file).")] = None,
+    serve_port: Annotated[
+        int | None, typer.Option("--serve", help="Also serve the operator display on 127.0.0.1:PORT.")
+    ] = None,
 ) -> None:
     """Run one partner's node in this process, exchanging tracks with its peers over NATS JetStream."""
     import asyncio
 
-    from commonsky.network.live import LiveNodeConfig, run_live_node
+    from commonsky.network.live import LiveHooks, LiveNodeConfig, run_live_node
 
     try:
         cfg = LiveNodeConfig.load(config)
+        hooks: LiveHooks | None = None
+        if serve_port is not None:
+            from commonsky.web.auth import DEMO_USERS, load_users
+            from commonsky.web.live import display_hooks
+
+            has_users = "users" in tomllib.loads(config.read_text())
+            hooks = display_hooks(serve_port, load_users(config if has_users else DEMO_USERS))
+            console.print(f"operator display on http://127.0.0.1:{serve_port}/")
         with _progress(f"node {cfg.partner}") as progress:
-            summary = asyncio.run(run_live_node(cfg, creds, url=nats, progress=progress))
+            summary = asyncio.run(run_live_node(cfg, creds, url=nats, progress=progress, hooks=hooks))
     except CommonskyError as exc:
         raise _fail(exc) from None
     console.print_json(json.dumps(summary))

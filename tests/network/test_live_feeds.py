@@ -111,3 +111,41 @@ def test_node_tracks_a_live_sbs_feed_and_serves_its_picture_as_cat062_and_sbs(
     assert set(ADDRESSES) <= set(Tracks.concat(sent).mode_s.tolist())
     shown = decode_sbs(sbs.decode(), "display").plots
     assert set(ADDRESSES) <= set(shown.mode_s.tolist())
+
+
+def test_node_serves_its_live_picture_to_the_operator_display(nats_server: ServerInfo, tmp_path: Path) -> None:
+    import httpx
+
+    from commonsky.web.live import display_hooks
+
+    zones = BORDER.parent / "border3_zones.geojson"
+    (tmp_path / "scenario.toml").write_text(
+        BORDER.read_text().replace('zones = "border3_zones.geojson"', f'zones = "{zones}"')
+    )
+    source_port, display_port = _free_port(), _free_port()
+    (tmp_path / "north.toml").write_text(
+        'partner = "north"\nscenario = "scenario.toml"\nout = "out"\ntick_s = 0.5\nduration_s = 7\n'
+        f'inputs = ["tcp://127.0.0.1:{source_port}?format=sbs&sensor=N-RX&ref=47.5,9.5"]\n'
+    )
+    config = LiveNodeConfig.load(tmp_path / "north.toml")
+
+    async def scenario() -> tuple[dict[str, object], dict[str, object]]:
+        source = await _sbs_source(source_port)
+        hooks = display_hooks(display_port, None)
+
+        async def operator() -> tuple[dict[str, object], dict[str, object]]:
+            await asyncio.sleep(5.0)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{display_port}") as client:
+                tracks = (await client.get("/api/tracks")).json()
+                sensors = (await client.get("/api/sensors")).json()
+            return tracks, sensors
+
+        looking = asyncio.create_task(operator())
+        await run_live_node(config, nats_server.creds("north"), hooks=hooks)
+        source.close()
+        return await looking
+
+    tracks, sensors = asyncio.run(scenario())
+    shown = {int(t["mode_s"], 16) for t in tracks["tracks"] if t["mode_s"]}  # type: ignore[index]
+    assert set(ADDRESSES) <= shown
+    assert "N-RX" in {s["id"] for s in sensors["sensors"]}  # type: ignore[index]

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,13 +200,30 @@ class _TimingLog:
         self.file.close()
 
 
+@dataclass
+class LiveHooks:
+    """What an embedding adds to a live node (e.g. the operator display, `commonsky.web.live`).
+
+    `on_start(node)` runs once the node exists (inside the event loop: it may start tasks),
+    `on_tick(node, result)` after every tick, `on_stop()` (awaited) when the node stops. The node
+    is only touched while `lock` is held, so another thread (a web request) may act on it too.
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    on_start: Callable[[Node], None] | None = None
+    on_tick: Callable[[Node, TickOutput], None] | None = None
+    on_stop: Callable[[], Awaitable[None]] | None = None
+
+
 async def run_live_node(
     config: LiveNodeConfig,
     creds: Path,
     url: str | None = None,
     progress: Callable[[float], None] | None = None,
+    hooks: LiveHooks | None = None,
 ) -> dict[str, Any]:
     """Run one partner's node against a NATS server until the scenario ends; returns a status summary."""
+    hooks = hooks or LiveHooks()
     scenario = load_scenario(config.scenario)
     simulation = simulate(scenario, seed=config.seed)
     node_config = next((c for c in node_configs(scenario, simulation) if c.partner == config.partner), None)
@@ -262,6 +280,8 @@ async def run_live_node(
     readers = [asyncio.create_task(feed.run(intake)) for feed in feeds]
     for picture in pictures:
         await picture.start()
+    if hooks.on_start is not None:
+        hooks.on_start(node)
     try:
         if outputs:
             # The process may have died between recording its last tick and publishing it: publish
@@ -272,9 +292,10 @@ async def run_live_node(
             deadline = epoch + (now - start) / speed
             while (remaining := deadline - time.time()) > 0:
                 up = reachable(pace())
-                await _receive(transport, node, timing, up, pace, (previous, now), min(remaining, FETCH_TIMEOUT_S))
+                wait = min(remaining, FETCH_TIMEOUT_S)
+                await _receive(transport, node, hooks.lock, timing, up, pace, (previous, now), wait)
             # Messages that came while ticks ran late are taken in by this tick's fusion.
-            await _receive(transport, node, timing, reachable(now), pace, (previous, now), 0.0)
+            await _receive(transport, node, hooks.lock, timing, reachable(now), pace, (previous, now), 0.0)
             if feeds:
                 tick_plots = _drain(intake)
                 release = np.full(len(tick_plots), time.time())
@@ -282,8 +303,11 @@ async def run_live_node(
                 tick_plots = plots.take((plots.time_s >= previous) & (plots.time_s < now))
                 release = epoch + (tick_plots.time_s - start) / speed
             tick_started = time.monotonic()
-            node.receive_plots(tick_plots, now)
-            result = node.tick(now)
+            with hooks.lock:
+                node.receive_plots(tick_plots, now)
+                result = node.tick(now)
+            if hooks.on_tick is not None:
+                hooks.on_tick(node, result)
             await _publish(transport, node, result)
             if pictures:
                 fused = result.fused.as_tracks()
@@ -296,6 +320,8 @@ async def run_live_node(
             if progress is not None:
                 progress((k + 1) / len(tick_times))
     finally:
+        if hooks.on_stop is not None:
+            await hooks.on_stop()
         for reader in readers:
             reader.cancel()
         for picture in pictures:
@@ -355,6 +381,7 @@ def feed_sensors(config: LiveNodeConfig, feeds: list[FeedInput], region: Region)
 async def _receive(
     transport: NatsTransport,
     node: Node,
+    lock: threading.Lock,
     timing: _TimingLog,
     peers: tuple[str, ...],
     pace: Callable[[], float],
@@ -377,10 +404,12 @@ async def _receive(
     if not messages:
         return
     now = min(max(pace(), window[0]), window[1])
-    for message in messages:
-        node.receive_message(encode(message), now)
     batches = [(m.sender, m.seq) for m in messages if m.KIND == "tracks"]
+    with lock:
+        for message in messages:
+            node.receive_message(encode(message), now)
+        if batches:
+            node.fuse(now)
     if batches:
-        node.fuse(now)
         timing.fused(now, batches)
     await transport.ack(messages)

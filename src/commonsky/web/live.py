@@ -1,0 +1,62 @@
+"""The operator display beside a live node (`commonsky node --serve PORT`): same process, same event loop.
+
+Each tick the node's fused picture, assessment and registration estimates are pushed to a
+`PictureFeed`; an operator's acknowledgement or identity override goes to the node (`Node.act`,
+recorded) under the node's lock, since web requests run on other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+
+from commonsky.network.live import LiveHooks
+from commonsky.network.node import Node, TickOutput
+from commonsky.tracking import registration_report
+from commonsky.web.app import create_app
+from commonsky.web.auth import User
+from commonsky.web.source import PictureFeed
+
+
+def display_hooks(port: int, users: dict[str, User] | None, host: str = "127.0.0.1") -> LiveHooks:
+    """Hooks that serve the node's picture on http://host:port/ while it runs, and stop with it."""
+    hooks = LiveHooks()
+    held: dict[str, Any] = {"time_s": 0.0}
+
+    def act(action: dict[str, Any]) -> None:
+        with hooks.lock:
+            held["node"].act(action, held["time_s"])
+
+    def on_start(node: Node) -> None:
+        config = node.config
+        feed = PictureFeed(
+            config.partner,
+            [*config.sensors, *config.known_sensors],
+            config.zones,
+            act=act,
+            history=lambda sid: node.assessment.identity_history(sid),
+        )
+        server = uvicorn.Server(uvicorn.Config(create_app(feed, users), host=host, port=port, log_level="warning"))
+        held.update(node=node, feed=feed, server=server, task=asyncio.get_running_loop().create_task(server.serve()))
+
+    def on_tick(node: Node, result: TickOutput) -> None:
+        held["time_s"] = result.time_s
+        partners = [
+            {"id": peer, "status": status, "last_message_s": node.monitor.last_seen_s.get(peer)}
+            for peer, status in result.partners.items()
+        ]
+        with hooks.lock:
+            registration = registration_report(node.tracker)
+        held["feed"].push(
+            result.time_s, result.fused, partners, assessment=result.assessment, registration=registration
+        )
+
+    async def on_stop() -> None:
+        if "server" in held:
+            held["server"].should_exit = True
+            await held["task"]
+
+    hooks.on_start, hooks.on_tick, hooks.on_stop = on_start, on_tick, on_stop
+    return hooks
