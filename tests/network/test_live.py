@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from commonsky.network.node import Node, node_meta
+from commonsky.network.node import Node, node_meta, replay
 from commonsky.network.transport.messages import decode
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
 from commonsky.network.transport.natsserver import find_nats_server, start, stop
@@ -54,7 +54,8 @@ def coalition(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     text = _border_text().replace("duration_s = 600", f"duration_s = {DURATION_S}")
     text = text.replace("count = 50", "count = 12")
-    text = re.sub(r"\[\[events\]\][^\[]*", "", text)  # no events in this short run
+    text = re.sub(r"\[\[events\]\][^\[]*", "", text)  # only a 7700 squawk in this short run
+    text += '\n[[events]]\nkind = "emergency"\ntarget_id = 1\nat_s = 3\ncode = "7700"\n'
     (tmp_path / "scenario.toml").write_text(text)
     configs = {}
     for partner in PARTNERS:
@@ -104,6 +105,11 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
                 assert key not in applied
                 applied.add(key)
     assert len(list(recording.glob("inputs-*.arrows"))) == 2  # the restart opened a second segment
+    # East's alert log, rebuilt from its recording on restart and appended after, is the replay's.
+    logged = [json.loads(line) for line in (tmp_path / "out" / "east" / "alerts.jsonl").read_text().splitlines()]
+    replayed = [event for result in replay(recording) for event in result.assessment.events]
+    assert any(e["kind"] == "emergency_squawk" and e["event"] == "raised" for e in logged)
+    assert logged == json.loads(json.dumps(replayed))
 
 
 def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,8 @@ of the pacing clock: plots released while it was down are lost, as a live sensor
 (counted as `plots_missed`). Its durable consumers deliver whatever it had not acked, and the
 node's sequence-number check drops anything it had already applied.
 
-`out/timing.jsonl` logs, per tick, the wall-clock release time of each plot the tick processed
+`out/alerts.jsonl` receives the node's alert events as they happen (as `commonsky run` writes
+them). `out/timing.jsonl` logs, per tick, the wall-clock release time of each plot the tick processed
 and the sequence number of each batch sent, and per fusion the batches it fused: enough to
 compute the plot-to-fused-picture latency across processes on one host
 (`benchmarks/nats_latency.py`).
@@ -179,6 +180,27 @@ def _fused_by_owner(result: TickOutput) -> dict[str, int]:
     return counts
 
 
+class _AlertLog:
+    """`out/alerts.jsonl`, written as alerts happen: rebuilt from the replayed ticks on a restart, then appended."""
+
+    def __init__(self, path: Path, replayed: list[TickOutput]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = path.open("w", encoding="utf-8")
+        for result in replayed:
+            self.write(result)
+
+    def write(self, result: TickOutput) -> None:
+        """One tick's alert events (raised, acknowledged, cleared), flushed at once."""
+        for event in result.assessment.events:
+            self.file.write(json.dumps(event, sort_keys=True, allow_nan=False) + "\n")
+        if result.assessment.events:
+            self.file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self.file.close()
+
+
 class _TimingLog:
     """Appends the wall-clock facts the latency benchmark needs, one JSON object a line."""
 
@@ -269,6 +291,7 @@ async def run_live_node(
     previous = float(tick_times[first - 1]) if first > 0 else start
     plots_missed = int(((plots.time_s >= done) & (plots.time_s < previous)).sum())
     timing = _TimingLog(config.out / "timing.jsonl")
+    alerts = _AlertLog(config.out / "alerts.jsonl", outputs)
 
     def pace() -> float:
         """The simulated time the pacing clock shows now."""
@@ -315,6 +338,7 @@ async def run_live_node(
                     picture.send(fused)
             tick_costs.append(time.monotonic() - tick_started)
             timing.tick(now, release, {peer: node.sequence[peer] for peer in result.outgoing}, result)
+            alerts.write(result)
             outputs.append(result)
             previous = now
             if progress is not None:
@@ -329,6 +353,7 @@ async def run_live_node(
         await transport.close()
         node.close()
         timing.close()
+        alerts.close()
     summary = {
         "partner": config.partner,
         "ticks": len(outputs),
