@@ -90,7 +90,7 @@ def _sensors_for(plots: Plots, sensors: Path | None) -> list[SensorSpec]:
     """
     import numpy as np
 
-    from commonsky.core.sensors import SensorKind, SensorSpec
+    from commonsky.core.sensors import SensorSpec
     from commonsky.formats import read_sensors
 
     if sensors is not None:
@@ -101,22 +101,8 @@ def _sensors_for(plots: Plots, sensors: Path | None) -> list[SensorSpec]:
     specs = []
     for sid in np.unique(plots.sensor_id).tolist():
         mine = plots.sensor_id == sid
-        specs.append(
-            SensorSpec(
-                id=sid,
-                partner="local",
-                kind=SensorKind.ADSB,
-                lat_deg=float(np.nanmean(plots.lat_deg[mine])),
-                lon_deg=float(np.nanmean(plots.lon_deg[mine])),
-                alt_m=0.0,
-                sigma_range_m=50.0,
-                sigma_azimuth_deg=0.0,
-                sigma_altitude_m=15.0,
-                scan_period_s=1.0,
-                pd=0.9,
-                max_range_m=400_000.0,
-            )
-        )
+        lat, lon = float(np.nanmean(plots.lat_deg[mine])), float(np.nanmean(plots.lon_deg[mine]))
+        specs.append(SensorSpec.adsb_receiver(sid, "local", lat, lon))
     return specs
 
 

@@ -69,6 +69,15 @@ class SensorSpec:
             raise ConfigError(source, f"sensor {sid}.pd", "must lie in [0, 1]")
         return cls(**values)
 
+    @classmethod
+    def adsb_receiver(cls, sensor_id: str, partner: str, lat_deg: float, lon_deg: float) -> SensorSpec:
+        """A receiver of a real feed that no sensors.json describes (Beast, SBS, Mode S, AIS).
+
+        ADS-B reports carry their own position; the 50 m sigma is used only for plots without
+        NACp, 15 m for barometric altitude, and a 400 km range covers any receiver's horizon.
+        """
+        return cls(sensor_id, partner, SensorKind.ADSB, lat_deg, lon_deg, 0.0, 50.0, 0.0, 15.0, 1.0, 0.9, 400_000.0)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `sensors.json`."""
         out = asdict(self)

@@ -74,6 +74,13 @@ class SystemTracks(Columns):
         columns = {k: getattr(self, k) for k in Tracks.DTYPES if k != "track_id"}
         return Tracks.build(len(self), track_id=self.system_id, **columns)
 
+    def owners(self) -> list[tuple[str, ...]]:
+        """Per row, the owners whose tracks it fuses (sorted, each once)."""
+        by_id: dict[int, set[str]] = {}
+        for sid, owner, _ in self.source_links():
+            by_id.setdefault(sid, set()).add(owner)
+        return [tuple(sorted(by_id.get(sid, ()))) for sid in self.system_id.tolist()]
+
     def source_links(self) -> list[tuple[int, str, int]]:
         """(system_id, owner, track_id) of every fused source track, parsed from `sources`."""
         out: list[tuple[int, str, int]] = []

@@ -48,18 +48,18 @@ import numpy as np
 
 from commonsky.core.batches import Plots, Tracks
 from commonsky.core.errors import ConfigError
-from commonsky.core.sensors import SensorKind, SensorSpec
+from commonsky.core.sensors import SensorSpec
 from commonsky.feeds.inputs import FeedInput, InputSpec
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
 from commonsky.formats import read_sensors, write_tracks
 from commonsky.fusion import SystemTracks
-from commonsky.network.node import Node, TickOutput, node_meta
-from commonsky.network.runner import node_configs
+from commonsky.network.node import Node, TickOutput, rebuild
+from commonsky.network.runner import alert_lines, node_configs
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.sim import load_scenario, simulate
 from commonsky.sim.scenario import Region
-from commonsky.store import Recorder, read_events
+from commonsky.store import Recorder
 
 PACING_TOLERANCE_S = 2.0
 """Simulated seconds by which peers' clocks may run ahead of ours (each process paces itself)."""
@@ -152,12 +152,7 @@ def _resume(recording: Path) -> tuple[Node | None, list[TickOutput]]:
     """A node rebuilt by replaying an earlier run's recording, then recording again (None if none)."""
     if not (recording / "meta.json").exists():
         return None, []
-    node = Node(node_meta(recording))
-    outputs: list[TickOutput] = []
-    for event in read_events(recording):
-        result = node.apply(event.kind, event.time_s, event.payload)
-        if result is not None:
-            outputs.append(result)
+    node, outputs = rebuild(recording)
     node.recorder = Recorder(recording, node.config.to_json())
     return node, outputs
 
@@ -174,8 +169,8 @@ async def _publish(transport: NatsTransport, node: Node, result: TickOutput) -> 
 def _fused_by_owner(result: TickOutput) -> dict[str, int]:
     """How many system tracks each owner contributes to (for watching a partner's tracks age out)."""
     counts: dict[str, int] = {}
-    for sources in result.fused.sources:
-        for owner in {item.split(":", 1)[0] for item in str(sources).split(";") if item}:
+    for owners in result.fused.owners():
+        for owner in owners:
             counts[owner] = counts.get(owner, 0) + 1
     return counts
 
@@ -191,9 +186,8 @@ class _AlertLog:
 
     def write(self, result: TickOutput) -> None:
         """One tick's alert events (raised, acknowledged, cleared), flushed at once."""
-        for event in result.assessment.events:
-            self.file.write(json.dumps(event, sort_keys=True, allow_nan=False) + "\n")
         if result.assessment.events:
+            self.file.write(alert_lines(result.assessment.events))
             self.file.flush()
 
     def close(self) -> None:
@@ -386,8 +380,7 @@ def _drain(intake: asyncio.Queue[Plots]) -> Plots:
 def feed_sensors(config: LiveNodeConfig, feeds: list[FeedInput], region: Region) -> tuple[SensorSpec, ...]:
     """The sensors behind live inputs: sensors.json for radars, a default receiver per ADS-B input.
 
-    An ADS-B receiver stands at its input's `ref` (else the scenario's region centre) with a
-    50 m position sigma used only for plots without NACp.
+    An ADS-B receiver stands at its input's `ref` (else the scenario's region centre).
     """
     described = list(read_sensors(config.sensors)) if config.sensors is not None else []
     known = {s.id for s in described}
@@ -396,9 +389,7 @@ def feed_sensors(config: LiveNodeConfig, feeds: list[FeedInput], region: Region)
         if spec.format in ("asterix", "pcap", "final") or spec.sensor_id in known:
             continue
         lat, lon = spec.reference if spec.reference is not None else (region.lat_deg, region.lon_deg)
-        described.append(
-            SensorSpec(spec.sensor_id, config.partner, SensorKind.ADSB, lat, lon, 0.0, 50.0, 0.0, 15.0, 1.0, 0.9, 400e3)
-        )
+        described.append(SensorSpec.adsb_receiver(spec.sensor_id, config.partner, lat, lon))
         known.add(spec.sensor_id)
     return tuple(described)
 

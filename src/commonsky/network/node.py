@@ -360,8 +360,8 @@ def node_meta(recording: str | Path) -> NodeConfig:
     return NodeConfig.from_json(read_meta(recording))
 
 
-def replay(recording: str | Path) -> list[TickOutput]:
-    """Feed a recording's inputs, in order, through a fresh node: the same outputs, bit for bit."""
+def rebuild(recording: str | Path) -> tuple[Node, list[TickOutput]]:
+    """A fresh node fed a recording's inputs in order, and its tick outputs: the same, bit for bit."""
     from commonsky.store import read_events
 
     node = Node(node_meta(recording))
@@ -370,4 +370,9 @@ def replay(recording: str | Path) -> list[TickOutput]:
         result = node.apply(event.kind, event.time_s, event.payload)
         if result is not None:
             outputs.append(result)
-    return outputs
+    return node, outputs
+
+
+def replay(recording: str | Path) -> list[TickOutput]:
+    """Feed a recording's inputs, in order, through a fresh node: the same outputs, bit for bit."""
+    return rebuild(recording)[1]

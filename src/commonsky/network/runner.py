@@ -193,16 +193,7 @@ def run_scenario(
         if progress is not None:
             progress(session.step_index / session.steps)
     session.close()
-    partners = {
-        pid: PartnerRun(
-            partner=pid,
-            local=Tracks.concat([o.local for o in outs]),
-            system=SystemTracks.concat([o.fused for o in outs]),
-            statuses=[dict(o.partners) for o in outs],
-            alert_events=[e for o in outs for e in o.assessment.events],
-        )
-        for pid, outs in outputs.items()
-    }
+    partners = {pid: _partner_run(pid, outs) for pid, outs in outputs.items()}
     if out is not None:
         write_outputs(session.simulation.truth, partners, out)
     return ScenarioRun(session.simulation, partners)
@@ -239,24 +230,33 @@ def run_recording(
             if progress is not None:
                 progress((k + 1) / (len(edges) - 1))
     node.close()
-    result = PartnerRun(
+    result = _partner_run(partner, outputs)
+    if out is not None:
+        _write_partner(result, out / partner)
+    return result
+
+
+def _partner_run(partner: str, outputs: list[TickOutput]) -> PartnerRun:
+    """One partner's pictures, statuses and alert events over a run, from its tick outputs in order."""
+    return PartnerRun(
         partner=partner,
         local=Tracks.concat([o.local for o in outputs]) if outputs else Tracks.empty(),
         system=SystemTracks.concat([o.fused for o in outputs]) if outputs else SystemTracks.empty(),
         statuses=[dict(o.partners) for o in outputs],
         alert_events=[e for o in outputs for e in o.assessment.events],
     )
-    if out is not None:
-        _write_partner(result, out / partner)
-    return result
+
+
+def alert_lines(events: list[dict[str, Any]]) -> str:
+    """Alert events as `alerts.jsonl` lines (strict JSON, keys sorted), each ending in a newline."""
+    return "".join(json.dumps(event, sort_keys=True, allow_nan=False) + "\n" for event in events)
 
 
 def _write_partner(run: PartnerRun, directory: Path) -> None:
     """One partner's local and fused pictures (tracks.csv contract) and its alerts.jsonl."""
     write_tracks(run.local, directory / "local_tracks.csv")
     write_tracks(run.fused, directory / "fused_tracks.csv")
-    lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in run.alert_events]
-    (directory / "alerts.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    (directory / "alerts.jsonl").write_text(alert_lines(run.alert_events), encoding="utf-8")
 
 
 def write_outputs(truth: Truth, partners: dict[str, PartnerRun], out: Path) -> None:

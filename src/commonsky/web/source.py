@@ -139,7 +139,7 @@ class Picture:
             "n_sources": f.n_sources.tolist(),
             "responsible": f.responsible.tolist(),
             "sources": f.sources.tolist(),
-            "owners": [",".join(sorted({i.rpartition(":")[0] for i in s.split(";") if i})) for s in f.sources.tolist()],
+            "owners": [",".join(owners) for owners in f.owners()],
             "alerts": list(self.track_alerts),
         }
 
