@@ -39,7 +39,7 @@ from commonsky.formats import (
     encode_sbs,
     read_beast,
 )
-from tests.feeds.conftest import assert_same_rows
+from tests.feeds.conftest import TcpPeer, assert_same_rows
 
 DATA = Path(__file__).parents[1] / "data"
 BEAST = DATA / "modes" / "traffic_sample_dump1090.bin"
@@ -48,33 +48,10 @@ T0 = 1_700_000_000.0
 FT_M = 0.3048
 
 
-class _Source:
-    """A TCP peer that serves one payload, in pieces, to each client, then goes away when told."""
-
-    def __init__(self, payload: bytes, pieces: int = 4) -> None:
-        self.payload = payload
-        self.pieces = pieces
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def start(self, port: int) -> None:
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.writers.append(writer)
-            step = -(-len(self.payload) // self.pieces)
-            for i in range(0, len(self.payload), step):
-                if i:
-                    await asyncio.sleep(0.01)
-                writer.write(self.payload[i : i + step])
-                await writer.drain()
-
-        self.server = await asyncio.start_server(serve, "127.0.0.1", port, reuse_address=True)
-
-    async def vanish(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        await self.server.wait_closed()
+def _source(payload: bytes, pieces: int = 4) -> TcpPeer:
+    """A TCP peer that serves one payload, in `pieces` 10 ms apart, to each client."""
+    step = -(-len(payload) // pieces)
+    return TcpPeer([payload[i : i + step] for i in range(0, len(payload), step)], pause_s=0.01)
 
 
 async def _collect(feed: FeedInput, rows: int, timeout_s: float = 5.0) -> Plots:
@@ -97,13 +74,13 @@ async def _two_connections(
     """Serve `first`, vanish mid-stream, come back with `second`; the plots `feed` decoded from both."""
     queue: asyncio.Queue[Plots] = asyncio.Queue()
     task = asyncio.create_task(feed.run(queue))
-    source = _Source(first)
+    source = _source(first)
     await source.start(port)
     await _until(lambda: feed.counters.bytes_in == len(first))
     await source.vanish()
     between()
     await asyncio.sleep(0.2)  # nobody listens: the input retries
-    source = _Source(second)
+    source = _source(second)
     await source.start(port)
     try:
         await _until(lambda: feed.counters.bytes_in == len(first) + len(second))

@@ -12,37 +12,13 @@ from hypothesis import strategies as st
 
 from commonsky.feeds import Backoff, FeedCounters, LineFramer, TcpBroadcastServer, UdpSender, paced, tcp_chunks
 from commonsky.feeds import udp_datagrams as open_udp
+from tests.feeds.conftest import TcpPeer
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class _LinePeer:
-    """A TCP peer that sends `lines` to each client and keeps the connection until it vanishes."""
-
-    def __init__(self, lines: list[bytes]) -> None:
-        self.lines = lines
-        self.writers: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
-
-    async def start(self, port: int) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.writers.append(writer)
-            for line in self.lines:
-                writer.write(line)
-            await writer.drain()
-
-        self.server = await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
-
-    async def vanish(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        await self.server.wait_closed()
 
 
 def test_tcp_client_survives_the_peer_disappearing_and_coming_back() -> None:
@@ -65,12 +41,12 @@ def test_tcp_client_survives_the_peer_disappearing_and_coming_back() -> None:
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(0.3)  # nobody listens yet: the client retries with back-off
-        first = _LinePeer([b"MSG,1\n", b"MSG,2\nMSG,3-partial"])
+        first = TcpPeer([b"MSG,1\n", b"MSG,2\nMSG,3-partial"])
         await first.start(port)
         await asyncio.sleep(0.3)
         await first.vanish()
         await asyncio.sleep(0.5)  # the peer is gone
-        second = _LinePeer([b"MSG,4\n", b"MSG,5\n"])
+        second = TcpPeer([b"MSG,4\n", b"MSG,5\n"])
         await second.start(port)
         await asyncio.wait_for(task, 10.0)
         await second.vanish()
