@@ -88,5 +88,5 @@ def test_slant_to_ground_range_inverts_the_triangle(ground: float, hs: float, ht
     re = g.EFFECTIVE_EARTH_FACTOR * g.EARTH_RADIUS_M
     theta = ground / re
     rs, rt = re + hs, re + ht
-    slant = np.sqrt(rs * rs + rt * rt - 2.0 * rs * rt * np.cos(theta))
+    slant = np.sqrt((rs - rt) ** 2 + 4.0 * rs * rt * np.sin(theta / 2.0) ** 2)
     assert g.slant_range_to_ground_range(slant, hs, ht) == pytest.approx(ground, abs=0.05)

@@ -236,11 +236,13 @@ def slant_range_to_ground_range(
     """Arc length along the k-Earth surface for a slant range between two known heights.
 
     Used to place a 2-D radar plot when the target's altitude is known (Mode C or track): the
-    triangle (Earth centre, sensor, target) gives the central angle by the law of cosines.
+    triangle (Earth centre, sensor, target) gives the central angle; the half-angle form of the
+    law of cosines keeps its precision at short range, where the plain form cancels catastrophically.
     """
     re = k * EARTH_RADIUS_M
     rs = re + _f(sensor_alt_m)
     rt = re + _f(target_alt_m)
     rho = _f(slant_m)
-    cos_theta = np.clip((rs * rs + rt * rt - rho * rho) / (2.0 * rs * rt), -1.0, 1.0)
-    return re * np.arccos(cos_theta)
+    height_gap = rs - rt
+    sin2_half = np.clip((rho - height_gap) * (rho + height_gap) / (4.0 * rs * rt), 0.0, 1.0)
+    return re * 2.0 * np.arcsin(np.sqrt(sin2_half))
