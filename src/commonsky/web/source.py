@@ -32,6 +32,7 @@ from commonsky.assess import (
     AlertError,
     Assessment,
     AssessmentConfig,
+    AssessmentState,
     IdentityChange,
     acknowledge,
     assess,
@@ -348,8 +349,12 @@ class PictureFeed:
         self._zones = zones if zones is not None else EMPTY_ZONES
         self._act = act
         self._read_only = read_only
-        self._own = new_assessment_state(AssessmentConfig(), zones_from_geojson(self._zones, "zones"), sensors)
-        self._history = history or (lambda sid: self._own.identity_history(sid))
+        self._own = (
+            None
+            if act is not None
+            else new_assessment_state(AssessmentConfig(), zones_from_geojson(self._zones, "zones"), sensors)
+        )
+        self._history = history or (lambda sid: self._standalone().identity_history(sid))
         self._lock = threading.RLock()
         self._alerts: dict[str, dict[str, Any]] = {}
         self._identity: list[str] = []
@@ -389,7 +394,7 @@ class PictureFeed:
         and the own radars' registration estimates."""
         with self._lock:
             if assessment is None:
-                self._own, assessment = assess(self._own, time_s, fused)
+                self._own, assessment = assess(self._standalone(), time_s, fused)
             for event in assessment.events:
                 self._alerts[str(event["alert_id"])] = _web_alert(event)
             for alert in assessment.alerts:
@@ -432,6 +437,14 @@ class PictureFeed:
         """The current picture."""
         return self._picture
 
+    def _standalone(self) -> AssessmentState:
+        """The feed's own assessment state; a node-driven feed has none (its node assesses)."""
+        if self._own is None:
+            raise RuntimeError(
+                f"{self.partner}: a node-driven feed is pushed its assessment and has no state of its own"
+            )
+        return self._own
+
     def _apply(self, action: dict[str, Any]) -> None:
         """Apply an operator action where the assessment lives (lock held); refusals become ActionErrors."""
         if self._read_only is not None:
@@ -441,10 +454,10 @@ class PictureFeed:
             if self._act is not None:
                 self._act(action)
             elif action["action"] == "acknowledge":
-                self._own = acknowledge(self._own, int(action["alert_id"]), action["user"], time_s)
+                self._own = acknowledge(self._standalone(), int(action["alert_id"]), action["user"], time_s)
             else:
                 self._own = override_identity(
-                    self._own, int(action["system_id"]), action["identity"], action["user"], time_s
+                    self._standalone(), int(action["system_id"]), action["identity"], action["user"], time_s
                 )
         except AlertError as exc:
             raise ActionError(409, str(exc)) from None
