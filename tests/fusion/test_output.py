@@ -58,6 +58,16 @@ def test_as_tracks_uses_the_system_number_as_track_id() -> None:
     assert sorted(pic.source_links()) == [(1, "a", 5), (1, "b", 9), (2, "a", 6)]
 
 
+def test_fed_by_agrees_with_the_owners_and_not_with_a_name_prefix() -> None:
+    batch = concat(reports("ab", 5, 0.0, 0.0), reports("b", 9, 0.0, 0.0), reports("ab", 6, 20_000.0, 0.0))
+    _, pic = fuse(state(), batch, 2.0)
+    assert pic.owners() == [("ab", "b"), ("ab",)]
+    assert pic.fed_by("b").tolist() == [True, False]
+    assert pic.fed_by("ab").tolist() == [True, True]
+    assert pic.fed_by("a").tolist() == [False, False]
+    assert SystemTracks.empty().fed_by("b").tolist() == []
+
+
 def test_numbers_are_never_reused_for_another_track() -> None:
     st = state(max_age_s=2.0)
     st, pic = fuse(st, reports("a", 1, 0.0, 0.0, t=0.0), 0.0)

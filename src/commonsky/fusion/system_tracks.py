@@ -81,6 +81,12 @@ class SystemTracks(Columns):
             by_id.setdefault(sid, set()).add(owner)
         return [tuple(sorted(by_id.get(sid, ()))) for sid in self.system_id.tolist()]
 
+    def fed_by(self, owner: str) -> NDArray[np.bool_]:
+        """Per row, whether one of `owner`'s tracks is fused into it (vectorised over `sources`)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=bool)
+        return np.char.find(np.char.add(";", self.sources), f";{owner}:") >= 0
+
     def source_links(self) -> list[tuple[int, str, int]]:
         """(system_id, owner, track_id) of every fused source track, parsed from `sources`."""
         out: list[tuple[int, str, int]] = []

@@ -166,13 +166,10 @@ async def _publish(transport: NatsTransport, node: Node, result: TickOutput) -> 
     await transport.publish_encoded("heartbeat", result.heartbeat, seq=beat.seq, sent_s=beat.sent_s)
 
 
-def _fused_by_owner(result: TickOutput) -> dict[str, int]:
-    """How many system tracks each owner contributes to (for watching a partner's tracks age out)."""
-    counts: dict[str, int] = {}
-    for owners in result.fused.owners():
-        for owner in owners:
-            counts[owner] = counts.get(owner, 0) + 1
-    return counts
+def _fused_by_owner(partner: str, result: TickOutput) -> dict[str, int]:
+    """How many system tracks each partner (own and peers) contributes to (for watching a peer's tracks age out)."""
+    owners = [partner, *result.partners]
+    return {owner: int(result.fused.fed_by(owner).sum()) for owner in owners}
 
 
 class _AlertLog:
@@ -201,10 +198,12 @@ class _TimingLog:
     def __init__(self, path: Path) -> None:
         self.file = path.open("a", encoding="utf-8")
 
-    def tick(self, sim_s: float, plot_release: np.ndarray, sent: dict[str, int], result: TickOutput) -> None:
+    def tick(
+        self, sim_s: float, plot_release: np.ndarray, sent: dict[str, int], partner: str, result: TickOutput
+    ) -> None:
         """A tick done now: the release times of the plots it processed, the batches it sent, partner status."""
         record = {"event": "tick", "wall": time.time(), "sim": sim_s, "plots": np.round(plot_release, 4).tolist()}
-        record |= {"sent": sent, "partners": result.partners, "fused_by_owner": _fused_by_owner(result)}
+        record |= {"sent": sent, "partners": result.partners, "fused_by_owner": _fused_by_owner(partner, result)}
         self.file.write(json.dumps(record) + "\n")
 
     def fused(self, sim_s: float, batches: list[tuple[str, int]]) -> None:
@@ -331,7 +330,9 @@ async def run_live_node(
                 for picture in pictures:
                     picture.send(fused)
             tick_costs.append(time.monotonic() - tick_started)
-            timing.tick(now, release, {peer: node.sequence[peer] for peer in result.outgoing}, result)
+            timing.tick(
+                now, release, {peer: node.sequence[peer] for peer in result.outgoing}, node.config.partner, result
+            )
             alerts.write(result)
             outputs.append(result)
             previous = now
