@@ -7,7 +7,7 @@ import pytest
 
 from commonsky.core import Plots, SensorKind
 from commonsky.core.errors import ConfigError
-from commonsky.tracking import TrackerConfig, imm, new_state, run, step
+from commonsky.tracking import TrackerConfig, imm, maintain, new_state, run, step
 from commonsky.tracking.measurements import point_from_altitude
 
 from .synth import FRAME, adsb_plots, adsb_sensor, radar_plots, radar_sensor, straight
@@ -143,6 +143,31 @@ def test_target_leaving_coverage_is_deleted_and_a_returning_one_gets_a_new_id() 
     gap = (tracks.time_s > 150.0) & (tracks.time_s < 240.0)
     assert not gap.any()  # deleted while out of coverage, not coasted forever
     assert state.stats.tracks_deleted >= 1
+
+
+@pytest.mark.parametrize(("missed", "kept"), [(2, True), (3, False)])
+def test_primary_track_survives_two_missed_scans_but_not_three(missed: int, kept: bool) -> None:
+    rng = np.random.default_rng(8)
+    psr = radar_sensor("PSR", SensorKind.PSR, period=4.0)
+    scans = np.arange(0.5, 200.0, 4.0)
+    scans = np.delete(scans, np.arange(25, 25 + missed))  # no plot for `missed` scans in a row from t = 100.5
+    tracks, _ = run([psr], radar_plots(straight(scans, -20e3, 20e3, 150.0, 0.0, alt=6000.0), psr, rng))
+    late = tracks.time_s > 100.0 + 4.0 * (missed + 2)
+    assert (len(np.unique(tracks.track_id)) == 1) is kept
+    assert len(np.unique(tracks.track_id[late])) == 1
+
+
+def test_maintain_ages_out_tracks_while_no_plot_arrives() -> None:
+    rng = np.random.default_rng(9)
+    adsb = adsb_sensor()
+    plots = adsb_plots(straight(np.arange(0.0, 60.0, 1.0), 0.0, 0.0, 200.0, 0.0), adsb, rng, 30.0, 0x4B1A2C)
+    state, _ = step(new_state([adsb]), plots)
+    assert len(state.tracks) == 1
+    state = maintain(state, 65.0)
+    assert len(state.tracks) == 1  # 6 s of silence: coasting
+    state = maintain(state, 75.0)
+    assert len(state.tracks) == 0
+    assert state.stats.tracks_deleted == 1
 
 
 def test_registration_recovers_injected_radar_biases() -> None:

@@ -49,7 +49,7 @@ from commonsky.sharing import (
     to_json,
 )
 from commonsky.store import Recorder, batch_to_bytes, plots_from_bytes
-from commonsky.tracking import TrackerConfig, new_state, picture, reports, step
+from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,7 @@ class Node:
         if self.recorder is not None:
             self.recorder.append("tick", now_s)
         partner = self.config.partner
+        self.tracker = maintain(self.tracker, now_s)
         local = reports(self.tracker, partner, now_s)
         outgoing: dict[str, bytes] = {}
         for peer in self.config.peers:

@@ -6,6 +6,16 @@ follows Stone Soup: motion models, measurement models, gate, associator, initiat
 
 from commonsky.tracking.config import TrackerConfig
 from commonsky.tracking.state import TrackerState
-from commonsky.tracking.tracker import new_state, picture, registration_report, reports, run, step
+from commonsky.tracking.tracker import maintain, new_state, picture, registration_report, reports, run, step
 
-__all__ = ["TrackerConfig", "TrackerState", "new_state", "picture", "registration_report", "reports", "run", "step"]
+__all__ = [
+    "TrackerConfig",
+    "TrackerState",
+    "maintain",
+    "new_state",
+    "picture",
+    "registration_report",
+    "reports",
+    "run",
+    "step",
+]

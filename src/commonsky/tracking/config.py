@@ -69,7 +69,10 @@ class TrackerConfig:
     coast_after_s: float = 5.0
     """A confirmed track with no plot for this long is reported as coasting."""
     delete_after_s: float = 12.0
-    """A track with no plot for this long is deleted."""
+    """A track with no plot for this long is deleted (at least; see `delete_after_missed_scans`)."""
+    delete_after_missed_scans: float = 3.0
+    """...and not before this many scans of its sensor have gone by without a plot: two misses in a row
+    are common for a primary radar (pd 0.88 gives one every ~70 scans), three are rare."""
     max_position_sigma_m: float = 5000.0
     """A track whose position uncertainty grows beyond this is deleted."""
     merge_chi2: float = 9.0

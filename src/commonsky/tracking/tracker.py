@@ -177,6 +177,17 @@ def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[
     return state, report(state, rows, tracks.time_s[rows])
 
 
+def maintain(state: TrackerState, now_s: float) -> TrackerState:
+    """Bring track management up to `now_s` without plots: tracks silent for too long are deleted.
+
+    `step` manages tracks only at the times of the plots it is given; a live node's tick, or a gap in
+    a recording, calls this so that tracks age out while no plot arrives at all. Taken over like `step`.
+    """
+    if now_s > state.time_s:
+        _maintain(state, now_s)
+    return state
+
+
 @dataclass(frozen=True)
 class GatedPairs:
     """Candidate (plot, track row) pairs with their gating statistics."""
@@ -493,14 +504,21 @@ def _hold_height_prior(state: TrackerState, rows: I64, sensor: I64) -> None:
         e, n, _ = radar_to_position(state.frame, state.sensors, sensor, seen.range_m, seen.azimuth_rad, h0)
         tr.x[rows, m, 0], tr.x[rows, m, 1], tr.x[rows, m, 5] = e, n, h0
     x = tr.x[rows, 0]
-    pred = radar_predict(state.frame, state.sensors, sensor, x[:, 0], x[:, 1], x[:, 5])
-    slope = -np.einsum("kij,kj->ki", np.linalg.inv(pred.H), pred.J_alt)
+    slope = _height_slope(state, sensor, x[:, 0], x[:, 1], x[:, 5])
+    ahead = _height_slope(state, sensor, x[:, 0] + x[:, 2], x[:, 1] + x[:, 3], x[:, 5])
     v = np.zeros((len(rows), kernels.NX))
     v[:, :2] = slope
+    v[:, 2:4] = ahead - slope
     v[:, 5] = 1.0
     for m in range(tr.P.shape[1]):
         add = np.maximum(sigma2 - tr.P[rows, m, 5, 5], 0.0)
         tr.P[rows, m] += v[:, :, None] * v[:, None, :] * add[:, None, None]
+
+
+def _height_slope(state: TrackerState, sensor: I64, e: F64, n: F64, h: F64) -> F64:
+    """(K,2) d(e, n)/dh at constant slant range and azimuth: where a 2-D radar plot moves for a height error."""
+    pred = radar_predict(state.frame, state.sensors, sensor, e, n, h)
+    return -np.einsum("kij,kj->ki", np.linalg.inv(pred.H), pred.J_alt)
 
 
 def _sensor_bits(sensor: I64) -> NDArray[np.uint64]:
@@ -597,7 +615,7 @@ def _maintain(state: TrackerState, now: float) -> None:
     pos_sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]) + 0.5 * (Pc[:, 2, 2] + Pc[:, 3, 3]) * age**2)
     dead = (
         ((tr.status == TENTATIVE) & (age > np.maximum(cfg.tentative_timeout_s, 1.5 * tr.expected_period_s)))
-        | (age > np.maximum(cfg.delete_after_s, 2.5 * tr.expected_period_s))
+        | (age > np.maximum(cfg.delete_after_s, (cfg.delete_after_missed_scans + 0.5) * tr.expected_period_s))
         | (pos_sigma > cfg.max_position_sigma_m)
     )
     if now - state.last_merge_s >= MERGE_INTERVAL_S:
@@ -763,7 +781,10 @@ def run(
     config: TrackerConfig | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[Tracks, TrackerState]:
-    """Track a whole recording: feed plots period by period and write the picture at each output time."""
+    """Track a whole recording: feed plots period by period and write the picture at each output time.
+
+    Every period from the first plot to the last is stepped, those without plots too, so tracks coast
+    and are deleted through gaps in the data as they would be live."""
     state = new_state(sensors, config)
     cfg = state.config
     plots = plots.sorted_by_time()
@@ -772,12 +793,13 @@ def run(
     period = cfg.output_period_s
     t0 = np.floor(plots.time_s[0] / period) * period
     key = np.floor((plots.time_s - t0) / period).astype(np.int64)
-    bounds = np.flatnonzero(np.r_[True, np.diff(key) != 0, True])
+    bounds = np.searchsorted(key, np.arange(key[-1] + 2))
     pictures: list[Tracks] = []
-    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+    for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         state, _ = step(state, plots.take(np.arange(lo, hi)), with_updates=False)
-        pictures.append(picture(state, t0 + (key[lo] + 1) * period))
-        if progress is not None and i % 10 == 0:
+        state = maintain(state, t0 + (k + 1) * period)
+        pictures.append(picture(state, t0 + (k + 1) * period))
+        if progress is not None and k % 10 == 0:
             progress(hi / len(plots))
     if progress is not None:
         progress(1.0)
