@@ -291,6 +291,22 @@ def test_file_replay_keeps_the_recorded_pace_scaled_by_speed(tmp_path: Path) -> 
     assert 19.0 / 40 <= elapsed < 19.0 / 40 + 1.0
 
 
+def test_file_replayed_as_live_moves_every_time_by_one_offset_to_the_clock(tmp_path: Path) -> None:
+    path = tmp_path / "feed.sbs"
+    path.write_text(_sbs_text())  # 20 s of traffic from T0
+    now = T0 + 3 * 365 * 86400.0
+    recorded = FeedInput(InputSpec.parse(f"file://{path}?speed=inf"), clock=lambda: now)
+    live = FeedInput(InputSpec.parse(f"file://{path}?speed=inf"), clock=lambda: now, as_live=True)
+
+    async def replay(feed: FeedInput) -> list[Plots]:
+        return [batch async for batch in feed.batches()]
+
+    before, after = asyncio.run(replay(recorded)), asyncio.run(replay(live))
+    assert np.nanmax(after[0].time_s) == pytest.approx(now)
+    shift = Plots.concat(after).time_s - Plots.concat(before).time_s
+    assert np.allclose(shift, shift[0]) and shift[0] == pytest.approx(now - np.nanmax(before[0].time_s))
+
+
 def _chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from commonsky.core.batches import Tracks
+from commonsky.core.errors import ConfigError
 from commonsky.feeds import udp_datagrams
 from commonsky.formats import decode_asterix, decode_sbs, encode_sbs, read_tracks
 from commonsky.network.live import LiveNodeConfig, run_live_node
@@ -149,3 +151,29 @@ def test_node_serves_its_live_picture_to_the_operator_display(nats_server: Serve
     shown = {int(t["mode_s"], 16) for t in tracks["tracks"] if t["mode_s"]}  # type: ignore[index]
     assert set(ADDRESSES) <= shown
     assert "N-RX" in {s["id"] for s in sensors["sensors"]}  # type: ignore[index]
+
+
+def test_node_replays_an_old_recording_as_if_live(nats_server: ServerInfo, tmp_path: Path) -> None:
+    zones = BORDER.parent / "border3_zones.geojson"
+    (tmp_path / "scenario.toml").write_text(
+        BORDER.read_text().replace('zones = "border3_zones.geojson"', f'zones = "{zones}"')
+    )
+    recorded_s = 1_600_000_000.0  # September 2020
+    lines = [encode_sbs(_aircraft(recorded_s + 0.5 * k)) for k in range(40)]
+    (tmp_path / "old.sbs").write_text("".join(lines))
+    (tmp_path / "north.toml").write_text(
+        'partner = "north"\nscenario = "scenario.toml"\nout = "out"\ntick_s = 0.5\nduration_s = 6\n'
+        f'inputs = ["file://{tmp_path / "old.sbs"}?format=sbs&sensor=N-RX&ref=47.5,9.5"]\n'
+    )
+    config = LiveNodeConfig.load(tmp_path / "north.toml")
+    started = time.time()
+    asyncio.run(run_live_node(config, nats_server.creds("north")))
+    local = read_tracks(tmp_path / "out" / "local_tracks.csv")
+    assert set(ADDRESSES) <= set(local.mode_s.tolist())
+    assert local.time_s.min() >= started - 1.0  # on the node's clock, not 2020's
+
+    (tmp_path / "fast.toml").write_text(
+        (tmp_path / "north.toml").read_text().replace("format=sbs&", "format=sbs&speed=10&")
+    )
+    with pytest.raises(ConfigError, match="speed"):
+        asyncio.run(run_live_node(LiveNodeConfig.load(tmp_path / "fast.toml"), nats_server.creds("north")))

@@ -489,15 +489,23 @@ class FeedInput:
     """One input: opens its socket or file, decodes what arrives, yields `Plots` batches (never empty).
 
     `clock` gives the UTC arrival time of what is read (Beast times and lines without their own
-    time use it); `backoff` paces TCP reconnections.
+    time use it); `backoff` paces TCP reconnections. `as_live` replays a file as if it were live:
+    every plot's time moves by one offset so that the first batch is stamped with the clock's time
+    when it is released (a node, whose clock is the wall clock, can then track an old recording).
     """
 
     def __init__(
-        self, spec: InputSpec, *, clock: Callable[[], float] = time.time, backoff: Backoff | None = None
+        self,
+        spec: InputSpec,
+        *,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+        as_live: bool = False,
     ) -> None:
         self.spec = spec
         self.clock = clock
         self.backoff = backoff
+        self.as_live = as_live
         self.counters = FeedCounters()
         self.report: DecodeReport = DecodeReport(spec.url)
         """The decoder's report, once reading has started."""
@@ -560,7 +568,11 @@ class FeedInput:
     async def _file(self) -> AsyncIterator[Plots]:
         plots = await asyncio.to_thread(self._decode_file)
         self.ready.set()
-        async for _, batch in paced(_time_batches(plots, FILE_BATCH_S), self.spec.speed):
+        offset: float | None = None
+        async for recorded_s, batch in paced(_time_batches(plots, FILE_BATCH_S), self.spec.speed):
+            if self.as_live:
+                offset = self.clock() - recorded_s if offset is None else offset
+                batch = batch.replace(time_s=batch.time_s + offset)
             yield batch
 
     def _decode_file(self) -> Plots:

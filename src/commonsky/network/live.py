@@ -137,6 +137,16 @@ class LiveNodeConfig:
         )
 
 
+def _live_input(url: str) -> InputSpec:
+    """A node input; a file replays as if live, so only at its recorded pace (the node's clock is the wall clock)."""
+    spec = InputSpec.parse(url)
+    if spec.scheme == "file" and spec.speed != 1.0:
+        raise ConfigError(
+            url, "speed", "a node replays a file at its recorded pace (speed=1): its clock is the wall clock"
+        )
+    return spec
+
+
 def _pacing_epoch(config: LiveNodeConfig) -> float:
     """The wall-clock UTC time of the scenario start: configured, kept from the first start, or now."""
     path = config.out / "pacing.json"
@@ -259,7 +269,7 @@ async def run_live_node(
         cut = {peer for peer, lo, hi in outages if lo <= now_s < hi}
         return tuple(p for p in all_peers if p not in cut)
 
-    feeds = [FeedInput(InputSpec.parse(url)) for url in config.inputs]
+    feeds = [FeedInput(_live_input(url), as_live=True) for url in config.inputs]
     pictures = [PictureOutput(OutputSpec.parse(url)) for url in config.outputs]
     if feeds:
         node_config = replace(node_config, sensors=feed_sensors(config, feeds, scenario.region))
