@@ -416,6 +416,8 @@ def decode(
         table.add_row(key, f"{summary[key]:,}")
     for category, count in summary["by_category"].items():
         table.add_row(f"  {category}", f"{count:,}")
+    for category, count in summary["not_decoded"].items():
+        table.add_row(f"  {category} blocks, not decoded", f"{count:,}")
     console.print(table)
     for error in summary["first_errors"][:5]:
         console.print(f"[yellow]{error}[/]")

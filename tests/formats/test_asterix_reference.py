@@ -254,6 +254,34 @@ def test_old_cat062_edition_is_reported_not_crashed() -> None:
     assert all("packet" in str(e) for e in decoded.report.first_errors)
 
 
+def test_oradis_framed_capture_is_unwrapped_and_its_old_categories_counted() -> None:
+    """cat_001_002.pcap wraps CAT001/002 blocks in ORADIS frames: no error, every block counted as not decoded."""
+    decoded = decode_recording(_read("cat_001_002.pcap"))
+    assert decoded.report.errors == 0
+    assert decoded.report.not_decoded == {"001": 5, "002": 1}
+    expected = list(_expected("cat_001_002.pcap"))
+    assert {r["category"] for r in expected} == {1, 2}  # the peer decoder saw nothing else
+
+
+def test_oradis_frames_decode_as_the_blocks_they_carry() -> None:
+    raw = _read("cat048.raw") + _read("cat034.raw")
+    framed = b"".join((6 + len(block)).to_bytes(2, "big") + b"\x02\xbb\x40\x35" + block for block in _blocks(raw))
+    plain, unwrapped = decode_asterix(raw), decode_recording(framed)
+    assert unwrapped.report.errors == 0
+    assert unwrapped.plots.mode_s.tolist() == plain.plots.mode_s.tolist()
+    assert len(unwrapped.services) == len(plain.services) == 1
+
+
+def _blocks(data: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos + 1 : pos + 3], "big")
+        out.append(data[pos : pos + length])
+        pos += length
+    return out
+
+
 def test_long_final_format_recording_summary() -> None:
     decoded = decode_recording(_read("final_frame_062_30min.ff.gz"))
     tracks = decoded.tracks

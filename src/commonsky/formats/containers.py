@@ -6,7 +6,7 @@ pcap, a Final Format record with a wrong length) is counted in the `DecodeReport
 goes on where it can; it never raises for bad input.
 
 Formats (`detect_format` names):
-- `"asterix"`: data blocks back to back (`.ast`, `.raw`, `.bin`).
+- `"asterix"`: data blocks back to back (`.ast`, `.raw`, `.bin`), ORADIS-framed or not.
 - `"pcap"`, `"pcapng"`: captured packets (Ethernet, Linux cooked, raw IP or BSD loopback); the
   UDP payloads over IPv4/IPv6 are the frames, stamped with the capture time (UTC). IP fragments and
   non-UDP packets are skipped and counted in `Recording.skipped_packets`.
@@ -16,6 +16,10 @@ Formats (`detect_format` names):
   time), so it is kept as seconds of day and not used as UTC.
 - `"gps"`: the ASTERIX "GPS" recording format: a 2200-byte file header, then each data block
   followed by 10 bytes of GPS post-data.
+
+Inside any of them (a UDP datagram, or a raw file), ORADIS framing is recognised and taken off
+(`strip_oradis`): per frame a 6-byte header (2-byte length of the frame including the header, then
+4 bytes) before its data blocks, as some radar heads and recorders send them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ FF_HEADER_BYTES: Final = 8
 FF_PADDING: Final = b"\xa5\xa5\xa5\xa5"
 GPS_HEADER_BYTES: Final = 2200
 GPS_POST_BYTES: Final = 10
+ORADIS_HEADER_BYTES: Final = 6
 _PCAP_MAGICS: Final = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
 _PCAPNG_MAGIC: Final = b"\x0a\x0d\x0d\x0a"
 _RAW_IP_LINKS: Final = {dpkt.pcap.DLT_RAW, dpkt.pcap.DLT_IPV4, dpkt.pcap.DLT_IPV6, 12, 14, 101}
@@ -94,6 +99,37 @@ def plausible_blocks(data: bytes, start: int = 0, stride: int = 0) -> bool:
     return pos > start
 
 
+def _oradis_payloads(data: bytes) -> list[bytes] | None:
+    """The data blocks of each ORADIS frame when `data` is a chain of them to the very end, else None."""
+    payloads: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < ORADIS_HEADER_BYTES + 3:
+            return None
+        length = (data[pos] << 8) | data[pos + 1]
+        end = pos + length
+        if length < ORADIS_HEADER_BYTES + 3 or end > len(data):
+            return None
+        payload = data[pos + ORADIS_HEADER_BYTES : end]
+        if not plausible_blocks(payload):
+            return None
+        payloads.append(payload)
+        pos = end
+    return payloads or None
+
+
+def strip_oradis(frame: Frame) -> Frame:
+    """The frame with its ORADIS headers taken off, or unchanged when it is not ORADIS-framed.
+
+    Bytes that also chain as plain ASTERIX blocks to the end are never reinterpreted. The ORADIS
+    reading is tried first because it fails within a few bytes on plain blocks, while walking a long
+    raw file's block chain costs a Python step per block."""
+    payloads = _oradis_payloads(frame.payload)
+    if payloads is None or plausible_blocks(frame.payload):
+        return frame
+    return Frame(frame.offset, b"".join(payloads), frame.time_s)
+
+
 def _plausible_final_format(data: bytes) -> bool:
     pos = 0
     for _ in range(_SNIFF_RECORDS):
@@ -127,7 +163,7 @@ def detect_format(source: str | Path | bytes) -> str:
         return PCAPNG
     if _plausible_final_format(data):
         return FINAL_FORMAT
-    if plausible_blocks(data):
+    if plausible_blocks(data) or _oradis_payloads(data) is not None:
         return ASTERIX
     if len(data) > GPS_HEADER_BYTES and plausible_blocks(data, GPS_HEADER_BYTES, GPS_POST_BYTES):
         return GPS

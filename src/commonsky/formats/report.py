@@ -23,13 +23,15 @@ class DecodeReport:
     """Counts kept while decoding one source; `summary()` is the `--summary-json` object of `commonsky decode`.
 
     `by_category` keys are the ASTERIX category (`"048"`), the Mode S downlink format (`"DF17"`) or
-    the AIS message type (`"AIS1"`); `addresses` holds Mode S addresses (6 hex digits) or MMSIs.
+    the AIS message type (`"AIS1"`); `addresses` holds Mode S addresses (6 hex digits) or MMSIs;
+    `not_decoded` counts well-formed ASTERIX blocks of categories commonsky does not decode (`"001"`).
     """
 
     source: str
     messages: int = 0
     errors: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
+    not_decoded: Counter[str] = field(default_factory=Counter)
     addresses: set[str] = field(default_factory=set)
     callsigns: set[str] = field(default_factory=set)
     time_min_s: float = math.inf
@@ -58,6 +60,7 @@ class DecodeReport:
         self.messages += other.messages
         self.errors += other.errors
         self.by_category.update(other.by_category)
+        self.not_decoded.update(other.not_decoded)
         self.addresses |= other.addresses
         self.callsigns |= other.callsigns
         self.time_min_s = min(self.time_min_s, other.time_min_s)
@@ -77,6 +80,7 @@ class DecodeReport:
             "messages": self.messages,
             "errors": self.errors,
             "by_category": {k: v for k, v in sorted(self.by_category.items()) if v},
+            "not_decoded": {k: v for k, v in sorted(self.not_decoded.items()) if v},
             "addresses": len(self.addresses),
             "callsigns": len(self.callsigns),
             "time_span_s": round(self.time_span_s, 3),

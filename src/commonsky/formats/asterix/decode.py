@@ -21,9 +21,8 @@ that time of day; other containers count from day 0 (1970-01-01), unwrapped the 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
@@ -46,7 +45,7 @@ from commonsky.formats.asterix.specs import (
     leaves,
     resolve_editions,
 )
-from commonsky.formats.containers import PCAP, PCAPNG, Frame, read_recording
+from commonsky.formats.containers import PCAP, PCAPNG, Frame, read_recording, strip_oradis
 from commonsky.formats.report import DecodeReport
 
 C = TypeVar("C", bound=Columns)
@@ -104,8 +103,7 @@ class AsterixDecoded:
     """Per track row: "SAC-SIC" of the tracker that sent it (track numbers are unique per source only)."""
     services: ServiceMessages
     report: DecodeReport
-    ignored_blocks: Counter[str] = field(default_factory=Counter)
-    """Blocks of categories commonsky does not decode, per category ("001")."""
+    """Counts, including `not_decoded`: blocks of categories commonsky does not decode ("001")."""
 
 
 def sensor_ids(sac: NDArray[np.int64], sic: NDArray[np.int64]) -> NDArray[np.str_]:
@@ -200,7 +198,6 @@ class _Decoder:
         sizes = np.array([len(f.payload) for f in frames], dtype=np.int64)
         self.frame_end = np.cumsum(sizes)
         self.frame_start = self.frame_end - sizes
-        self.ignored: Counter[str] = Counter()
 
     def error(self, pos: int, frame: int, problem: str) -> DecodeError:
         """Count a problem at joined-buffer position `pos` of `frame`, located as the container counts."""
@@ -410,11 +407,12 @@ def _decode_frames(
     utc_frames: bool,
     packets: bool,
 ) -> AsterixDecoded:
+    frames = [strip_oradis(frame) for frame in frames]
     dec = _Decoder(frames, report, editions, packets)
     blocks = dec.split()
     for cat in np.unique(blocks.category).tolist():
         if cat not in dec.specs:
-            dec.ignored[f"{cat:03d}"] += int(np.count_nonzero(blocks.category == cat))
+            report.not_decoded[f"{cat:03d}"] += int(np.count_nonzero(blocks.category == cat))
     raws = {cat: dec.category(blocks, cat, use_fast) for cat in CATEGORIES}
     sizes = {cat: len(raw["block"]) for cat, raw in raws.items()}
     built: dict[int, dict[str, NDArray[Any]]] = {
@@ -441,7 +439,7 @@ def _decode_frames(
         [raws[c]["block"] for c in (34, 63, 65)],
     )
     _account(report, plots, tracks, services)
-    return AsterixDecoded(plots, tracks, built[62]["source"], services, report, dec.ignored)
+    return AsterixDecoded(plots, tracks, built[62]["source"], services, report)
 
 
 def _without(columns: Mapping[str, NDArray[Any]], *names: str) -> dict[str, NDArray[Any]]:
