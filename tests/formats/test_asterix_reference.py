@@ -248,10 +248,15 @@ def test_pcap_times_are_utc_near_capture() -> None:
 
 
 def test_old_cat062_edition_is_reported_not_crashed() -> None:
-    """asterix.pcap carries CAT062 edition 0.17, which libasterix lacks: blocks fail as counted errors."""
+    """asterix.pcap carries CAT062 edition 0.17, which libasterix lacks: every block is a counted error.
+
+    Under edition 1.21 some of its blocks parse without a structural error, into latitudes of
+    thousands of degrees: those are refused too, so no made-up track comes out."""
     decoded = decode_recording(_read("asterix.pcap"))
-    assert decoded.report.errors > 0
+    assert decoded.report.errors == 100  # its 100 packets, one block each
+    assert len(decoded.tracks) == 0
     assert all("packet" in str(e) for e in decoded.report.first_errors)
+    assert any("edition" in str(e) for e in decoded.report.first_errors)
 
 
 def test_oradis_framed_capture_is_unwrapped_and_its_old_categories_counted() -> None:

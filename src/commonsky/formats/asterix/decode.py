@@ -3,9 +3,11 @@
 Data blocks are split on their headers; every block of a decoded category is walked by the fast path
 (`fast.py`) and any block it does not accept goes through libasterix, whose verdict is final. A bad
 block is one `DecodeError`, counted in the `DecodeReport` and logged; decoding goes on with the next
-block. A block header that cannot be right (category 0, length under 3 or past the end of its frame)
-is resynchronised on: the decoder looks for the next offset where two well-formed headers of known
-categories follow each other (or one that ends the frame exactly).
+block. A block whose records decode to an impossible latitude, longitude or time of day (another
+edition of the category, read under the configured one) is one such error too. A block header that
+cannot be right (category 0, length under 3 or past the end of its frame) is resynchronised on: the
+decoder looks for the next offset where two well-formed headers of known categories follow each
+other (or one that ends the frame exactly).
 
 Conventions: `sensor_id` is `"SAC-SIC"` in decimal (`"25-201"`) of the I010 data source (for CAT021
 the ADS-B ground station); Mode A codes and Mode C flight levels flagged garbled (G=1) are dropped;
@@ -278,7 +280,32 @@ class _Decoder:
         names = set.intersection(*(set(p) for p in parts))
         joined = {name: np.concatenate([p[name] for p in parts]) for name in names}
         order = np.argsort(joined["block"], kind="stable")
-        return {name: values[order] for name, values in joined.items()}
+        return self._plausible({name: values[order] for name, values in joined.items()}, blocks, cat)
+
+    def _plausible(self, raw: dict[str, NDArray[Any]], blocks: _Blocks, cat: int) -> dict[str, NDArray[Any]]:
+        """Drop blocks with a record whose values cannot be (a latitude beyond 90°, a time of day past 24 h).
+
+        A block of another edition of the category often parses under the configured one, into
+        values like these: the whole block is then misread, so it is one error and none of its
+        records is kept."""
+        bad = np.zeros(len(raw["block"]), dtype=bool)
+        for name, values in raw.items():
+            limit = {"lat": 90.0, "lon": 180.0, "tod": DAY_S}.get(name.split("_")[0])
+            if limit is not None:
+                bad |= np.abs(values) > limit
+        if not bad.any():
+            return raw
+        misread = np.unique(raw["block"][bad])
+        for bi in misread.tolist():
+            start, end = int(blocks.start[bi]), int(blocks.end[bi])
+            self.error(
+                start,
+                int(blocks.frame[bi]),
+                f"CAT{cat:03d} block of {end - start} bytes: a record decodes to an impossible latitude, "
+                "longitude or time of day (is the category's edition right?); block dropped",
+            )
+        keep = ~np.isin(raw["block"], misread)
+        return {name: values[keep] for name, values in raw.items()}
 
     def _lib_block(self, spec: Any, start: int, end: int, frame: int) -> list[Any]:
         """Records of one block by libasterix; a malformed block raises the counted `DecodeError`."""
