@@ -26,7 +26,7 @@ from rich.console import Console
 from commonsky.formats.asterix import decode_asterix, decode_recording
 from commonsky.formats.asterix.decode import _scanner, lib_fields, lib_records
 from commonsky.formats.asterix.fast import OK
-from commonsky.formats.asterix.specs import CATEGORIES, spec_for
+from commonsky.formats.asterix.specs import CATEGORIES, single_uap, spec_for
 from commonsky.formats.containers import FORMATS, read_recording
 from commonsky.formats.report import DecodeReport
 
@@ -75,6 +75,8 @@ def fast_matches_libasterix(block: bytes) -> bool:
     if len(block) < 3 or block[0] not in CATEGORIES or int.from_bytes(block[1:3], "big") != len(block):
         return True
     spec = spec_for(block[0])
+    if not single_uap(spec):
+        return True  # CAT001 (two record layouts) is read by libasterix alone
     buf = np.frombuffer(block, dtype=np.uint8)
     status, fields, _ = _scanner(spec).scan(buf, np.array([0]), np.array([len(block)]))
     try:

@@ -39,8 +39,11 @@ RECORDINGS = {
     "cat062ed1.16.bin": ({"062": 1}, None),
     "cat063ed1.0.bin": ({"063": 1}, None),
     "cat065ed1.3.bin": ({"065": 1}, None),
-    "goasterix_sample.ast": ({"048": 11, "034": 1}, None),
+    "goasterix_sample.ast": ({"048": 11, "034": 1, "001": 5, "002": 1}, None),
     "asterix4py_cat062.ast": ({"062": 7}, None),
+    "cat_001_002.pcap": ({"001": 7, "002": 1}, None),
+    "cat001ed1.1.bin": ({"001": 1}, None),
+    "cat002ed1.0.bin": ({"002": 1}, None),
 }
 
 
@@ -132,6 +135,17 @@ def _check_048(plots: Any, r: dict[str, Any]) -> None:
     _text(plots.callsign[0], _val(r, "I240", "TId"))
 
 
+def _check_001(plots: Any, r: dict[str, Any]) -> None:
+    """A lone CAT001 record has only its time of day modulo 512 s (I141) and no CAT002 to complete it."""
+    assert plots.sensor_id[0] == _source(r)
+    assert np.isnan(plots.time_s[0])
+    _close(plots.range_m[0], _val(r, "I040", "RHO") * 1852.0, 1852.0 / 128)
+    _close(plots.azimuth_deg[0], _val(r, "I040", "THETA"), 360 / 2**16)
+    fl = None if _val(r, "I090", "G") == 1 else _val(r, "I090", "ModeC")
+    _close(plots.altitude_m[0], None if fl is None else fl * 100 * FT, 25 * FT)
+    _code(plots.squawk[0], _val(r, "I070", "Mode3A"), _val(r, "I070", "G"))
+
+
 def _check_021(plots: Any, r: dict[str, Any]) -> None:
     assert plots.sensor_id[0] == _source(r)
     tod = _val(r, "I073", "time_reception_position")
@@ -175,7 +189,10 @@ def _check_service(services: Any, r: dict[str, Any]) -> None:
     assert services.sensor_id[0] == _source(r)
     assert services.category[0] == cat
     _close(services.time_s[0], _val(r, "I030", "ToD"), 1 / 128)
-    if cat == 34:
+    if cat == 2:
+        _code(services.message_type[0], _val(r, "I000", "type"))
+        _close(services.sector_deg[0], _val(r, "I020", "Azi"), 360 / 256)
+    elif cat == 34:
         _code(services.message_type[0], _val(r, "I000", "MsgTyp"))
         _close(services.sector_deg[0], _val(r, "I020", "Azi"), 360 / 256)
         _close(services.period_s[0], _val(r, "I041", "RotS"), 1 / 128)
@@ -191,15 +208,23 @@ def _check_service(services: Any, r: dict[str, Any]) -> None:
         _code(services.status[0], _val(r, "I040", "NOGO"))
 
 
+MISREAD_BY_PEER = {("goasterix_sample.ast", "752298010F0505B54C01AB9E84818154"), ("goasterix_sample.ast", "00")}
+"""goasterix_sample.ast's fourth CAT001 record says TYP = 1 (track) but asterix-decoder reads it with
+the plot layout and leaves its last byte, the track layout's I210, as an empty record of its own;
+read with the layout its TYP names, it is one track record (`test_cat001_layout_follows_typ`)."""
+
+
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
 def test_every_record_matches_asterix_decoder(name: str) -> None:
     edition = RECORDINGS[name][1]
     checked = 0
     for r in _expected(name):
-        if r["category"] not in (21, 34, 48, 62, 63, 65):
+        if r["category"] not in (1, 2, 21, 34, 48, 62, 63, 65) or (name, r["hexdata"]) in MISREAD_BY_PEER:
             continue
         decoded = _one(r, edition)
-        if r["category"] == 48:
+        if r["category"] == 1:
+            _check_001(decoded.plots, r)
+        elif r["category"] == 48:
             _check_048(decoded.plots, r)
         elif r["category"] == 21:
             _check_021(decoded.plots, r)
@@ -259,13 +284,29 @@ def test_old_cat062_edition_is_reported_not_crashed() -> None:
     assert any("edition" in str(e) for e in decoded.report.first_errors)
 
 
-def test_oradis_framed_capture_is_unwrapped_and_its_old_categories_counted() -> None:
-    """cat_001_002.pcap wraps CAT001/002 blocks in ORADIS frames: no error, every block counted as not decoded."""
+def test_cat001_layout_follows_typ() -> None:
+    """The record asterix-decoder splits in two is one track-layout record, near the radar's other tracks."""
+    plots = decode_recording(_read("goasterix_sample.ast")).plots
+    cat001 = plots.take(np.arange(len(plots) - 5, len(plots)))
+    np.testing.assert_allclose(cat001.range_m / 1852.0, [68.6015625, 18.546875, 27.1484375, 0x0505 / 128, 7.4453125])
+    np.testing.assert_allclose(cat001.azimuth_deg[3], 0xB54C * 360 / 2**16)
+    record = bytes.fromhex("752298010F0505B54C01AB9E84818154")
+    lone = decode_asterix(bytes([1]) + (len(record) + 3).to_bytes(2, "big") + record)
+    assert lone.report.errors == 1 and len(lone.plots) == 0  # its I210 is missing: the block is short
+
+
+def test_cat001_times_are_completed_from_cat002_or_the_capture() -> None:
+    """cat_001_002.pcap (ORADIS-framed): I141 keeps the time of day modulo 512 s; the radar's CAT002
+    (ToD 45826.18 s) or the capture time (2014-02-25 12:43:46.4 UTC) gives the rest."""
     decoded = decode_recording(_read("cat_001_002.pcap"))
-    assert decoded.report.errors == 0
-    assert decoded.report.not_decoded == {"001": 5, "002": 1}
-    expected = list(_expected("cat_001_002.pcap"))
-    assert {r["category"] for r in expected} == {1, 2}  # the peer decoder saw nothing else
+    expected = [r for r in _expected("cat_001_002.pcap") if r["category"] == 1]
+    truncated = np.array([_val(r, "I141", "Time") for r in expected])
+    day = 1393286400.0  # 2014-02-25 00:00 UTC
+    np.testing.assert_allclose(decoded.plots.time_s - day, 45568.0 + truncated)  # 45568 = 89 × 512
+    assert [_val(r, "I020", "TYP") for r in expected] == [1] * 7  # track records, read with the track layout
+    assert decoded.report.not_decoded == {}
+    raw = decode_asterix(_read("cat001ed1.1.bin") + _read("cat002ed1.0.bin"), day_start_utc_s=0.0)
+    assert raw.plots.time_s[0] == 33280.0 + 221.4296875  # CAT002 ToD 33501.41 = 65 × 512 + 221.41
 
 
 def test_oradis_frames_decode_as_the_blocks_they_carry() -> None:

@@ -1,4 +1,4 @@
-"""Decode ASTERIX to columnar batches: CAT048/021 -> `Plots`, CAT062 -> `Tracks`, CAT034/063/065 -> `ServiceMessages`.
+"""Decode ASTERIX to columnar batches: CAT048/021/001 -> `Plots`, CAT062 -> `Tracks`, CAT034/063/065/002 -> services.
 
 Data blocks are split on their headers; every block of a decoded category is walked by the fast path
 (`fast.py`) and any block it does not accept goes through libasterix, whose verdict is final. A bad
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
 
 import numpy as np
-from asterix.base import Bits
+from asterix.base import Bits, ParsingMode
 from numpy.typing import NDArray
 
 from commonsky.core.batches import SENSOR_ID_DTYPE, Columns, Plots, Tracks
@@ -46,6 +46,7 @@ from commonsky.formats.asterix.specs import (
     Leaf,
     leaves,
     resolve_editions,
+    single_uap,
 )
 from commonsky.formats.containers import PCAP, PCAPNG, Frame, read_recording, strip_oradis
 from commonsky.formats.report import DecodeReport
@@ -56,11 +57,15 @@ FT_M: Final = 0.3048
 NM_M: Final = 1852.0
 DAY_S: Final = 86400.0
 FPM_MPS: Final = FT_M / 60.0
+PLOT_CATEGORIES: Final = (48, 21, 1)
+SERVICE_CATEGORIES: Final = (34, 63, 65, 2)
+TRUNCATED_TOD_S: Final = 512.0
+"""I001/141 keeps the time of day modulo 512 s."""
 
 
 @dataclass(frozen=True, eq=False)
 class ServiceMessages(Columns):
-    """CAT034 (radar service: north marker, sector crossing), CAT063 (sensor status), CAT065 (SDPS status).
+    """CAT034 and CAT002 (radar service: north marker, sector crossing), CAT063 (sensor status), CAT065 (SDPS status).
 
     `message_type` is I034/000 or I065/000; `sector_deg` is I034/020, `period_s` the antenna rotation
     period I034/041; `subject_id` is the sensor a CAT063 record reports on (I063/050, "SAC-SIC");
@@ -98,7 +103,7 @@ class AsterixDecoded:
     """Everything decoded from one source, in recording order."""
 
     plots: Plots
-    """CAT048 radar target reports and CAT021 ADS-B reports."""
+    """CAT048 (and older CAT001) radar target reports and CAT021 ADS-B reports."""
     tracks: Tracks
     """CAT062 system tracks; `track_id` is the I062/040 track number."""
     track_source: NDArray[np.str_]
@@ -167,12 +172,41 @@ def lib_fields(spec: Any, records: Sequence[Any]) -> dict[str, NDArray[Any]]:
 def lib_records(spec: Any, block: bytes) -> list[Any]:
     """libasterix's strict parse of one data block's records; raises `ValueError` naming the problem."""
     try:
-        result = spec.cv_uap.parse(Bits.from_bytes(block[3:]))
+        if single_uap(spec):
+            result = spec.cv_uap.parse(Bits.from_bytes(block[3:]))
+        else:
+            result = _selected_uap_records(spec, Bits.from_bytes(block[3:]))
     except Exception as exc:  # libasterix returns ValueError for bad input, but some input trips its internals
         raise ValueError(f"libasterix failed ({type(exc).__name__}: {exc})") from None
     if isinstance(result, ValueError):
         raise ValueError(", ".join(str(a) for a in result.args) or "malformed")
     return list(result)
+
+
+def _selected_uap_records(spec: Any, bits: Bits) -> list[Any] | ValueError:
+    """Records of a multiple-UAP category (CAT001), each read with the layout its selector item names.
+
+    Both layouts begin with the selector (I001/020 TYP): a record is kept under the layout whose
+    parse carries that layout's own TYP value, so the choice is the specification's, never a guess.
+    """
+    (item, sub), choices = spec.cv_uap.cv_selector
+    records: list[Any] = []
+    remaining = bits
+    while len(remaining):
+        for value, name in choices.items():
+            parsed = spec.cv_uap.cv_uaps[name].parse(ParsingMode.StrictParsing, remaining)
+            if isinstance(parsed, ValueError):
+                continue
+            record, rest = parsed
+            selector = record.get_item(item)
+            chosen = selector.variation.get_item(sub) if selector is not None else None
+            if chosen is not None and chosen.variation.content.as_uint() == value:
+                records.append(record)
+                remaining = rest
+                break
+        else:
+            return ValueError(f"no record layout of CAT{spec.cv_category:03d} reads the record at its {item} {sub}")
+    return records
 
 
 @dataclass
@@ -264,7 +298,7 @@ class _Decoder:
         index = np.flatnonzero(blocks.category == cat)
         parts: list[dict[str, NDArray[Any]]] = []
         todo = index
-        if use_fast and len(index):
+        if use_fast and len(index) and single_uap(spec):
             status, fields, block_of = _scanner(spec).scan(self.buf, blocks.start[index], blocks.end[index])
             parts.append({**fields, "block": index[block_of]})
             todo = index[status != fast.OK]
@@ -352,6 +386,44 @@ def _plots_048(raw: Mapping[str, NDArray[Any]], n: int) -> dict[str, NDArray[Any
         "squawk": _ungarbled(_column(raw, "mode3a", n), _column(raw, "mode3a_g", n), -1),
         "callsign": _column(raw, "callsign", n, "str"),
     }
+
+
+def _plots_001(raw: Mapping[str, NDArray[Any]], n: int, reference_tod: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+    """CAT001 plots and track updates (both carry the measured polar position I040) as radar plots.
+
+    I141 is the time of day truncated to 512 s: it is completed from `reference_tod` (a CAT002
+    time of the same radar, or the capture time; NaN without either) to the nearest time.
+    """
+    truncated = _column(raw, "tod_truncated", n, "float")
+    tod = reference_tod + np.mod(truncated - reference_tod + TRUNCATED_TOD_S / 2, TRUNCATED_TOD_S) - TRUNCATED_TOD_S / 2
+    fl = _ungarbled(_column(raw, "fl", n, "float"), _column(raw, "fl_g", n), np.nan)
+    return {
+        "tod": tod,
+        "sensor_id": sensor_ids(_column(raw, "sac", n), _column(raw, "sic", n)),
+        "range_m": _column(raw, "rho", n, "float") * NM_M,
+        "azimuth_deg": _column(raw, "theta", n, "float"),
+        "altitude_m": fl * 100.0 * FT_M,
+        "squawk": _ungarbled(_column(raw, "mode3a", n), _column(raw, "mode3a_g", n), -1),
+    }
+
+
+def _reference_tod_001(
+    raws: Mapping[int, Mapping[str, NDArray[Any]]], frame_tod: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per CAT001 record: the time of day of its radar's last CAT002 message before it (the first one
+    after it for records before any), else `frame_tod` (the capture's, NaN when there is none)."""
+    cat001, cat002 = raws[1], raws[2]
+    n1, n2 = len(cat001["block"]), len(cat002["block"])
+    sensor1 = sensor_ids(_column(cat001, "sac", n1), _column(cat001, "sic", n1))
+    sensor2 = sensor_ids(_column(cat002, "sac", n2), _column(cat002, "sic", n2))
+    tod2 = _column(cat002, "tod", n2, "float")
+    out = np.array(frame_tod, dtype=np.float64)
+    for sensor in np.unique(sensor2[np.isfinite(tod2)]).tolist():
+        mine2 = np.flatnonzero((sensor2 == sensor) & np.isfinite(tod2))
+        mine1 = np.flatnonzero(sensor1 == sensor)
+        last = np.searchsorted(cat002["block"][mine2], cat001["block"][mine1], side="right") - 1
+        out[mine1] = tod2[mine2[np.maximum(last, 0)]]
+    return out
 
 
 def _plots_021(raw: Mapping[str, NDArray[Any]], n: int) -> dict[str, NDArray[Any]]:
@@ -442,28 +514,31 @@ def _decode_frames(
             report.not_decoded[f"{cat:03d}"] += int(np.count_nonzero(blocks.category == cat))
     raws = {cat: dec.category(blocks, cat, use_fast) for cat in CATEGORIES}
     sizes = {cat: len(raw["block"]) for cat, raw in raws.items()}
+    frame_time = np.array([f.time_s for f in frames], dtype=np.float64)
+    frame_tod = np.mod(frame_time, DAY_S) if utc_frames else np.full(len(frames), np.nan)
     built: dict[int, dict[str, NDArray[Any]]] = {
+        1: _plots_001(raws[1], sizes[1], _reference_tod_001(raws, frame_tod[blocks.frame[raws[1]["block"]]])),
         48: _plots_048(raws[48], sizes[48]),
         21: _plots_021(raws[21], sizes[21]),
         62: _tracks_062(raws[62], sizes[62]),
-        **{cat: _services(raws[cat], sizes[cat], cat) for cat in (34, 63, 65)},
+        **{cat: _services(raws[cat], sizes[cat], cat) for cat in SERVICE_CATEGORIES},
     }
     all_blocks = np.concatenate([raws[cat]["block"] for cat in CATEGORIES])
     all_tod = np.concatenate([built[cat]["tod"] for cat in CATEGORIES])
-    frame_time = np.array([f.time_s for f in frames], dtype=np.float64)
     times = _times(all_tod, all_blocks, frame_time[blocks.frame[all_blocks]], utc_frames, day_start_utc_s)
     bounds = np.cumsum([0, *(sizes[cat] for cat in CATEGORIES)])
     for cat, lo, hi in zip(CATEGORIES, bounds[:-1], bounds[1:], strict=True):
         built[cat]["time_s"] = times[lo:hi]
         report.by_category[f"{cat:03d}"] += sizes[cat]
     plots = _in_block_order(
-        [Plots.build(sizes[c], **_without(built[c], "tod")) for c in (48, 21)], [raws[48]["block"], raws[21]["block"]]
+        [Plots.build(sizes[c], **_without(built[c], "tod")) for c in PLOT_CATEGORIES],
+        [raws[c]["block"] for c in PLOT_CATEGORIES],
     )
     track_cols = _without(built[62], "tod", "source")
     tracks = Tracks.build(sizes[62], **track_cols)
     services = _in_block_order(
-        [ServiceMessages.build(sizes[c], **_without(built[c], "tod")) for c in (34, 63, 65)],
-        [raws[c]["block"] for c in (34, 63, 65)],
+        [ServiceMessages.build(sizes[c], **_without(built[c], "tod")) for c in SERVICE_CATEGORIES],
+        [raws[c]["block"] for c in SERVICE_CATEGORIES],
     )
     _account(report, plots, tracks, services)
     return AsterixDecoded(plots, tracks, built[62]["source"], services, report)

@@ -16,8 +16,18 @@ from asterix import base
 
 from commonsky.core.errors import ConfigError
 
-DEFAULT_EDITIONS: Final[dict[int, str]] = {21: "2.7", 34: "1.29", 48: "1.32", 62: "1.21", 63: "1.7", 65: "1.6"}
+DEFAULT_EDITIONS: Final[dict[int, str]] = {
+    1: "1.4",
+    2: "1.2",
+    21: "2.7",
+    34: "1.29",
+    48: "1.32",
+    62: "1.21",
+    63: "1.7",
+    65: "1.6",
+}
 """Edition per decoded category: the newest libasterix has (CAT048 1.32 is the first with a signed I048/090 FL).
+CAT001/002 are the monoradar reports and service messages of older radars (before CAT048/034).
 
 ASTERIX blocks do not say their edition; pass `editions={21: "0.26"}` for older CAT021 ADS-B, whose
 layout differs completely (a 2.x decoder reads it as different items)."""
@@ -61,6 +71,26 @@ class Field:
 
 
 FIELDS: Final[dict[int, tuple[Field, ...]]] = {
+    1: (
+        Field("sac", ("010", "SAC")),
+        Field("sic", ("010", "SIC")),
+        Field("typ", ("020", "TYP")),
+        Field("tod_truncated", ("141",)),
+        Field("rho", ("040", "RHO")),
+        Field("theta", ("040", "THETA")),
+        Field("mode3a", ("070", "MODE3A")),
+        Field("mode3a_g", ("070", "G")),
+        Field("fl", ("090", "HGT")),
+        Field("fl_g", ("090", "G")),
+    ),
+    2: (
+        Field("sac", ("010", "SAC")),
+        Field("sic", ("010", "SIC")),
+        Field("message_type", ("000",)),
+        Field("tod", ("030",)),
+        Field("sector", ("020",)),
+        Field("period", ("041",)),
+    ),
     48: (
         Field("sac", ("010", "SAC")),
         Field("sic", ("010", "SIC")),
@@ -213,14 +243,35 @@ def _extended_bytes_through(variation: Any, bit: int) -> int:
     return (end + 7) // 8
 
 
-def uap_items(spec: Any) -> list[Any]:
-    """The record's UAP entries in FRN order (UapItem, UapItemSpare or UapItemRFS classes)."""
-    return list(spec.cv_uap.cv_record.cv_items_list)
+def single_uap(spec: Any) -> bool:
+    """True when the category has one record layout (CAT001 has two, chosen per record by I020 TYP)."""
+    return issubclass(spec.cv_uap, base.UapSingle)
+
+
+def uap_records(spec: Any) -> list[Any]:
+    """The record classes of the category's UAPs (one, or one per UAP of a multiple-UAP category)."""
+    return [spec.cv_uap.cv_record] if single_uap(spec) else list(spec.cv_uap.cv_uaps.values())
+
+
+def uap_items(spec: Any, record: Any | None = None) -> list[Any]:
+    """A record layout's UAP entries in FRN order (UapItem, UapItemSpare or UapItemRFS classes)."""
+    return list((record or spec.cv_uap.cv_record).cv_items_list)
 
 
 def resolve(spec: Any, fld: Field) -> Leaf | None:
-    """Where `fld` sits in edition `spec`, or None when the edition has no such item."""
-    for frn, uap_item in enumerate(uap_items(spec), start=1):
+    """Where `fld` sits in edition `spec`, or None when the edition has no such item.
+
+    For a multiple-UAP category, the first layout holding the item (its FRN is that layout's: only
+    the single-UAP fast path reads FRNs)."""
+    for record in uap_records(spec):
+        leaf = _resolve_in(spec, record, fld)
+        if leaf is not None:
+            return leaf
+    return None
+
+
+def _resolve_in(spec: Any, record: Any, fld: Field) -> Leaf | None:
+    for frn, uap_item in enumerate(uap_items(spec, record), start=1):
         if not issubclass(uap_item, base.UapItem) or uap_item.cv_non_spare.cv_name != fld.path[0]:
             continue
         variation = _variation(uap_item.cv_non_spare.cv_rule)
