@@ -229,6 +229,14 @@ def test_asterix_times_of_day_run_on_past_midnight() -> None:
         assert live.feed(datagram(t), t + 2.0).time_s.tolist() == [t]
 
 
+def test_cat001_datagram_times_are_completed_from_the_arrival() -> None:
+    """I001/141 keeps the time of day modulo 512 s; a live datagram's arrival gives the rest."""
+    datagram = (DATA / "asterix" / "cat001ed1.1.bin").read_bytes()  # I141 = 221.4296875 s
+    arrival = DAY_S + 33_501.5  # 65 × 512 + 221.5 s into the day
+    plots = AsterixStream("udp").feed(datagram, arrival)
+    assert plots.time_s.tolist() == [DAY_S + 65 * 512 + 221.4296875]
+
+
 def _whole(path: Path, fmt: str, sensor: str) -> Callable[[float], Plots]:
     """The reference decode of a whole file, given the replay's arrival time."""
     text = path.read_text(errors="replace") if fmt in ("sbs", "modes", "ais") else ""

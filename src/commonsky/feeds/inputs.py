@@ -220,7 +220,7 @@ def _nearest_instant(tod: NDArray[np.float64], reference_s: float) -> NDArray[np
 
 
 class AsterixStream:
-    """ASTERIX datagrams: each decoded on its own; CAT048/021 become plots, CAT062 tracks are only counted.
+    """ASTERIX datagrams: each decoded on its own; CAT048/021/001 become plots, CAT062 tracks are only counted.
 
     Times of day become UTC at the instant nearest the arrival, or with `day_start_s` continue from
     that day's start across midnights.
@@ -235,7 +235,8 @@ class AsterixStream:
     def feed(self, data: bytes, arrival_s: float) -> Plots:
         """Plots of one datagram (a block or several back to back)."""
         self.datagrams += 1
-        decoded = decode_asterix(data, f"{self.report.source} datagram {self.datagrams}", 0.0)
+        source = f"{self.report.source} datagram {self.datagrams}"
+        decoded = decode_asterix(data, source, 0.0, received_utc_s=arrival_s)
         self.report.merge(decoded.report)
         plots = decoded.plots
         if self.day_start_s is None:

@@ -23,6 +23,7 @@ that time of day; other containers count from day 0 (1970-01-01), unwrapped the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -572,15 +573,19 @@ def decode_asterix(
     *,
     editions: Mapping[int, str] | None = None,
     use_fast: bool = True,
+    received_utc_s: float | None = None,
 ) -> AsterixDecoded:
     """Decode ASTERIX data blocks back to back (one datagram, or a raw file read whole).
 
     `source` names the input in errors; `editions` overrides `DEFAULT_EDITIONS` per category;
-    `use_fast=False` decodes every block with libasterix alone (the reference path).
+    `use_fast=False` decodes every block with libasterix alone (the reference path);
+    `received_utc_s` is when a datagram arrived, used like a pcap's capture time.
     """
     report = DecodeReport(source)
-    frame = [Frame(0, data)] if data else []
-    return _decode_frames(frame, report, day_start_utc_s, editions, use_fast, utc_frames=False, packets=False)
+    received = math.nan if received_utc_s is None else received_utc_s
+    frame = [Frame(0, data, received)] if data else []
+    utc = received_utc_s is not None
+    return _decode_frames(frame, report, day_start_utc_s, editions, use_fast, utc_frames=utc, packets=False)
 
 
 def decode_recording(
