@@ -70,6 +70,16 @@ class Field:
     path: tuple[str, ...]
 
 
+RADAR_SERVICE_FIELDS: Final = (
+    Field("sac", ("010", "SAC")),
+    Field("sic", ("010", "SIC")),
+    Field("message_type", ("000",)),
+    Field("tod", ("030",)),
+    Field("sector", ("020",)),
+    Field("period", ("041",)),
+)
+"""CAT034 and its predecessor CAT002 (north marker, sector crossing) name these items alike."""
+
 FIELDS: Final[dict[int, tuple[Field, ...]]] = {
     1: (
         Field("sac", ("010", "SAC")),
@@ -83,14 +93,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
         Field("fl", ("090", "HGT")),
         Field("fl_g", ("090", "G")),
     ),
-    2: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
-        Field("message_type", ("000",)),
-        Field("tod", ("030",)),
-        Field("sector", ("020",)),
-        Field("period", ("041",)),
-    ),
+    2: RADAR_SERVICE_FIELDS,
     48: (
         Field("sac", ("010", "SAC")),
         Field("sic", ("010", "SIC")),
@@ -143,14 +146,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
         Field("cnf", ("080", "CNF")),
         Field("cst", ("080", "CST")),
     ),
-    34: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
-        Field("message_type", ("000",)),
-        Field("tod", ("030",)),
-        Field("sector", ("020",)),
-        Field("period", ("041",)),
-    ),
+    34: RADAR_SERVICE_FIELDS,
     63: (
         Field("sac", ("010", "SAC")),
         Field("sic", ("010", "SIC")),
