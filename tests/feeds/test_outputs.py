@@ -15,10 +15,12 @@ from commonsky.core.errors import ConfigError
 from commonsky.feeds.outputs import OutputSpec, PictureOutput, asterix_datagrams, split_blocks
 from commonsky.feeds.sockets import udp_datagrams
 from commonsky.formats import decode_asterix, decode_sbs, encode_cat062
+from commonsky.formats.asterix import ServiceMessages
 from commonsky.formats.sbs import KT_MPS
 
 DAY_S = dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp()
 FT_M = 0.3048
+PICTURE_S = DAY_S + 36_010.0
 
 
 def _picture(n: int) -> Tracks:
@@ -48,9 +50,10 @@ def test_cat062_datagrams_decode_back_to_the_picture(free_port: Callable[[], int
 
     async def scenario() -> tuple[list[bytes], PictureOutput]:
         feed = await udp_datagrams("127.0.0.1", port)
-        output = PictureOutput(OutputSpec.parse(f"udp://127.0.0.1:{port}?format=asterix&sac=7&sic=9&ttl=2"))
+        output = PictureOutput(OutputSpec.parse(f"udp://127.0.0.1:{port}?format=asterix&sac=7&sic=9&service=3"))
         await output.start()
-        output.send(picture)
+        output.send(picture, PICTURE_S)
+        output.send(Tracks.empty(), PICTURE_S + 1.0)  # a quiet sky still ends its batch
         await output.close()
         got = []
         async with asyncio.timeout(2.0):
@@ -65,6 +68,13 @@ def test_cat062_datagrams_decode_back_to_the_picture(free_port: Callable[[], int
     assert output.status()["dropped_tracks"] == 1
     assert len(datagrams) > 1 and all(len(d) <= 1400 for d in datagrams)
     decoded = [decode_asterix(d, "out", DAY_S) for d in datagrams]
+    services = ServiceMessages.concat([d.services for d in decoded])
+    # CAT065: SDPS status (operational) with the first picture, then each picture's end of batch, last.
+    assert services.category.tolist() == [65, 65, 65] and services.service_id.tolist() == [3, 3, 3]
+    assert services.message_type.tolist() == [1, 2, 2] and services.status.tolist() == [0, -1, -1]
+    assert services.batch.tolist() == [-1, 0, 1]
+    np.testing.assert_allclose(services.time_s, [PICTURE_S, PICTURE_S, PICTURE_S + 1.0], atol=1 / 128)
+    assert split_blocks(datagrams[-2])[-1][0] == 65 and [b[0] for b in split_blocks(datagrams[-1])] == [65]
     got = Tracks.concat([d.tracks for d in decoded])
     assert all((d.track_source == "7-9").all() and d.report.errors == 0 for d in decoded)
     assert len(got) == len(tracks)
@@ -89,7 +99,7 @@ def test_sbs_clients_receive_the_picture_as_lines(free_port: Callable[[], int]) 
         async with asyncio.timeout(2.0):
             while output.status()["clients"] == 0:
                 await asyncio.sleep(0.01)
-        output.send(tracks)
+        output.send(tracks, PICTURE_S)
         status = output.status()
         await output.close()
         received = await asyncio.wait_for(reader.read(), 2.0)  # until the server closes

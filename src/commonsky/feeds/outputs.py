@@ -3,7 +3,9 @@
 `OutputSpec.parse` reads the URL; `PictureOutput` sends each picture (`Tracks`, e.g.
 `SystemTracks.as_tracks()`). A picture that cannot be encoded whole (a value outside its ASTERIX
 item) is sent without the offending tracks, which are counted and logged: one bad track never
-blanks a display.
+blanks a display. Over UDP each picture's CAT062 blocks end with a CAT065 "end of batch" record,
+and every `SDPS_STATUS_PERIOD_S` a CAT065 SDPS status record says the service is operational, as
+an SDPS such as ARTAS sends them: displays use them to tell a quiet sky from a dead feed.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from commonsky.core.batches import Tracks
 from commonsky.core.errors import ConfigError, SchemaError
 from commonsky.feeds.sockets import TcpBroadcastServer, UdpSender
 from commonsky.feeds.urls import split_url
-from commonsky.formats.asterix import MAX_BLOCK_BYTES, encode_cat062
+from commonsky.formats.asterix import MAX_BLOCK_BYTES, ServiceMessages, encode_cat062, encode_cat065
 from commonsky.formats.sbs import encode_sbs
 
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM_BYTES: Final = MAX_BLOCK_BYTES
 """Largest UDP payload sent: whole data blocks only, never an IP fragment on Ethernet."""
-_PARAMS: Final = {"udp": {"format", "sac", "sic", "ttl", "interface"}, "tcp": {"format"}}
+_PARAMS: Final = {"udp": {"format", "sac", "sic", "service", "ttl", "interface"}, "tcp": {"format"}}
+SDPS_STATUS_PERIOD_S: Final = 5.0
+"""Seconds between CAT065 SDPS status records (one goes with the first picture)."""
+CAT065_SDPS_STATUS: Final = 1
+CAT065_END_OF_BATCH: Final = 2
 _FORMATS: Final = {"udp": "asterix", "tcp": "sbs"}
 
 
@@ -40,6 +46,8 @@ class OutputSpec:
     port: int
     sac: int = 0
     sic: int = 0
+    service: int = 1
+    """CAT065 I015 service identification."""
     ttl: int = 1
     interface: str | None = None
 
@@ -47,8 +55,8 @@ class OutputSpec:
     def parse(cls, url: str) -> OutputSpec:
         """Read an output URL; raises `ConfigError` naming the parameter at fault.
 
-        - `udp://HOST:PORT?format=asterix[&sac=0&sic=0][&ttl=1][&interface=IP]`: CAT062 datagrams
-          (unicast, or multicast with `ttl` hops out of `interface`);
+        - `udp://HOST:PORT?format=asterix[&sac=0&sic=0][&service=1][&ttl=1][&interface=IP]`: CAT062
+          datagrams with CAT065 service messages (unicast, or multicast with `ttl` hops out of `interface`);
         - `tcp://HOST:PORT?format=sbs`: a server listening on HOST:PORT (0: any free port), SBS-1
           lines to every connected client.
         """
@@ -66,7 +74,7 @@ class OutputSpec:
         return cls(url, scheme, fmt, host.strip("[]"), int(port_text), interface=params.get("interface"), **numbers)
 
 
-_LIMITS: Final = {"sac": 255, "sic": 255, "ttl": 255}
+_LIMITS: Final = {"sac": 255, "sic": 255, "service": 255, "ttl": 255}
 
 
 def _integer(url: str, key: str, value: str, high: int) -> int:
@@ -114,6 +122,7 @@ class PictureOutput:
         self.dropped_tracks = 0
         self._sender: UdpSender | None = None
         self._server: TcpBroadcastServer | None = None
+        self._last_status_s = -float("inf")
 
     async def start(self) -> None:
         """Open the socket (UDP) or start listening (TCP)."""
@@ -128,10 +137,10 @@ class PictureOutput:
         """The port sent to (UDP) or listened on (TCP, the bound one when the URL said 0)."""
         return self._server.port if self._server is not None else self.spec.port
 
-    def send(self, tracks: Tracks) -> None:
-        """Send one picture now (UDP datagrams, or lines queued to every TCP client)."""
+    def send(self, tracks: Tracks, time_s: float) -> None:
+        """Send the picture of `time_s` (UTC) now: UDP datagrams, or lines queued to every TCP client."""
         if self._sender is not None:
-            for datagram in asterix_datagrams(self._cat062(tracks)):
+            for datagram in asterix_datagrams(self._cat062(tracks) + self._cat065(time_s)):
                 self._sender.send(datagram)
                 self.datagrams += 1
         elif self._server is not None:
@@ -154,6 +163,24 @@ class PictureOutput:
                     self.dropped_tracks += 1
                     log.warning("%s: track %d not sent: %s", self.spec.url, int(tracks.track_id[r]), exc)
             return b"".join(parts)
+
+    def _cat065(self, time_s: float) -> bytes:
+        """The batch's end, after an SDPS status record when one is due (operational: NOGO 0)."""
+        kinds = [CAT065_END_OF_BATCH]
+        if time_s - self._last_status_s >= SDPS_STATUS_PERIOD_S:
+            kinds.insert(0, CAT065_SDPS_STATUS)
+            self._last_status_s = time_s
+        n = len(kinds)
+        messages = ServiceMessages.build(
+            n,
+            time_s=np.full(n, time_s),
+            category=np.full(n, 65),
+            message_type=np.array(kinds),
+            service_id=np.full(n, self.spec.service),
+            batch=np.where(np.array(kinds) == CAT065_END_OF_BATCH, self.pictures % 256, -1),
+            status=np.where(np.array(kinds) == CAT065_SDPS_STATUS, 0, -1),
+        )
+        return encode_cat065(messages, self.spec.sac, self.spec.sic)
 
     def status(self) -> dict[str, Any]:
         """Counters for status displays."""

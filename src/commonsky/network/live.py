@@ -338,7 +338,7 @@ async def run_live_node(
             if pictures:
                 fused = result.fused.as_tracks()
                 for picture in pictures:
-                    picture.send(fused)
+                    picture.send(fused, now)
             tick_costs.append(time.monotonic() - tick_started)
             timing.tick(
                 now, release, {peer: node.sequence[peer] for peer in result.outgoing}, node.config.partner, result

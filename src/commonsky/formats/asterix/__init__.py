@@ -1,4 +1,4 @@
-"""ASTERIX decode and encode (CAT021, 034, 048, 062, 063, 065) on libasterix's generated specifications."""
+"""ASTERIX decode (CAT001, 002, 021, 034, 048, 062, 063, 065) and encode (all but 001/002) via libasterix."""
 
 from commonsky.formats.asterix.decode import (
     AsterixDecoded,
