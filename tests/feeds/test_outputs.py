@@ -52,7 +52,7 @@ def test_cat062_datagrams_decode_back_to_the_picture(free_port: Callable[[], int
         feed = await udp_datagrams("127.0.0.1", port)
         output = PictureOutput(OutputSpec.parse(f"udp://127.0.0.1:{port}?format=asterix&sac=7&sic=9&service=3"))
         await output.start()
-        output.send(picture, PICTURE_S)
+        output.send(picture, PICTURE_S, {"25-201": PICTURE_S - 2.0, "25-14": None, "N-RX1": PICTURE_S})
         output.send(Tracks.empty(), PICTURE_S + 1.0)  # a quiet sky still ends its batch
         await output.close()
         got = []
@@ -69,11 +69,13 @@ def test_cat062_datagrams_decode_back_to_the_picture(free_port: Callable[[], int
     assert len(datagrams) > 1 and all(len(d) <= 1400 for d in datagrams)
     decoded = [decode_asterix(d, "out", DAY_S) for d in datagrams]
     services = ServiceMessages.concat([d.services for d in decoded])
-    # CAT065: SDPS status (operational) with the first picture, then each picture's end of batch, last.
-    assert services.category.tolist() == [65, 65, 65] and services.service_id.tolist() == [3, 3, 3]
-    assert services.message_type.tolist() == [1, 2, 2] and services.status.tolist() == [0, -1, -1]
-    assert services.batch.tolist() == [-1, 0, 1]
-    np.testing.assert_allclose(services.time_s, [PICTURE_S, PICTURE_S, PICTURE_S + 1.0], atol=1 / 128)
+    # With the first picture: CAT065 SDPS status (operational) and CAT063 per "SAC-SIC" sensor (25-201
+    # delivering, 25-14 silent: not connected); then each picture's CAT065 end of batch, last.
+    assert services.category.tolist() == [65, 63, 63, 65, 65] and set(services.service_id.tolist()) == {3}
+    assert services.message_type.tolist() == [1, -1, -1, 2, 2] and services.batch.tolist() == [-1, -1, -1, 0, 1]
+    assert services.subject_id.tolist() == ["", "25-201", "25-14", "", ""]
+    assert services.status.tolist() == [0, 0, 3, -1, -1]
+    np.testing.assert_allclose(services.time_s, PICTURE_S + np.array([0, 0, 0, 0, 1.0]), atol=1 / 128)
     assert split_blocks(datagrams[-2])[-1][0] == 65 and [b[0] for b in split_blocks(datagrams[-1])] == [65]
     got = Tracks.concat([d.tracks for d in decoded])
     assert all((d.track_source == "7-9").all() and d.report.errors == 0 for d in decoded)

@@ -4,13 +4,15 @@
 `SystemTracks.as_tracks()`). A picture that cannot be encoded whole (a value outside its ASTERIX
 item) is sent without the offending tracks, which are counted and logged: one bad track never
 blanks a display. Over UDP each picture's CAT062 blocks end with a CAT065 "end of batch" record,
-and every `SDPS_STATUS_PERIOD_S` a CAT065 SDPS status record says the service is operational, as
-an SDPS such as ARTAS sends them: displays use them to tell a quiet sky from a dead feed.
+and every `SDPS_STATUS_PERIOD_S` a CAT065 SDPS status record says the service is operational and
+a CAT063 record per sensor (those with "SAC-SIC" ids) says whether it is delivering plots, as an
+SDPS such as ARTAS sends them: displays use them to tell a quiet sky from a dead feed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,7 +22,7 @@ from commonsky.core.batches import Tracks
 from commonsky.core.errors import ConfigError, SchemaError
 from commonsky.feeds.sockets import TcpBroadcastServer, UdpSender
 from commonsky.feeds.urls import split_url
-from commonsky.formats.asterix import MAX_BLOCK_BYTES, ServiceMessages, encode_cat062, encode_cat065
+from commonsky.formats.asterix import MAX_BLOCK_BYTES, ServiceMessages, encode_cat062, encode_cat063, encode_cat065
 from commonsky.formats.sbs import encode_sbs
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,10 @@ MAX_DATAGRAM_BYTES: Final = MAX_BLOCK_BYTES
 _PARAMS: Final = {"udp": {"format", "sac", "sic", "service", "ttl", "interface"}, "tcp": {"format"}}
 SDPS_STATUS_PERIOD_S: Final = 5.0
 """Seconds between CAT065 SDPS status records (one goes with the first picture)."""
+SENSOR_SILENT_S: Final = 30.0
+"""A sensor without a plot for this long is reported "not connected" in CAT063 (I060 CON 3)."""
+CAT063_OPERATIONAL: Final = 0
+CAT063_NOT_CONNECTED: Final = 3
 CAT065_SDPS_STATUS: Final = 1
 CAT065_END_OF_BATCH: Final = 2
 _FORMATS: Final = {"udp": "asterix", "tcp": "sbs"}
@@ -75,6 +81,14 @@ class OutputSpec:
 
 
 _LIMITS: Final = {"sac": 255, "sic": 255, "service": 255, "ttl": 255}
+
+
+def _sac_sic(sensor_id: str) -> tuple[int, int] | None:
+    """(SAC, SIC) of a "SAC-SIC" sensor id (ASTERIX sources are named so), else None."""
+    sac, sep, sic = sensor_id.partition("-")
+    if sep and sac.isdigit() and sic.isdigit() and int(sac) <= 255 and int(sic) <= 255:
+        return int(sac), int(sic)
+    return None
 
 
 def _integer(url: str, key: str, value: str, high: int) -> int:
@@ -137,10 +151,13 @@ class PictureOutput:
         """The port sent to (UDP) or listened on (TCP, the bound one when the URL said 0)."""
         return self._server.port if self._server is not None else self.spec.port
 
-    def send(self, tracks: Tracks, time_s: float) -> None:
-        """Send the picture of `time_s` (UTC) now: UDP datagrams, or lines queued to every TCP client."""
+    def send(self, tracks: Tracks, time_s: float, sensor_last_plot_s: Mapping[str, float | None] | None = None) -> None:
+        """Send the picture of `time_s` (UTC) now: UDP datagrams, or lines queued to every TCP client.
+
+        `sensor_last_plot_s` (sensor id -> time of its last plot, None for none yet) feeds CAT063."""
         if self._sender is not None:
-            for datagram in asterix_datagrams(self._cat062(tracks) + self._cat065(time_s)):
+            status = self._status(time_s, sensor_last_plot_s or {}) if self._status_due(time_s) else b""
+            for datagram in asterix_datagrams(self._cat062(tracks) + status + self._end_of_batch(time_s)):
                 self._sender.send(datagram)
                 self.datagrams += 1
         elif self._server is not None:
@@ -164,23 +181,49 @@ class PictureOutput:
                     log.warning("%s: track %d not sent: %s", self.spec.url, int(tracks.track_id[r]), exc)
             return b"".join(parts)
 
-    def _cat065(self, time_s: float) -> bytes:
-        """The batch's end, after an SDPS status record when one is due (operational: NOGO 0)."""
-        kinds = [CAT065_END_OF_BATCH]
-        if time_s - self._last_status_s >= SDPS_STATUS_PERIOD_S:
-            kinds.insert(0, CAT065_SDPS_STATUS)
-            self._last_status_s = time_s
-        n = len(kinds)
-        messages = ServiceMessages.build(
+    def _status_due(self, time_s: float) -> bool:
+        if time_s - self._last_status_s < SDPS_STATUS_PERIOD_S:
+            return False
+        self._last_status_s = time_s
+        return True
+
+    def _status(self, time_s: float, sensor_last_plot_s: Mapping[str, float | None]) -> bytes:
+        """CAT065 SDPS status (operational: NOGO 0), then CAT063 per sensor: operational or not connected."""
+        spec = self.spec
+        sdps = ServiceMessages.build(
+            1,
+            time_s=[time_s],
+            category=[65],
+            message_type=[CAT065_SDPS_STATUS],
+            service_id=[spec.service],
+            status=[0],
+        )
+        named = {sid: last for sid, last in sensor_last_plot_s.items() if _sac_sic(sid) is not None}
+        if not named:
+            return encode_cat065(sdps, spec.sac, spec.sic)
+        silent = [last is None or time_s - last > SENSOR_SILENT_S for last in named.values()]
+        n = len(named)
+        sensors = ServiceMessages.build(
             n,
             time_s=np.full(n, time_s),
-            category=np.full(n, 65),
-            message_type=np.array(kinds),
-            service_id=np.full(n, self.spec.service),
-            batch=np.where(np.array(kinds) == CAT065_END_OF_BATCH, self.pictures % 256, -1),
-            status=np.where(np.array(kinds) == CAT065_SDPS_STATUS, 0, -1),
+            category=np.full(n, 63),
+            subject_id=list(named),
+            service_id=np.full(n, spec.service),
+            status=np.where(silent, CAT063_NOT_CONNECTED, CAT063_OPERATIONAL),
         )
-        return encode_cat065(messages, self.spec.sac, self.spec.sic)
+        return encode_cat065(sdps, spec.sac, spec.sic) + encode_cat063(sensors, spec.sac, spec.sic)
+
+    def _end_of_batch(self, time_s: float) -> bytes:
+        """The CAT065 record that closes this picture's batch (batch number = pictures sent, modulo 256)."""
+        end = ServiceMessages.build(
+            1,
+            time_s=[time_s],
+            category=[65],
+            message_type=[CAT065_END_OF_BATCH],
+            service_id=[self.spec.service],
+            batch=[self.pictures % 256],
+        )
+        return encode_cat065(end, self.spec.sac, self.spec.sic)
 
     def status(self) -> dict[str, Any]:
         """Counters for status displays."""

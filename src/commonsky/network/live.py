@@ -337,8 +337,10 @@ async def run_live_node(
             await _publish(transport, node, result)
             if pictures:
                 fused = result.fused.as_tracks()
+                heard = node.assessment.sensor_last_plot_s
+                last_plot = {s.id: heard.get(s.id) for s in node.config.sensors}
                 for picture in pictures:
-                    picture.send(fused, now)
+                    picture.send(fused, now, last_plot)
             tick_costs.append(time.monotonic() - tick_started)
             timing.tick(
                 now, release, {peer: node.sequence[peer] for peer in result.outgoing}, node.config.partner, result
