@@ -76,6 +76,28 @@ def test_tracks_round_trip_keeps_ids_and_status(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.mode_s, [-1, -1])
 
 
+def test_tracks_written_batch_by_batch_equal_one_write(tmp_path: Path) -> None:
+    batches = [
+        Tracks.build(2, time_s=[t, t], track_id=[1, 2], lat_deg=[47.1 + t / 1e4, 47.2], callsign=["DLH4AB", ""])
+        for t in (1.0, 2.0, 3.0)
+    ]
+    writer = c.TracksCsvWriter(tmp_path / "streamed.csv")
+    for batch in batches:
+        writer.write(batch)
+    writer.close()
+    c.write_tracks(Tracks.concat(batches), tmp_path / "whole.csv")
+    assert (tmp_path / "streamed.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    odd = Tracks.build(1, time_s=[4.0], track_id=[3], callsign=["A,B"])  # a cell that needs quoting
+    writer = c.TracksCsvWriter(tmp_path / "odd.csv")
+    writer.write(batches[0])
+    writer.write(odd)
+    writer.close()
+    assert c.read_tracks(tmp_path / "odd.csv").callsign.tolist() == ["DLH4AB", "", "A,B"]
+    empty = c.TracksCsvWriter(tmp_path / "empty.csv")
+    empty.close()
+    assert len(c.read_tracks(tmp_path / "empty.csv")) == 0
+
+
 def test_sensors_round_trip_and_validation(tmp_path: Path) -> None:
     spec = SensorSpec("A1", "north", SensorKind.SSR, 47.0, 9.0, 500.0, 30.0, 0.05, 15.0, 4.0, 0.97, 250_000.0)
     c.write_sensors([spec], tmp_path / "sensors.json")

@@ -21,6 +21,7 @@ from commonsky.formats.asterix import (
 from commonsky.formats.beast import BeastFrames, BeastReader, decode_beast, read_beast
 from commonsky.formats.containers import detect_format, read_recording
 from commonsky.formats.contracts import (
+    TracksCsvWriter,
     read_plots,
     read_sensors,
     read_tracks,
@@ -54,6 +55,7 @@ __all__ = [
     "RawFrames",
     "Replies",
     "ServiceMessages",
+    "TracksCsvWriter",
     "Velocities",
     "decode_ais",
     "decode_asterix",

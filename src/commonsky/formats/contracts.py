@@ -169,10 +169,40 @@ def _write_table(table: pa.Table, path: Path) -> None:
     if _is_parquet(path):
         pq.write_table(table, path)
     else:
-        try:
-            pv.write_csv(table, path, pv.WriteOptions(quoting_style="none", quoting_header="none"))
-        except pa.ArrowInvalid:  # a text cell holds a comma, quote or newline: quote the strings
-            pv.write_csv(table, path, pv.WriteOptions(quoting_style="needed", quoting_header="none"))
+        with path.open("wb") as sink:
+            _write_csv(table, sink, header=True)
+
+
+def _write_csv(table: pa.Table, sink: Any, header: bool) -> None:
+    """CSV rows of `table` into an open binary file; strings are quoted only when a cell needs it."""
+    options = {"include_header": header, "quoting_header": "none"}
+    try:
+        pv.write_csv(table, sink, pv.WriteOptions(quoting_style="none", **options))
+    except pa.ArrowInvalid:  # a text cell holds a comma, quote or newline: quote the strings
+        pv.write_csv(table, sink, pv.WriteOptions(quoting_style="needed", **options))
+
+
+class TracksCsvWriter:
+    """tracks.csv written batch by batch as a run goes (a live node's pictures), the same as `write_tracks`
+    of all the batches at once, without holding them in memory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("wb")
+        self._header = True
+
+    def write(self, tracks: Tracks) -> None:
+        """Append rows (the header goes with the first call), flushed to the file."""
+        _write_csv(_columns_to_table(tracks, [*TRACKS_COLUMNS, "quality"]), self._file, self._header)
+        self._header = False
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file (a header alone if nothing was written)."""
+        if self._header:
+            self.write(Tracks.empty())
+        self._file.close()
 
 
 def read_plots(path: str | Path) -> Plots:

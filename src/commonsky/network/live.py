@@ -46,13 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from commonsky.core.batches import Plots, Tracks
+from commonsky.core.batches import Plots
 from commonsky.core.errors import ConfigError
 from commonsky.core.sensors import SensorSpec
 from commonsky.feeds.inputs import FeedInput, InputSpec
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
-from commonsky.formats import read_sensors, write_tracks
-from commonsky.fusion import SystemTracks
+from commonsky.formats import TracksCsvWriter, read_sensors
 from commonsky.network.node import Node, TickOutput, rebuild
 from commonsky.network.runner import alert_lines, node_configs
 from commonsky.network.transport.messages import decode, encode
@@ -202,6 +201,26 @@ class _AlertLog:
         self.file.close()
 
 
+class _TracksLog:
+    """`out/local_tracks.csv` and `out/fused_tracks.csv`, appended tick by tick (rebuilt from the replayed ticks)."""
+
+    def __init__(self, out: Path, replayed: list[TickOutput]) -> None:
+        self.local = TracksCsvWriter(out / "local_tracks.csv")
+        self.fused = TracksCsvWriter(out / "fused_tracks.csv")
+        for result in replayed:
+            self.write(result)
+
+    def write(self, result: TickOutput) -> None:
+        """One tick's local and fused pictures."""
+        self.local.write(result.local)
+        self.fused.write(result.fused.as_tracks())
+
+    def close(self) -> None:
+        """Close both files."""
+        self.local.close()
+        self.fused.close()
+
+
 class _TimingLog:
     """Appends the wall-clock facts the latency benchmark needs, one JSON object a line."""
 
@@ -278,23 +297,27 @@ async def run_live_node(
         own = {s.id for s in simulation.sensors if s.partner == config.partner}
         plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
     recording = config.out / "recording"
-    node, outputs = _resume(recording)
+    node, replayed = _resume(recording)
     if node is None:
         node = Node(node_config, recording=recording)
+    last = replayed[-1] if replayed else None
+    ticks = len(replayed)
     epoch = _pacing_epoch(config)
     # Live feeds run on the wall clock (UTC); a simulated scenario on its own time, paced from the epoch.
     start = epoch if feeds else scenario.start_time_s
     speed = 1.0 if feeds else config.speed
     end = start + (config.duration_s or scenario.duration_s)
     tick_times = start + config.tick_s * np.arange(1, int(np.ceil((end - start) / config.tick_s - 1e-9)) + 1)
-    done = float(outputs[-1].time_s) if outputs else start
+    done = float(last.time_s) if last is not None else start
     now_sim = start + (time.time() - epoch) * speed
     # Resume at the pacing clock's present: ticks (and plots) that fell in the downtime are skipped.
     first = int(np.searchsorted(tick_times, max(done, now_sim - config.tick_s), side="right"))
     previous = float(tick_times[first - 1]) if first > 0 else start
     plots_missed = int(((plots.time_s >= done) & (plots.time_s < previous)).sum())
     timing = _TimingLog(config.out / "timing.jsonl")
-    alerts = _AlertLog(config.out / "alerts.jsonl", outputs)
+    alerts = _AlertLog(config.out / "alerts.jsonl", replayed)
+    tracks_out = _TracksLog(config.out, replayed)
+    del replayed  # a long run keeps only its last tick in memory
 
     def pace() -> float:
         """The simulated time the pacing clock shows now."""
@@ -309,10 +332,10 @@ async def run_live_node(
     if hooks.on_start is not None:
         hooks.on_start(node)
     try:
-        if outputs:
+        if last is not None:
             # The process may have died between recording its last tick and publishing it: publish
             # that tick again (same message ids, so JetStream stores each message once).
-            await _publish(transport, node, outputs[-1])
+            await _publish(transport, node, last)
         for k in range(first, len(tick_times)):
             now = float(tick_times[k])
             deadline = epoch + (now - start) / speed
@@ -346,7 +369,8 @@ async def run_live_node(
                 now, release, {peer: node.sequence[peer] for peer in result.outgoing}, node.config.partner, result
             )
             alerts.write(result)
-            outputs.append(result)
+            tracks_out.write(result)
+            last, ticks = result, ticks + 1
             previous = now
             if progress is not None:
                 progress((k + 1) / len(tick_times))
@@ -361,10 +385,11 @@ async def run_live_node(
         node.close()
         timing.close()
         alerts.close()
+        tracks_out.close()
     summary = {
         "partner": config.partner,
-        "ticks": len(outputs),
-        "last_tick_s": float(outputs[-1].time_s) if outputs else None,
+        "ticks": ticks,
+        "last_tick_s": float(last.time_s) if last is not None else None,
         "plots_missed": plots_missed,
         "messages_in": node.counters.messages_in,
         "messages_bad": node.counters.messages_bad,
@@ -374,10 +399,8 @@ async def run_live_node(
         "tick_p99_ms": float(np.percentile(tick_costs, 99) * 1000.0) if tick_costs else None,
         "inputs": [feed.status() for feed in feeds],
         "outputs": [picture.status() for picture in pictures],
-        "partners": outputs[-1].partners if outputs else {},
+        "partners": last.partners if last is not None else {},
     }
-    write_tracks(Tracks.concat([o.local for o in outputs]), config.out / "local_tracks.csv")
-    write_tracks(SystemTracks.concat([o.fused for o in outputs]).as_tracks(), config.out / "fused_tracks.csv")
     (config.out / "status.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
