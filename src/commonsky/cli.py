@@ -307,19 +307,26 @@ def partner_table(truth: Truth, partners: dict[str, PartnerRun]) -> Table:
 @app.command()
 def node(
     config: Annotated[Path, typer.Option("--config", help="Node config TOML.", exists=True, dir_okay=False)],
-    creds: Annotated[Path, typer.Option("--creds", help="NATS credentials file.", exists=True, dir_okay=False)],
+    creds: Annotated[
+        Path | None,
+        typer.Option("--creds", help="NATS credentials file (without: stand-alone).", exists=True, dir_okay=False),
+    ] = None,
     nats: Annotated[str | None, typer.Option("--nats", help="Server URL (default: the one in the creds file).")] = None,
     serve_port: Annotated[
         int | None, typer.Option("--serve", help="Also serve the operator display on 127.0.0.1:PORT.")
     ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: the config's `out`).", file_okay=False)
+    ] = None,
 ) -> None:
-    """Run one partner's node in this process, exchanging tracks with its peers over NATS JetStream."""
+    """Run one partner's node in this process: with --creds it exchanges tracks with its peers over NATS JetStream,
+    without it runs stand-alone (e.g. one receiver's picture, display and outputs)."""
     import asyncio
 
     from commonsky.network.live import LiveHooks, LiveNodeConfig, run_live_node
 
     try:
-        cfg = LiveNodeConfig.load(config)
+        cfg = LiveNodeConfig.load(config, out)
         hooks: LiveHooks | None = None
         if serve_port is not None:
             from commonsky.web.auth import DEMO_USERS, load_users

@@ -177,3 +177,27 @@ def test_node_replays_an_old_recording_as_if_live(nats_server: ServerInfo, tmp_p
     )
     with pytest.raises(ConfigError, match="speed"):
         asyncio.run(run_live_node(LiveNodeConfig.load(tmp_path / "fast.toml"), nats_server.creds("north")))
+
+
+def test_stand_alone_node_tracks_a_receiver_without_nats(tmp_path: Path) -> None:
+    """examples/receiver: one partner, no peers, no --creds: the receiver owner's own picture."""
+    receiver = BORDER.parent / "receiver"
+    source_port, sbs_port = _free_port(), _free_port()
+    node_toml = (receiver / "node.toml").read_text()
+    node_toml = node_toml.replace('scenario = "coalition.toml"', f'scenario = "{receiver / "coalition.toml"}"')
+    node_toml = node_toml.replace("tcp://127.0.0.1:30005?format=beast", f"tcp://127.0.0.1:{source_port}?format=sbs")
+    node_toml = node_toml.replace("tcp://127.0.0.1:30103", f"tcp://127.0.0.1:{sbs_port}")
+    (tmp_path / "node.toml").write_text(node_toml + "duration_s = 6\n")
+    config = LiveNodeConfig.load(tmp_path / "node.toml", out=tmp_path / "out")
+
+    async def scenario() -> dict[str, object]:
+        source = await _sbs_source(source_port)
+        summary = await run_live_node(config, None)
+        source.close()
+        return summary
+
+    summary = asyncio.run(scenario())
+    assert summary["partners"] == {} and summary["ticks"] == 12  # 6 s at tick_s 0.5
+    local = read_tracks(tmp_path / "out" / "local_tracks.csv")
+    assert set(ADDRESSES) <= set(local.mode_s.tolist())
+    assert (tmp_path / "out" / "status.json").exists()

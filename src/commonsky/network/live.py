@@ -15,6 +15,10 @@ the node takes nothing from that peer (the messages wait on its durable consumer
 behind a broken link), so the peer goes degraded then down and its tracks age out of the picture,
 and everything it sent arrives once the link is back.
 
+Without NATS credentials the node runs stand-alone: nothing is published or received, and any
+peers the scenario names are reported down. That is the mode for one receiver's owner: live
+inputs, the local picture, assessment, recording, outputs and the display, no coalition server.
+
 A restarted process replays its recording to rebuild the node, then goes on at the current time
 of the pacing clock: plots released while it was down are lost, as a live sensor feed's would be
 (counted as `plots_missed`). Its durable consumers deliver whatever it had not acked, and the
@@ -96,8 +100,8 @@ class LiveNodeConfig:
     """sensors.json describing the radars behind the inputs (ADS-B receivers get a default entry)."""
 
     @classmethod
-    def load(cls, path: str | Path) -> LiveNodeConfig:
-        """Read a node config TOML; errors name the file and the key."""
+    def load(cls, path: str | Path, out: Path | None = None) -> LiveNodeConfig:
+        """Read a node config TOML; errors name the file and the key. `out` overrides (or stands in for) its `out`."""
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text())
@@ -108,7 +112,7 @@ class LiveNodeConfig:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(str(p), unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        for key in ("partner", "scenario", "out"):
+        for key in ("partner", "scenario") if out is not None else ("partner", "scenario", "out"):
             if not isinstance(data.get(key), str) or not data[key]:
                 raise ConfigError(str(p), key, "required text")
         epoch = data.get("start_epoch_s")
@@ -124,7 +128,7 @@ class LiveNodeConfig:
         return cls(
             partner=data["partner"],
             scenario=(p.parent / data["scenario"]).resolve(),
-            out=(p.parent / data["out"]).resolve(),
+            out=out.resolve() if out is not None else (p.parent / data["out"]).resolve(),
             seed=data.get("seed"),
             speed=_positive(p, data, "speed", 1.0),
             tick_s=_positive(p, data, "tick_s", DEFAULT_TICK_S),
@@ -166,8 +170,10 @@ def _resume(recording: Path) -> tuple[Node | None, list[TickOutput]]:
     return node, outputs
 
 
-async def _publish(transport: NatsTransport, node: Node, result: TickOutput) -> None:
-    """Send one tick's track batches and heartbeat, numbered as the node numbered them."""
+async def _publish(transport: NatsTransport | None, node: Node, result: TickOutput) -> None:
+    """Send one tick's track batches and heartbeat, numbered as the node numbered them (stand-alone: nothing)."""
+    if transport is None:
+        return
     for peer, payload in result.outgoing.items():
         sent = decode(payload)
         await transport.publish_encoded("tracks", payload, receiver=peer, seq=sent.seq, sent_s=sent.sent_s)
@@ -261,12 +267,12 @@ class LiveHooks:
 
 async def run_live_node(
     config: LiveNodeConfig,
-    creds: Path,
+    creds: Path | None,
     url: str | None = None,
     progress: Callable[[float], None] | None = None,
     hooks: LiveHooks | None = None,
 ) -> dict[str, Any]:
-    """Run one partner's node against a NATS server until the scenario ends; returns a status summary."""
+    """Run one partner's node until the scenario ends, over NATS (`creds`) or stand-alone (None); returns a summary."""
     hooks = hooks or LiveHooks()
     scenario = load_scenario(config.scenario)
     simulation = simulate(scenario, seed=config.seed)
@@ -323,7 +329,7 @@ async def run_live_node(
         """The simulated time the pacing clock shows now."""
         return start + (time.time() - epoch) * speed
 
-    transport = await NatsTransport.from_creds(creds, url=url, ack_wait_s=ACK_WAIT_S)
+    transport = None if creds is None else await NatsTransport.from_creds(creds, url=url, ack_wait_s=ACK_WAIT_S)
     tick_costs: list[float] = []
     intake: asyncio.Queue[Plots] = asyncio.Queue()
     readers = [asyncio.create_task(feed.run(intake)) for feed in feeds]
@@ -381,7 +387,8 @@ async def run_live_node(
             reader.cancel()
         for picture in pictures:
             await picture.close()
-        await transport.close()
+        if transport is not None:
+            await transport.close()
         node.close()
         timing.close()
         alerts.close()
@@ -431,7 +438,7 @@ def feed_sensors(config: LiveNodeConfig, feeds: list[FeedInput], region: Region)
 
 
 async def _receive(
-    transport: NatsTransport,
+    transport: NatsTransport | None,
     node: Node,
     lock: threading.Lock,
     timing: _TimingLog,
@@ -445,7 +452,7 @@ async def _receive(
     The fusion time is the pacing clock's, kept inside `window` (last tick, next tick) so the
     node's time never runs backwards when ticks run late.
     """
-    if not peers:
+    if not peers or transport is None:
         await asyncio.sleep(timeout_s)
         return
     if timeout_s > 0.011:
