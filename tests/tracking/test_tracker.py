@@ -7,7 +7,7 @@ import pytest
 
 from commonsky.core import Plots, SensorKind
 from commonsky.core.errors import ConfigError
-from commonsky.tracking import TrackerConfig, imm, maintain, new_state, run, step
+from commonsky.tracking import TrackerConfig, imm, maintain, new_state, picture, run, step
 from commonsky.tracking.measurements import point_from_altitude
 
 from .synth import FRAME, adsb_plots, adsb_sensor, radar_plots, radar_sensor, straight
@@ -168,6 +168,23 @@ def test_maintain_ages_out_tracks_while_no_plot_arrives() -> None:
     state = maintain(state, 75.0)
     assert len(state.tracks) == 0
     assert state.stats.tracks_deleted == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_late_and_repeated_reports_are_predicted_back_to_not_dragging_the_track(seed: int) -> None:
+    """Merged receiver feeds: every report twice, delivered up to 1 s out of order, in small batches."""
+    rng = np.random.default_rng(seed)
+    adsb = adsb_sensor()
+    reports = adsb_plots(straight(np.arange(0.0, 60.0, 0.5), 0.0, 0.0, 200.0, 0.0), adsb, rng, 30.0, 0xABCDEF)
+    both = Plots.concat([reports, reports.replace(time_s=reports.time_s + rng.uniform(-1e-3, 1e-3, len(reports)))])
+    both = both.take(np.argsort(both.time_s + rng.uniform(-1.0, 1.0, len(both))))
+    state = new_state([adsb])
+    for k in range(0, len(both), 4):
+        state, _ = step(state, both.take(np.arange(k, min(k + 4, len(both)))))
+    tracks = picture(state, 60.0)
+    assert tracks.track_id.tolist() == [1]
+    assert np.hypot(tracks.v_east_mps[0] - 200.0, tracks.v_north_mps[0]) < 25.0  # taken as current: ~60 m/s off
+    assert state.stats.plots_late > 20
 
 
 def test_registration_recovers_injected_radar_biases() -> None:

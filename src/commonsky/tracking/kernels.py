@@ -104,19 +104,22 @@ def _radar_geometry(
 
 @njit(cache=True, fastmath=True)
 def _add_noise(P: F64, dt: float, q: float, q_turn: float, q_vertical: float) -> None:
+    """Process noise over |dt|; for a backward prediction (dt < 0, a late plot) the position-velocity
+    covariance changes sign, as integrating the white acceleration back from the later time gives."""
+    a = abs(dt)
     q2 = q * q
-    pp, pv, vv = q2 * dt**3 / 3.0, q2 * dt * dt / 2.0, q2 * dt
+    pp, pv, vv = q2 * a**3 / 3.0, q2 * dt * a / 2.0, q2 * a
     for i in range(2):
         P[i, i] += pp
         P[i, i + 2] += pv
         P[i + 2, i] += pv
         P[i + 2, i + 2] += vv
-    P[4, 4] += q_turn * q_turn * dt
+    P[4, 4] += q_turn * q_turn * a
     qv = q_vertical * q_vertical
-    P[5, 5] += qv * dt**3 / 3.0
-    P[5, 6] += qv * dt * dt / 2.0
-    P[6, 5] += qv * dt * dt / 2.0
-    P[6, 6] += qv * dt
+    P[5, 5] += qv * a**3 / 3.0
+    P[5, 6] += qv * dt * a / 2.0
+    P[6, 5] += qv * dt * a / 2.0
+    P[6, 6] += qv * a
 
 
 @njit(cache=True, fastmath=True)

@@ -100,6 +100,8 @@ class TrackerStats:
     adsb_duplicates: int = 0
     """ADS-B reports of a broadcast already received by another station (same address and time)."""
     address_conflicts: int = 0
+    plots_late: int = 0
+    """Plots applied to a track already updated with a later plot (their time is older than the track's)."""
     tracks_started: int = 0
     tracks_confirmed: int = 0
     tracks_deleted: int = 0

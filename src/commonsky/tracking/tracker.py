@@ -212,7 +212,7 @@ def _gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs
     """Predict each pair's track to its plot time (combined IMM, generous CV) and score it."""
     tracks = state.tracks
     sub = p.take(plot)
-    dt = np.maximum(sub.time_s - tracks.time_s[row], 0.0)
+    dt = sub.time_s - tracks.time_s[row]
     radar, s_pos, s_rot = _kernel_inputs(state, sub)
     cfg = state.config
     d2, logdet, nu, S, H, rates = kernels.gate_rows(
@@ -555,7 +555,8 @@ def _update_tracks(state: TrackerState, p: SlicePlots, rows: I64) -> None:
     """One IMM predict-update per row (rows are distinct), then the bookkeeping of each track."""
     cfg = state.config
     tr = state.tracks
-    dt = np.maximum(p.time_s - tr.time_s[rows], 0.0)
+    dt = p.time_s - tr.time_s[rows]  # < 0 for a late plot: the track is predicted back to it
+    state.stats.plots_late += int(np.count_nonzero(dt < 0.0))
     radar, s_pos, s_rot = _kernel_inputs(state, p)
     measured = np.isfinite(p.alt)
     kernels.imm_update_rows(
