@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyais
@@ -128,6 +129,31 @@ def test_beast_source_that_vanishes_mid_frame_loses_only_the_frames_it_cut(free_
     skipped = int(frames.offset[82]) - resume
     assert [e.offset for e in feed.report.first_errors] == [int(frames.offset[80]), cut + skipped - 1]
     assert status["errors"] == 2
+
+
+def _beast_bytes(frames: Any, ticks: np.ndarray) -> bytes:
+    """Beast frames again, with other MLAT counter values (0x1a escaped in counter, signal and payload)."""
+    out = bytearray()
+    for kind, payload, tick in zip(frames.kind.tolist(), frames.frame.tolist(), ticks.tolist(), strict=True):
+        body = int(tick).to_bytes(6, "big") + b"\x80" + bytes.fromhex(payload)
+        out += b"\x1a" + kind.encode() + body.replace(b"\x1a", b"\x1a\x1a")
+    return bytes(out)
+
+
+def test_live_beast_counter_that_runs_back_or_too_fast_is_anchored_again() -> None:
+    frames = read_beast(BEAST.read_bytes(), start_time_s=0.0)
+    span = float(frames.time_s[-1])  # about 12 s of traffic
+    looped = BeastStream("rx", REF)
+    first = looped.feed(BEAST.read_bytes(), T0)  # the first frame takes the arrival time, the rest the counter
+    assert looped.reanchors == 0 and first.time_s.min() >= T0 and first.time_s.max() <= T0 + span
+    again = looped.feed(BEAST.read_bytes(), T0 + 2 * span)  # a feeder looping its recording: the counter runs back
+    assert looped.reanchors == 1 and (again.time_s == T0 + 2 * span).all()
+    fast = BeastStream("rx", REF)  # a counter at 100 times the 12 MHz rate (e.g. a GPS-stamping receiver)
+    plots = fast.feed(_beast_bytes(frames, frames.mlat_ticks * 100), T0 + 1.0)
+    assert fast.reanchors == 1 and (np.abs(plots.time_s - (T0 + 1.0)) < 1.0).all()
+    steady = BeastStream("rx", REF)
+    steady.feed(BEAST.read_bytes(), T0 + span)
+    assert steady.reanchors == 0
 
 
 def _sbs_text() -> str:
@@ -327,7 +353,7 @@ def _stream(decoder: StreamDecoder, data: bytes, size: int) -> Plots:
 @pytest.mark.parametrize("size", [29, 700])
 def test_stream_decoders_cut_anywhere_give_the_whole_file_result(size: int) -> None:
     beast = BEAST.read_bytes()
-    assert_same_rows(_stream(BeastStream("rx", REF), beast, size), _whole(BEAST, "beast", "rx")(T0))
+    assert_same_rows(_stream(BeastStream("rx", REF, live=False), beast, size), _whole(BEAST, "beast", "rx")(T0))
 
     modes = DATA / "modes" / "pymodes_sample_data_adsb_first1000.csv"
     text_stream = ModeSTextStream("rx", REF)

@@ -49,6 +49,10 @@ STREAM_FORMATS: Final = ("beast", "sbs", "modes", "ais")
 """Formats a TCP input accepts (ASTERIX comes over UDP)."""
 FILE_FORMATS: Final = ("auto", "asterix", "pcap", "final", *STREAM_FORMATS)
 FILE_BATCH_S: Final = 0.25
+BEAST_COUNTER_BACK_S: Final = 2.0
+"""A live Beast counter running back by more than this (not a wrap) was restarted: anchor it again."""
+BEAST_COUNTER_AHEAD_S: Final = 60.0
+"""A live Beast counter time this far ahead of the arrival counts at another rate: anchor it again."""
 """Recorded seconds per batch of a file replay; a batch is released when its newest plot is due."""
 AIS_HOLD_LINES: Final = 64
 """A multi-sentence AIS message still incomplete this many lines after its first part is given up."""
@@ -261,13 +265,21 @@ class BeastStream:
 
     Beast has no absolute time: each connection's first frame is stamped with its arrival time and
     later frames by the MLAT counter from there; frames without a counter get their arrival time.
+    When the counter runs back by more than `BEAST_COUNTER_BACK_S` (the receiver restarted it, or a
+    feeder loops a recording) or its time gets ahead of the arrival by more than `BEAST_COUNTER_AHEAD_S`
+    (it counts at another rate, as GPS-stamping receivers do), that chunk's frames take their arrival
+    time and the counter is anchored again at the next frame (`reanchors` counts it).
     """
 
-    def __init__(self, sensor_id: str, reference: tuple[float, float] | None = None) -> None:
+    def __init__(self, sensor_id: str, reference: tuple[float, float] | None = None, *, live: bool = True) -> None:
         self.report = StreamReport(sensor_id)
         self.decoder = ModeSDecoder(sensor_id, reference=reference, report=self.report)
+        self.live = live
+        """Arrival times are the present (a socket): check the counter against them. A file read whole is not."""
+        self._latest_s = -math.inf
         self._reader: BeastReader | None = None
         self._connection_bytes = 0
+        self.reanchors = 0
 
     def feed(self, data: bytes, arrival_s: float) -> Plots:
         """Plots of the frames completed by `data`."""
@@ -278,6 +290,23 @@ class BeastStream:
         # The Mode S decoder counts its frames itself; the reader counted them as Beast frames.
         self.report.messages -= int(np.isin(frames.kind, MODE_S_KINDS).sum())
         raw = frames.mode_s()
+        times = raw.time_s[np.isfinite(raw.time_s)]
+        if self.live and len(times):
+            latest_before = np.maximum.accumulate(np.r_[self._latest_s, times])[:-1]
+            back = bool(np.any(times < latest_before - BEAST_COUNTER_BACK_S))
+            if back or times.max() > arrival_s + BEAST_COUNTER_AHEAD_S:
+                self.reanchors += 1
+                if self.reanchors in (1, 10) or self.reanchors % 1000 == 0:  # a steady fault must not flood the log
+                    log.warning(
+                        "%s: Beast counter out of step with the clock; anchored again (%d times)",
+                        self.report.source,
+                        self.reanchors,
+                    )
+                self._reader.reanchor(arrival_s)
+                self._latest_s = -math.inf
+                raw = raw.replace(time_s=np.full(len(raw), arrival_s))
+            else:
+                self._latest_s = max(self._latest_s, float(times.max()))
         raw = raw.replace(time_s=np.where(np.isfinite(raw.time_s), raw.time_s, arrival_s))
         return self.decoder.decode_raw(raw).plots
 
@@ -288,6 +317,7 @@ class BeastStream:
         self.report.begin(self.report.offset_base + self._connection_bytes)
         self._reader = None
         self._connection_bytes = 0
+        self._latest_s = -math.inf
 
     def finish(self) -> Plots:
         """End of a recording: a partial frame is an error."""
@@ -473,7 +503,7 @@ def stream_decoder(spec: InputSpec, fmt: str | None = None) -> StreamDecoder:
     if fmt == "asterix":
         return AsterixStream(spec.url, spec.day_start_s)
     if fmt == "beast":
-        return BeastStream(spec.sensor_id, spec.reference)
+        return BeastStream(spec.sensor_id, spec.reference, live=spec.scheme != "file")
     if fmt == "modes":
         return ModeSTextStream(spec.sensor_id, spec.reference)
     if fmt == "sbs":

@@ -74,6 +74,13 @@ class BeastReader:
         self._last_ticks = 0
         self._wraps = 0
 
+    def reanchor(self, start_time_s: float) -> None:
+        """Stamp the next frame with counter `start_time_s` and later frames from it (the counter jumped)."""
+        self.start_time_s = start_time_s
+        self._first_ticks = None
+        self._last_ticks = 0
+        self._wraps = 0
+
     def feed(self, chunk: bytes) -> BeastFrames:
         """Frames completed by this chunk; an incomplete last frame waits for the next chunk."""
         data = self._pending + chunk
