@@ -337,3 +337,11 @@ def test_identity_state_carries_across_calls(flight: list[dict[str, Any]]) -> No
     assert (later.plots.callsign == "AFR34ZG").all()
     assert (later.plots.squawk >= 0).all()
     assert len(decoder._ident["addr"]) == len(set(decoder._ident["addr"].tolist())) == 1
+
+
+def test_nucp_stands_in_for_nacp_until_one_is_received() -> None:
+    """The textbook CPR pair (TC 11, NUCp 7: HFOM < 92.6 m): no TC 29/31 yet, so NACp 8 (EPU < 92.6 m)."""
+    even, odd = "8D40621D58C382D690C8AC2863A7", "8D40621D58C386435CC412692AD6"
+    assert rs1090.decode(even)["NUCp"] == 7
+    plots = decode_modes([even, odd], [0.0, 1.0], "rx").plots
+    assert plots.nacp.tolist() == [8]

@@ -9,7 +9,8 @@ feed can be decoded in chunks. What comes out (`ModeSBatch`):
   TC 5-8): `lat_deg`/`lon_deg`, barometric `altitude_m` (TC 9-18 only; NaN for GNSS-height
   TC 20-22 and surface), `mode_s`, and the latest `callsign` (TC 1-4, or BDS 2,0 in a trusted
   DF20/21), `squawk` (trusted DF5/21, TC 28) and `nacp` (TC 29/31) of that address. Range and
-  azimuth are NaN. NACp stays -1 for version-0 transponders, which send no NACp.
+  azimuth are NaN. While no NACp of the address is known (version-0 transponders never send one),
+  `nacp` is the one equivalent to the position's NUCp (`NUCP_AS_NACP`); -1 for NUCp 0.
 - `velocities`: a `Velocities` row per TC 19 message and per surface position that carries a speed.
 - `replies`: a `Replies` row per altitude (DF0/4/16/20) or identity (DF5/21) reply whose address
   is trusted.
@@ -80,6 +81,9 @@ DF18_ICAO_CF = (0, 2, 6)
 """DF18 control fields whose AA is an ICAO address and whose ME is laid out as in DF17."""
 
 _K_IDENT, _K_SURFACE, _K_AIRBORNE, _K_VELOCITY, _K_SQUAWK, _K_NACP, _K_COMMB_ID = 1, 2, 3, 4, 5, 6, 7
+NUCP_AS_NACP = np.array([-1, 1, 1, 4, 5, 6, 7, 8, 10, 11], dtype=np.int8)
+"""Per NUCp 0..9 (the position message's type code; DO-260 version 0), the NACp whose 95 % bound covers its
+HFOM: a plot's accuracy while no NACp (TC 29/31) of its address is known. NUCp 0: unknown (-1)."""
 _WANTED_TC = np.zeros(32, dtype=bool)
 _WANTED_TC[[1, 2, 3, 4, 5, 6, 7, 8, *range(9, 19), 19, 20, 21, 22, 28, 29, 31]] = True
 
@@ -354,6 +358,7 @@ class _Fields:
         self.heading = np.full(n, np.nan)
         self.squawk = np.full(n, -1, dtype=np.int16)
         self.nacp = np.full(n, -1, dtype=np.int8)
+        self.nucp = np.full(n, 0, dtype=np.int8)
         self.callsign = np.full(n, "", dtype=CALLSIGN_DTYPE)
 
     def fill(self, u: int, msg: dict[str, Any]) -> None:
@@ -371,6 +376,7 @@ class _Fields:
             self.parity[u] = 1 if msg["parity"] == "odd" else 0
             self.lat_cpr[u] = msg["lat_cpr"] / 131072.0
             self.lon_cpr[u] = msg["lon_cpr"] / 131072.0
+            self.nucp[u] = msg.get("NUCp") or 0
             if bds == "05" and msg.get("tc", 0) <= 18 and msg.get("altitude") is not None:
                 self.alt_ft[u] = msg["altitude"]
             if bds == "06" and msg.get("groundspeed") is not None:
@@ -692,7 +698,7 @@ class ModeSDecoder:
             mode_s=addr[pos],
             squawk=squawk,
             callsign=callsign,
-            nacp=nacp,
+            nacp=np.where(nacp >= 0, nacp, NUCP_AS_NACP[fields.nucp[u]]),
         )
 
     def _resolve_cpr(
