@@ -49,11 +49,11 @@ STREAM_FORMATS: Final = ("beast", "sbs", "modes", "ais")
 """Formats a TCP input accepts (ASTERIX comes over UDP)."""
 FILE_FORMATS: Final = ("auto", "asterix", "pcap", "final", *STREAM_FORMATS)
 FILE_BATCH_S: Final = 0.25
+"""Recorded seconds per batch of a file replay; a batch is released when its newest plot is due."""
 BEAST_COUNTER_BACK_S: Final = 2.0
 """A live Beast counter running back by more than this (not a wrap) was restarted: anchor it again."""
 BEAST_COUNTER_AHEAD_S: Final = 60.0
 """A live Beast counter time this far ahead of the arrival counts at another rate: anchor it again."""
-"""Recorded seconds per batch of a file replay; a batch is released when its newest plot is due."""
 AIS_HOLD_LINES: Final = 64
 """A multi-sentence AIS message still incomplete this many lines after its first part is given up."""
 _SBS_RECORDS: Final = (b"MSG,", b"SEL,", b"ID,", b"AIR,", b"STA,", b"CLK,")

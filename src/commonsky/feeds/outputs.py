@@ -12,6 +12,7 @@ SDPS such as ARTAS sends them: displays use them to tell a quiet sky from a dead
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,7 +23,14 @@ from commonsky.core.batches import Tracks
 from commonsky.core.errors import ConfigError, SchemaError
 from commonsky.feeds.sockets import TcpBroadcastServer, UdpSender
 from commonsky.feeds.urls import split_url
-from commonsky.formats.asterix import MAX_BLOCK_BYTES, ServiceMessages, encode_cat062, encode_cat063, encode_cat065
+from commonsky.formats.asterix import (
+    MAX_BLOCK_BYTES,
+    ServiceMessages,
+    encode_cat062,
+    encode_cat063,
+    encode_cat065,
+    parse_sensor_id,
+)
 from commonsky.formats.sbs import encode_sbs
 
 log = logging.getLogger(__name__)
@@ -83,14 +91,6 @@ class OutputSpec:
 _LIMITS: Final = {"sac": 255, "sic": 255, "service": 255, "ttl": 255}
 
 
-def _sac_sic(sensor_id: str) -> tuple[int, int] | None:
-    """(SAC, SIC) of a "SAC-SIC" sensor id (ASTERIX sources are named so), else None."""
-    sac, sep, sic = sensor_id.partition("-")
-    if sep and sac.isdigit() and sic.isdigit() and int(sac) <= 255 and int(sic) <= 255:
-        return int(sac), int(sic)
-    return None
-
-
 def _integer(url: str, key: str, value: str, high: int) -> int:
     if not value.isdigit() or int(value) > high:
         raise ConfigError(url, key, f"{value!r} is not an integer in 0..{high}")
@@ -136,7 +136,7 @@ class PictureOutput:
         self.dropped_tracks = 0
         self._sender: UdpSender | None = None
         self._server: TcpBroadcastServer | None = None
-        self._last_status_s = -float("inf")
+        self._last_status_s = -math.inf
 
     async def start(self) -> None:
         """Open the socket (UDP) or start listening (TCP)."""
@@ -198,7 +198,7 @@ class PictureOutput:
             service_id=[spec.service],
             status=[0],
         )
-        named = {sid: last for sid, last in sensor_last_plot_s.items() if _sac_sic(sid) is not None}
+        named = {sid: last for sid, last in sensor_last_plot_s.items() if parse_sensor_id(sid) is not None}
         if not named:
             return encode_cat065(sdps, spec.sac, spec.sic)
         silent = [last is None or time_s - last > SENSOR_SILENT_S for last in named.values()]

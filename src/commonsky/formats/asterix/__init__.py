@@ -5,6 +5,7 @@ from commonsky.formats.asterix.decode import (
     ServiceMessages,
     decode_asterix,
     decode_recording,
+    parse_sensor_id,
     sensor_ids,
 )
 from commonsky.formats.asterix.encode import (
@@ -31,5 +32,6 @@ __all__ = [
     "encode_cat062",
     "encode_cat063",
     "encode_cat065",
+    "parse_sensor_id",
     "sensor_ids",
 ]

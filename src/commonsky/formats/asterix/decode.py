@@ -122,6 +122,16 @@ def sensor_ids(sac: NDArray[np.int64], sic: NDArray[np.int64]) -> NDArray[np.str
     return names[inverse.ravel()] if len(key) else np.array([], dtype=SENSOR_ID_DTYPE)
 
 
+def parse_sensor_id(sensor_id: str) -> tuple[int, int] | None:
+    """(SAC, SIC) of a "SAC-SIC" sensor id as `sensor_ids` writes them, None for any other id."""
+    parts = sensor_id.split("-")
+    try:
+        sac, sic = (int(v) for v in parts) if len(parts) == 2 else (-1, -1)
+    except ValueError:
+        return None
+    return (sac, sic) if 0 <= sac <= 255 and 0 <= sic <= 255 else None
+
+
 @cache
 def _scanner(spec: Any) -> fast.Scanner:
     return fast.Scanner.build(spec, leaves(spec, spec.cv_category))

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from commonsky.core.batches import Plots, Tracks
 from commonsky.core.errors import SchemaError
-from commonsky.formats.asterix.decode import DAY_S, FPM_MPS, FT_M, NM_M, ServiceMessages
+from commonsky.formats.asterix.decode import DAY_S, FPM_MPS, FT_M, NM_M, ServiceMessages, parse_sensor_id
 from commonsky.formats.asterix.specs import Field, resolve, spec_for
 
 MAX_BLOCK_BYTES: Final = 1400
@@ -255,13 +255,10 @@ def encode_cat062(
 
 
 def _sac_sic(sensor_id: str) -> tuple[int, int]:
-    try:
-        sac, sic = (int(v) for v in sensor_id.split("-"))
-    except ValueError:
-        raise SchemaError(f"subject_id: {sensor_id!r} is not 'SAC-SIC'") from None
-    if not (0 <= sac <= 255 and 0 <= sic <= 255):
+    parsed = parse_sensor_id(sensor_id)
+    if parsed is None:
         raise SchemaError(f"subject_id: {sensor_id!r} is not 'SAC-SIC' with both in 0..255")
-    return sac, sic
+    return parsed
 
 
 def encode_cat034(
