@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from commonsky.core.batches import Plots
+from commonsky.core.batches import Plots, Tracks
 from commonsky.core.errors import ConfigError
 from commonsky.core.sensors import SensorSpec
 from commonsky.feeds.inputs import FeedInput, InputSpec
@@ -214,12 +214,12 @@ class _TracksLog:
         self.local = TracksCsvWriter(out / "local_tracks.csv")
         self.fused = TracksCsvWriter(out / "fused_tracks.csv")
         for result in replayed:
-            self.write(result)
+            self.write(result.local, result.fused.as_tracks())
 
-    def write(self, result: TickOutput) -> None:
-        """One tick's local and fused pictures."""
-        self.local.write(result.local)
-        self.fused.write(result.fused.as_tracks())
+    def write(self, local: Tracks, fused: Tracks) -> None:
+        """One tick's local and fused pictures (the fused one in the `tracks.csv` view)."""
+        self.local.write(local)
+        self.fused.write(fused)
 
     def close(self) -> None:
         """Close both files."""
@@ -364,8 +364,8 @@ async def run_live_node(
             if hooks.on_tick is not None:
                 hooks.on_tick(node, result)
             await _publish(transport, node, result)
+            fused = result.fused.as_tracks()
             if pictures:
-                fused = result.fused.as_tracks()
                 heard = node.assessment.sensor_last_plot_s
                 last_plot = {s.id: heard.get(s.id) for s in node.config.sensors}
                 for picture in pictures:
@@ -375,7 +375,7 @@ async def run_live_node(
                 now, release, {peer: node.sequence[peer] for peer in result.outgoing}, node.config.partner, result
             )
             alerts.write(result)
-            tracks_out.write(result)
+            tracks_out.write(result.local, fused)
             last, ticks = result, ticks + 1
             previous = now
             if progress is not None:

@@ -62,6 +62,8 @@ PLOT_CATEGORIES: Final = (48, 21, 1)
 SERVICE_CATEGORIES: Final = (34, 63, 65, 2)
 TRUNCATED_TOD_S: Final = 512.0
 """I001/141 keeps the time of day modulo 512 s."""
+_PHYSICAL_LIMITS: Final = {"lat": 90.0, "lon": 180.0, "tod": DAY_S}
+"""Largest magnitude a decoded field can have, by its name's first part (`lat_hr`, `tod_073`, ...)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,7 +337,7 @@ class _Decoder:
         records is kept."""
         bad = np.zeros(len(raw["block"]), dtype=bool)
         for name, values in raw.items():
-            limit = {"lat": 90.0, "lon": 180.0, "tod": DAY_S}.get(name.split("_")[0])
+            limit = _PHYSICAL_LIMITS.get(name.split("_")[0])
             if limit is not None:
                 bad |= np.abs(values) > limit
         if not bad.any():
@@ -385,16 +387,24 @@ def _ungarbled(values: NDArray[Any], garbled: NDArray[np.int64], missing: Any) -
     return np.where(garbled == 1, missing, values)
 
 
-def _plots_048(raw: Mapping[str, NDArray[Any]], n: int) -> dict[str, NDArray[Any]]:
+def _radar_plots(raw: Mapping[str, NDArray[Any]], n: int) -> dict[str, NDArray[Any]]:
+    """The columns monoradar reports share (CAT048 and CAT001 name these fields alike): source, polar
+    position, Mode C altitude and Mode A code, garbled ones dropped."""
     fl = _ungarbled(_column(raw, "fl", n, "float"), _column(raw, "fl_g", n), np.nan)
     return {
-        "tod": _column(raw, "tod", n, "float"),
         "sensor_id": sensor_ids(_column(raw, "sac", n), _column(raw, "sic", n)),
         "range_m": _column(raw, "rho", n, "float") * NM_M,
         "azimuth_deg": _column(raw, "theta", n, "float"),
         "altitude_m": fl * 100.0 * FT_M,
-        "mode_s": _column(raw, "address", n),
         "squawk": _ungarbled(_column(raw, "mode3a", n), _column(raw, "mode3a_g", n), -1),
+    }
+
+
+def _plots_048(raw: Mapping[str, NDArray[Any]], n: int) -> dict[str, NDArray[Any]]:
+    return {
+        **_radar_plots(raw, n),
+        "tod": _column(raw, "tod", n, "float"),
+        "mode_s": _column(raw, "address", n),
         "callsign": _column(raw, "callsign", n, "str"),
     }
 
@@ -407,15 +417,7 @@ def _plots_001(raw: Mapping[str, NDArray[Any]], n: int, reference_tod: NDArray[n
     """
     truncated = _column(raw, "tod_truncated", n, "float")
     tod = reference_tod + np.mod(truncated - reference_tod + TRUNCATED_TOD_S / 2, TRUNCATED_TOD_S) - TRUNCATED_TOD_S / 2
-    fl = _ungarbled(_column(raw, "fl", n, "float"), _column(raw, "fl_g", n), np.nan)
-    return {
-        "tod": tod,
-        "sensor_id": sensor_ids(_column(raw, "sac", n), _column(raw, "sic", n)),
-        "range_m": _column(raw, "rho", n, "float") * NM_M,
-        "azimuth_deg": _column(raw, "theta", n, "float"),
-        "altitude_m": fl * 100.0 * FT_M,
-        "squawk": _ungarbled(_column(raw, "mode3a", n), _column(raw, "mode3a_g", n), -1),
-    }
+    return {**_radar_plots(raw, n), "tod": tod}
 
 
 def _reference_tod_001(
