@@ -18,13 +18,13 @@ import statistics
 import threading
 import time
 import zlib
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from tests.web.chromium import CHROMIUM, launch
 
 from benchmarks.common import recorded, standalone
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR
@@ -39,17 +39,6 @@ FRAME = LocalFrame(51.0, 10.0, 0.0)
 UPDATES_FULL = 30
 UPDATES_QUICK = 8
 FPS_WINDOW_S = 10.0
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SEED = 20240602
 T0 = 1_780_000_000.0
 
@@ -175,7 +164,7 @@ def measure_browser(traffic: Traffic, window_s: float) -> dict[str, Any]:
         while not server.started:
             time.sleep(0.05)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = launch(p)
             page = browser.new_page(viewport={"width": 1600, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function(f"() => window.commonsky.trackCount() === {traffic.n}", timeout=120_000)

@@ -17,20 +17,9 @@ from commonsky.sim import load_scenario
 from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
 from commonsky.web.source import ScenarioSource
+from tests.web.chromium import CHROMIUM, launch
 from tests.web.conftest import ZONES, LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-"""WebGL still works with these: chromium falls back to SwiftShader (software) when the GPU is disabled."""
 ROOT = Path(__file__).resolve().parents[2]
 BORDER3 = ROOT / "src" / "commonsky" / "examples" / "border3.toml"
 SCREENSHOT = ROOT / "artifacts" / "web_demo.png"
@@ -47,7 +36,7 @@ def page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1600, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
