@@ -51,7 +51,7 @@ from commonsky.assess.identity import (
     settle,
 )
 from commonsky.assess.zones import Zones
-from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports
+from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports, sensor_kind_names
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorKind, SensorSpec
 
@@ -778,9 +778,7 @@ def _track(system: SystemPicture, k: int | np.integer[Any]) -> dict[str, Any]:
         "squawk": f"{squawk:04d}" if squawk >= 0 else None,
         "callsign": str(system.callsign[k]) or None,
         "status": str(system.status[k]),
-        "sensors": [
-            name for bit, name in ((SENSOR_PSR, "psr"), (SENSOR_SSR, "ssr"), (SENSOR_ADSB, "adsb")) if kinds & bit
-        ],
+        "sensors": sensor_kind_names(kinds),
         "sources": str(system.sources[k]).split(";") if str(system.sources[k]) else [],
         "responsible": str(system.responsible[k]),
     }

@@ -254,6 +254,11 @@ SENSOR_ADSB = 4
 """Bits of `TrackReports.sensor_kinds`: which kinds of sensor fed the track recently."""
 
 
+def sensor_kind_names(kinds: int) -> list[str]:
+    """The sensor kinds ("psr", "ssr", "adsb") set in a `sensor_kinds` bit mask."""
+    return [name for bit, name in ((SENSOR_PSR, "psr"), (SENSOR_SSR, "ssr"), (SENSOR_ADSB, "adsb")) if kinds & bit]
+
+
 @dataclass(frozen=True, eq=False)
 class TrackReports(Columns):
     """Tracks with their uncertainty, as partners exchange them and as fusion consumes them.

@@ -40,7 +40,7 @@ from commonsky.assess import (
     override_identity,
     zones_from_geojson,
 )
-from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR
+from commonsky.core.batches import sensor_kind_names
 from commonsky.core.sensors import SensorSpec
 from commonsky.fusion import SystemTracks
 from commonsky.tracking import registration_report
@@ -174,9 +174,7 @@ class Picture:
             "sigma_alt_m": _sqrt(f.var_alt_m2[i]),
             "sigma_ve_mps": _sqrt(f.cov_ve_ve[i]),
             "sigma_vn_mps": _sqrt(f.cov_vn_vn[i]),
-            "sensor_kinds": [
-                n for bit, n in ((SENSOR_PSR, "psr"), (SENSOR_SSR, "ssr"), (SENSOR_ADSB, "adsb")) if kinds & bit
-            ],
+            "sensor_kinds": sensor_kind_names(kinds),
             "source_tracks": [{"partner": o, "track_id": t} for o, t in links],
             "partners": sorted({o for o, _ in links}),
             "alert_details": [a for a in self.alerts if a["system_id"] == system_id],
