@@ -44,3 +44,47 @@ def test_radar_recording_without_sensor_descriptions_is_refused_clearly(tmp_path
     result = runner.invoke(app, ["run", str(PCAP), "--out", str(tmp_path / "run")])
     assert result.exit_code != 0
     assert "radar plots need a description of sensors" in result.output
+
+
+def test_coalition_keygen_hub_join_keep_secrets_with_their_owners(tmp_path: Path) -> None:
+    coalition = tmp_path / "coalition.toml"
+    coalition.write_text('partners = ["north", "east"]\n')
+    for partner in ("north", "east"):
+        result = runner.invoke(app, ["coalition", "keygen", partner, "--dir", str(tmp_path / partner)])
+        assert result.exit_code == 0, result.output
+        assert "seal key fingerprint" in " ".join(result.output.split())  # Rich wraps long lines
+    requests = [arg for p in ("north", "east") for arg in ("--request", str(tmp_path / p / "request.json"))]
+    hub = tmp_path / "hub"
+    result = runner.invoke(app, ["coalition", "hub", "--coalition", str(coalition), *requests, "--dir", str(hub)])
+    assert result.exit_code == 0, result.output
+    assert (hub / "nats-commonsky-1.conf").exists()
+    result = runner.invoke(
+        app, ["coalition", "join", str(hub / "grants" / "north.json"), "--dir", str(tmp_path / "north")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "east: seal key fingerprint" in " ".join(result.output.split())
+    assert (tmp_path / "north" / "creds.json").exists()
+    secrets = [(tmp_path / p / name).read_text().strip() for p in ("north", "east") for name in ("user.nk", "seal.key")]
+    for f in hub.rglob("*"):
+        if f.is_file():
+            text = f.read_text(errors="replace")
+            assert not any(secret in text for secret in secrets), f
+    # a request for a partner the coalition does not name is refused with the reason
+    (tmp_path / "south").mkdir()
+    runner.invoke(app, ["coalition", "keygen", "south", "--dir", str(tmp_path / "south")])
+    result = runner.invoke(
+        app,
+        [
+            "coalition",
+            "hub",
+            "--coalition",
+            str(coalition),
+            *requests,
+            "--request",
+            str(tmp_path / "south" / "request.json"),
+            "--dir",
+            str(hub),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "not a partner of the coalition" in " ".join(result.output.split())

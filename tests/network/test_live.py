@@ -23,6 +23,9 @@ DURATION_S = 40
 SPEED = 4.0
 TICK_S = 0.5
 PARTNERS = ("north", "east", "west")
+RESTART_SPEED = 2.0
+"""Slower for the kill-and-restart run: the restarted process (simulation, JIT cache) must be back
+before the scenario ends even on a busy machine (20 wall seconds in all)."""
 
 
 def _border_text() -> str:
@@ -31,9 +34,10 @@ def _border_text() -> str:
     return BORDER.read_text().replace('zones = "border3_zones.geojson"', f'zones = "{zones}"')
 
 
-def _node_config(partner: str) -> str:
+def _node_config(partner: str, speed: float = SPEED, epoch: float | None = None) -> str:
     text = f'partner = "{partner}"\nscenario = "scenario.toml"\nout = "out/{partner}"\n'
-    return text + f"speed = {SPEED}\ntick_s = {TICK_S}\n"
+    text += f"speed = {speed}\ntick_s = {TICK_S}\n"
+    return text if epoch is None else text + f"start_epoch_s = {epoch!r}\n"
 
 
 def _node_command(config: Path, creds: Path) -> list[str]:
@@ -60,14 +64,14 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
     configs = {}
     for partner in PARTNERS:
         path = tmp_path / f"{partner}.toml"
-        path.write_text(_node_config(partner))
+        path.write_text(_node_config(partner, RESTART_SPEED))
         configs[partner] = path
     procs = {p: subprocess.Popen(_node_command(configs[p], coalition.creds(p))) for p in PARTNERS}
     segment = tmp_path / "out" / "east" / "recording" / "inputs-000001.arrows"
     deadline = time.monotonic() + 60.0
     while not (segment.exists() and segment.stat().st_size > 0) and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(2.0)  # about 8 simulated seconds into east's run
+    time.sleep(2.0)  # about 4 simulated seconds into east's run
     assert procs["east"].poll() is None
     procs["east"].send_signal(signal.SIGKILL)
     procs["east"].wait()
@@ -121,25 +125,33 @@ def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coa
     text += f"start_s = {outage[0]}\nend_s = {outage[1]}\n"
     (tmp_path / "scenario.toml").write_text(text)
     procs = {}
+    epoch = time.time() + 3.0  # one pacing clock for all three, whenever each process gets going
     for partner in PARTNERS:
         path = tmp_path / f"{partner}.toml"
-        path.write_text(_node_config(partner))
+        path.write_text(_node_config(partner, epoch=epoch))
         procs[partner] = subprocess.Popen(_node_command(path, coalition.creds(partner)))
     for proc in procs.values():
         assert proc.wait(timeout=120) == 0
     start = 1780000000
-    ticks = [json.loads(line) for line in (tmp_path / "out" / "east" / "timing.jsonl").read_text().splitlines()]
-    ticks = [t for t in ticks if t["event"] == "tick"]
+
+    def ticks_of(partner: str) -> list[dict]:  # type: ignore[type-arg]
+        lines = (tmp_path / "out" / partner / "timing.jsonl").read_text().splitlines()
+        return [t for t in map(json.loads, lines) if t["event"] == "tick"]
+
+    ticks = ticks_of("east")
+    # A process that starts late (a busy machine) joins the common clock where it stands: judge
+    # "up" only from a few seconds after the last of the three ticked for the first time.
+    everyone = max(ticks_of(p)[0]["sim"] for p in PARTNERS) - start + 3
 
     def during(lo: float, hi: float) -> list[dict]:  # type: ignore[type-arg]
         return [t for t in ticks if start + lo <= t["sim"] < start + hi]
 
-    assert all(t["partners"]["north"] == "up" for t in during(5, outage[0]))
-    assert all(t["partners"]["west"] == "up" for t in during(5, duration))
+    assert all(t["partners"]["north"] == "up" for t in during(max(5, everyone), outage[0]))
+    assert all(t["partners"]["west"] == "up" for t in during(max(5, everyone), duration))
     # Late in the outage north is down and its tracks have aged out of east's picture.
     assert "down" in {t["partners"]["north"] for t in during(outage[1] - 4, outage[1])}
     assert any(t["fused_by_owner"].get("north", 0) == 0 for t in during(outage[1] - 4, outage[1]))
-    assert all(t["fused_by_owner"].get("north", 0) > 0 for t in during(5, outage[0]))
+    assert all(t["fused_by_owner"].get("north", 0) > 0 for t in during(max(5, everyone), outage[0]))
     # Back up once the backlog is in (the last 6 simulated s: slack for a busy machine).
     assert all(t["partners"]["north"] == "up" for t in during(duration - 6, duration))
     assert all(t["fused_by_owner"].get("north", 0) > 0 for t in during(duration - 6, duration))

@@ -15,6 +15,12 @@ the node takes nothing from that peer (the messages wait on its durable consumer
 behind a broken link), so the peer goes degraded then down and its tracks age out of the picture,
 and everything it sent arrives once the link is back.
 
+Sovereign: the node's own picture never waits on the coalition. The NATS link comes up in the
+background (the servers may be down at start-up), publishing is queued (`NatsTransport.send`), and
+while the link is down the node keeps tracking, fusing what it has, assessing, serving its
+display and writing its outputs; `status.json` (rewritten every second) and the display show the
+link's state, and on its return the durable consumers deliver everything missed, once.
+
 Without NATS credentials the node runs stand-alone: nothing is published or received, and any
 peers the scenario names are reported down. That is the mode for one receiver's owner: live
 inputs, the local picture, assessment, recording, outputs and the display, no coalition server.
@@ -60,6 +66,7 @@ from commonsky.network.node import Node, TickOutput, rebuild
 from commonsky.network.runner import alert_lines, node_configs
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
+from commonsky.network.transport.natsconfig import Credentials
 from commonsky.sim import load_scenario, simulate
 from commonsky.sim.scenario import Region
 from commonsky.store import Recorder
@@ -170,15 +177,20 @@ def _resume(recording: Path) -> tuple[Node | None, list[TickOutput]]:
     return node, outputs
 
 
-async def _publish(transport: NatsTransport | None, node: Node, result: TickOutput) -> None:
-    """Send one tick's track batches and heartbeat, numbered as the node numbered them (stand-alone: nothing)."""
+def _publish(transport: NatsTransport | None, node: Node, result: TickOutput) -> None:
+    """Queue one tick's track batches and heartbeat, numbered as the node numbered them (stand-alone: nothing).
+
+    Never waits for the coalition servers: the transport publishes in the background and keeps
+    what it cannot deliver yet (hub down, receiver not connected) in a bounded outbox.
+    """
     if transport is None:
         return
     for peer, payload in result.outgoing.items():
         sent = decode(payload)
-        await transport.publish_encoded("tracks", payload, receiver=peer, seq=sent.seq, sent_s=sent.sent_s)
+        if peer in transport.receivers:
+            transport.send("tracks", payload, receiver=peer, seq=sent.seq, sent_s=sent.sent_s)
     beat = decode(result.heartbeat)
-    await transport.publish_encoded("heartbeat", result.heartbeat, seq=beat.seq, sent_s=beat.sent_s)
+    transport.send("heartbeat", result.heartbeat, seq=beat.seq, sent_s=beat.sent_s)
 
 
 def _fused_by_owner(partner: str, result: TickOutput) -> dict[str, int]:
@@ -263,6 +275,8 @@ class LiveHooks:
     on_start: Callable[[Node], None] | None = None
     on_tick: Callable[[Node, TickOutput], None] | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
+    link: Callable[[], dict[str, Any] | None] = lambda: None
+    """The coalition link's status now (`NatsTransport.status`), None for a stand-alone node; set by the node."""
 
 
 async def run_live_node(
@@ -329,8 +343,30 @@ async def run_live_node(
         """The simulated time the pacing clock shows now."""
         return start + (time.time() - epoch) * speed
 
-    transport = None if creds is None else await NatsTransport.from_creds(creds, url=url, ack_wait_s=ACK_WAIT_S)
+    transport = None if creds is None else await NatsTransport.open(_credentials(creds, url), ack_wait_s=ACK_WAIT_S)
+    hooks.link = (lambda: None) if transport is None else (lambda: transport.status().to_dict())
     tick_costs: list[float] = []
+
+    def summary() -> dict[str, Any]:
+        """What status.json says: counters, inputs, outputs, partners and the coalition link."""
+        return {
+            "partner": config.partner,
+            "ticks": ticks,
+            "last_tick_s": float(last.time_s) if last is not None else None,
+            "plots_missed": plots_missed,
+            "messages_in": node.counters.messages_in,
+            "messages_bad": node.counters.messages_bad,
+            "messages_duplicate": node.counters.messages_duplicate,
+            "rows_imported": node.counters.rows_imported,
+            "rows_exported": node.counters.rows_exported,
+            "tick_p99_ms": float(np.percentile(tick_costs, 99) * 1000.0) if tick_costs else None,
+            "inputs": [feed.status() for feed in feeds],
+            "outputs": [picture.status() for picture in pictures],
+            "partners": last.partners if last is not None else {},
+            "link": hooks.link(),
+        }
+
+    status_written = 0.0
     intake: asyncio.Queue[Plots] = asyncio.Queue()
     readers = [asyncio.create_task(feed.run(intake)) for feed in feeds]
     for picture in pictures:
@@ -341,7 +377,7 @@ async def run_live_node(
         if last is not None:
             # The process may have died between recording its last tick and publishing it: publish
             # that tick again (same message ids, so JetStream stores each message once).
-            await _publish(transport, node, last)
+            _publish(transport, node, last)
         for k in range(first, len(tick_times)):
             now = float(tick_times[k])
             deadline = epoch + (now - start) / speed
@@ -363,7 +399,7 @@ async def run_live_node(
                 result = node.tick(now)
             if hooks.on_tick is not None:
                 hooks.on_tick(node, result)
-            await _publish(transport, node, result)
+            _publish(transport, node, result)
             fused = result.fused.as_tracks()
             if pictures:
                 heard = node.assessment.sensor_last_plot_s
@@ -380,6 +416,11 @@ async def run_live_node(
             previous = now
             if progress is not None:
                 progress((k + 1) / len(tick_times))
+            if time.monotonic() - status_written >= 1.0:
+                _write_atomically(config.out / "status.json", json.dumps(summary(), indent=2) + "\n")
+                status_written = time.monotonic()
+        if transport is not None:  # the last ticks' batches, if the link lets them go within a few seconds
+            await transport.drain_outbox(timeout_s=5.0)
     finally:
         if hooks.on_stop is not None:
             await hooks.on_stop()
@@ -388,28 +429,29 @@ async def run_live_node(
         for picture in pictures:
             await picture.close()
         if transport is not None:
+            at_stop = transport.status().to_dict()  # status.json's last word: the link as it was, not closed
+            hooks.link = lambda: at_stop
             await transport.close()
         node.close()
         timing.close()
         alerts.close()
         tracks_out.close()
-    summary = {
-        "partner": config.partner,
-        "ticks": ticks,
-        "last_tick_s": float(last.time_s) if last is not None else None,
-        "plots_missed": plots_missed,
-        "messages_in": node.counters.messages_in,
-        "messages_bad": node.counters.messages_bad,
-        "messages_duplicate": node.counters.messages_duplicate,
-        "rows_imported": node.counters.rows_imported,
-        "rows_exported": node.counters.rows_exported,
-        "tick_p99_ms": float(np.percentile(tick_costs, 99) * 1000.0) if tick_costs else None,
-        "inputs": [feed.status() for feed in feeds],
-        "outputs": [picture.status() for picture in pictures],
-        "partners": last.partners if last is not None else {},
-    }
-    (config.out / "status.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    final = summary()
+    _write_atomically(config.out / "status.json", json.dumps(final, indent=2) + "\n")
+    return final
+
+
+def _credentials(path: Path, url: str | None) -> Credentials:
+    """The node's creds file, its server list replaced by `url` when one is given (`--nats`)."""
+    creds = Credentials.read(path)
+    return replace(creds, urls=(url,)) if url else creds
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` so a reader sees the old file or the new one, never half of one."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 def _drain(intake: asyncio.Queue[Plots]) -> Plots:
@@ -452,6 +494,7 @@ async def _receive(
     The fusion time is the pacing clock's, kept inside `window` (last tick, next tick) so the
     node's time never runs backwards when ticks run late.
     """
+    peers = tuple(p for p in peers if transport is not None and p in transport.senders)
     if not peers or transport is None:
         await asyncio.sleep(timeout_s)
         return

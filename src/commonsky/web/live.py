@@ -19,6 +19,28 @@ from commonsky.web.app import create_app
 from commonsky.web.auth import User
 from commonsky.web.source import PictureFeed
 
+_WORSE = {"up": 0, "degraded": 1, "down": 2}
+
+
+def link_rows(partners: list[dict[str, Any]], link: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Partner rows with the coalition link's word on each: why a partner is down (the link is) or
+    degraded (over its quota, or our messages to it being dropped). A stand-alone node (no link) changes nothing."""
+    if link is None:
+        return partners
+    rows = []
+    for row in partners:
+        peer, status, reason = row["id"], row["status"], None
+        if link["state"] != "up":
+            status, reason = "down", f"coalition link {link['state']}: {link.get('last_error') or 'no server'}"
+        elif peer in link["throttled"]:
+            reason = link["throttled"][peer]
+        elif link["dropped"].get(peer):
+            reason = f"{link['dropped'][peer]} of our messages to it dropped while unreachable"
+        if reason is not None and _WORSE[status] < _WORSE["degraded"]:
+            status = "degraded"
+        rows.append(row | {"status": status, "reason": reason})
+    return rows
+
 
 def display_hooks(port: int, users: dict[str, User] | None, host: str = "127.0.0.1") -> LiveHooks:
     """Hooks that serve the node's picture on http://host:port/ while it runs, and stop with it."""
@@ -43,10 +65,13 @@ def display_hooks(port: int, users: dict[str, User] | None, host: str = "127.0.0
 
     def on_tick(node: Node, result: TickOutput) -> None:
         held["time_s"] = result.time_s
-        partners = [
-            {"id": peer, "status": status, "last_message_s": node.monitor.last_seen_s.get(peer)}
-            for peer, status in result.partners.items()
-        ]
+        partners = link_rows(
+            [
+                {"id": peer, "status": status, "last_message_s": node.monitor.last_seen_s.get(peer)}
+                for peer, status in result.partners.items()
+            ],
+            hooks.link(),
+        )
         with hooks.lock:
             registration = registration_report(node.tracker)
         held["feed"].push(

@@ -4,9 +4,13 @@
 - `base`: partner ids, the subject layout `commonsky.<sender>.<kind>`, sequence numbers and
   duplicate detection, partner status from message age.
 - `inprocess`: `InProcessBus` / `InProcessEndpoint`, deterministic, on simulated time (the default).
-- `nats`: `NatsTransport`, asyncio, durable JetStream consumers (import it explicitly: it needs nats-py).
-- `natsconfig`, `natsserver`: server config, per-partner users and permissions, creds files, and
-  starting/stopping a local nats-server (stdlib only).
+- `nats`: `NatsTransport`, asyncio: a partner's link in its own account, over mutual TLS, that comes
+  up and back in the background, with an outbox, durable consumers and quotas on import (import it
+  explicitly: it needs nats-py).
+- `natsconfig`, `natsserver`: one NATS account per partner with exports/imports of exactly the agreed
+  subjects, join requests and grants, creds files; keygen / hub / join and starting one server or a
+  three-server cluster, and partners' own servers as leaf nodes.
+- `keys`, `seal`: partners' NKeys and TLS certificates; end-to-end sealing of every message for its receiver.
 """
 
 from commonsky.network.transport.base import (

@@ -1,88 +1,138 @@
-"""NATS server configuration for a coalition: users, subject permissions, credentials files.
+"""NATS server configuration for a coalition: one account per partner, public keys only, TLS everywhere.
 
-Layout on the server (subjects: see `base`):
+Layout on the coalition servers (subjects: see `base`):
 
-    stream   COMMONSKY_<sender>          one JetStream stream per sender, subjects commonsky.<sender>.>,
-                                         created by the sender itself on connect
-    consumer <receiver>-from-<sender>    one durable pull consumer per (receiver, sender) on that stream,
-                                         created by the *sender* for each partner allowed to receive
-                                         from it, filtered to commonsky.<sender>.* (broadcasts) and
-                                         commonsky.<sender>.*.<receiver> (addressed to that receiver)
-    inbox    _INBOX_<partner>.>          each partner's private reply inbox (the client's inbox_prefix)
+    account  <partner>                 one NATS account per partner: its own subject namespace, its
+                                       own JetStream (streams, consumers, storage quota), its users
+                                       (the partner's public NKeys; no password, no seed)
+    stream   FROM_<sender>             in the *receiver's* account, one per sender it receives from,
+                                       subjects commonsky.<sender>.*.<receiver>, work-queue retention,
+                                       `inbound_store_bytes` at most (discard new: a sender that fills
+                                       it is refused, nothing already stored is pushed out),
+                                       `max_batch_bytes` per message, replicated on every server
+                                       (R3 on a three-server backbone); created by the receiver
+    consumer <receiver>-from-<sender>  the receiver's durable pull consumer on it, explicit acks
 
-Why one stream per sender, consumers made by the sender: export policies are per peer, so north's
-track batch for east is not its batch for west. A JetStream consumer reads whatever its filter
-says, so the filter must not be the reader's choice; the owner of the data sets it, and each
-receiver may only pull from (and ack on) its own durable. The server's permissions alone then
-decide who reads what, not each client's good behaviour.
+How a batch crosses: the receiver's account *exports* the service `commonsky.<sender>.*.<receiver>`
+to the sender's account only, and the sender's account *imports* it. A sender publishes its batch
+for that receiver on that subject in its own account; the message lands in the receiver's stream,
+whose JetStream acknowledgement travels back as the service's reply. So a sender's publish is
+acknowledged only once the receiver's stream has stored (and replicated) it, and "no responders"
+tells a sender at once that the receiver's stream is missing. Every message is addressed: a
+broadcast (heartbeat, policy) is sent once per receiver on that receiver's subject.
 
-Each partner is one NATS user (username = partner id, random password) allowed to
+What this gives, by construction rather than by each client's good behaviour:
 
-    publish    commonsky.<self>.>                                      its own messages
-               $JS.API.STREAM.{CREATE,UPDATE,INFO,PURGE,MSG.GET}.COMMONSKY_<self>
-                                                                       manage and read back its stream
-               $JS.API.CONSUMER.{CREATE,DURABLE.CREATE,INFO,DELETE}.COMMONSKY_<self>.<r>-from-<self>[.>]
-                                                                       for each receiver r it sends to
-               $JS.API.CONSUMER.{INFO,MSG.NEXT}.COMMONSKY_<s>.<self>-from-<s>, $JS.ACK.COMMONSKY_<s>.<self>-from-<s>.>
-                                                                       for each sender s it receives from
-    subscribe  _INBOX_<self>.>                                         replies to its own requests only
-               commonsky.<s>.*, commonsky.<s>.*.<self>                 live reads, for each sender s
+- A partner's streams, consumers, inboxes and quota live in its own account; no other account can
+  see them (`stream not found`), source or mirror them, make consumers on them, or read them by any
+  JetStream API, because no account exports its JetStream API.
+- Tracks cross accounts only where the coalition's `receives_from` says so, and only on the
+  subject pattern of that (sender, receiver) pair; a partner can publish only in its own name.
+- One partner can fill only the stream holding *its own* messages to a receiver; the receiver's
+  other streams and every other account keep their quota (`Limits`).
 
-so it can neither publish as another partner, nor read a partner it was not granted or what a
-partner addressed to someone else, nor open or drain another partner's durable consumer, nor
-snoop on another partner's inbox.
+Files (see `natsserver` for the commands that write them):
 
-Credentials file (what `commonsky node --creds FILE` reads), JSON, mode 0600:
+    partner side   user.nk (NKey seed, 0600)  client.key (0600)  seal.key (0600)  request.json  creds.json
+                   ca.pem  client.pem
+    hub side       ca/ (coalition CA)  routes-ca/ (backbone-only CA)  servers/<name>.pem/.key
+                   nats-<i>.conf  coalition.json  hub.json  grants/<partner>.json
 
-    {"format": "commonsky-nats-creds/1", "partner": "east", "user": "east", "password": "...",
-     "url": "nats://127.0.0.1:4222", "inbox_prefix": "_INBOX_east",
-     "receivers": ["north", "west"],      # partners that may receive from east
-     "senders": ["north", "west"]}        # partners east may receive from
+Credentials file (what `commonsky node --creds FILE` reads), JSON, mode 0600, paths relative to it:
+
+    {"format": "commonsky-nats-creds/2", "partner": "east", "seed_file": "user.nk",
+     "urls": ["tls://127.0.0.1:4222", ...], "tls": {"ca": "ca.pem", "cert": "client.pem", "key": "client.key"},
+     "inbox_prefix": "_INBOX_east", "receivers": [...], "senders": [...], "domain": "commonsky",
+     "replicas": 3, "limits": {...}, "seal_key_file": "seal.key", "peer_seal_keys": {"north": "...", ...}}
+
+Every message is also sealed end to end for its one receiver (`seal`): the servers, and whoever
+runs them, carry ciphertext they can neither read nor forge in a partner's name.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
+import ssl
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from commonsky.network.transport.base import check_partner_id, inbound_patterns, sender_wildcard
+from commonsky.network.transport.base import SUBJECT_ROOT, check_partner_id
 
-CREDS_FORMAT = "commonsky-nats-creds/1"
-STREAM_PREFIX = "COMMONSKY_"
+CREDS_FORMAT = "commonsky-nats-creds/2"
+REQUEST_FORMAT = "commonsky-join-request/1"
+GRANT_FORMAT = "commonsky-join-grant/1"
 JETSTREAM_DOMAIN = "commonsky"
-"""The coalition server's JetStream domain: partners behind their own leaf-node servers reach the
-coalition's streams as `$JS.commonsky.API`, which the leaf connection carries to the hub."""
-MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
-"""Server max_payload: a TrackBatch is ~200 bytes a track, so about 40,000 tracks per batch."""
+"""The coalition servers' JetStream domain: partners behind their own leaf-node servers reach their
+own account's streams as `$JS.commonsky.API`, which the leaf connection carries to the hub."""
+PAYLOAD_MARGIN_BYTES = 64 * 1024
+"""Room above the largest batch for NATS headers and the msgpack envelope."""
+GENERATED = "# generated by commonsky.network.transport.natsconfig; edits are overwritten\n"
 
 
-def stream_name(sender: str) -> str:
-    """The JetStream stream holding everything `sender` publishes."""
-    return STREAM_PREFIX + check_partner_id(sender)
+@dataclass(frozen=True)
+class Limits:
+    """Quotas every partner gets, on the coalition servers and at each receiver (coalition `[limits]`)."""
 
+    account_store_bytes: int = 2 * 1024**3
+    """JetStream file storage of one partner's account (all its inbound streams, all replicas' share)."""
+    account_memory_bytes: int = 64 * 1024**2
+    """JetStream memory storage of one account."""
+    inbound_store_bytes: int = 256 * 1024**2
+    """One (receiver, sender) stream: what a sender may have waiting at a receiver. A sender that
+    fills it is refused until the receiver has taken some (its batches wait in its own outbox)."""
+    max_batch_bytes: int = 4 * 1024**2
+    """One message: the servers' max_payload (plus `PAYLOAD_MARGIN_BYTES`) and each stream's max_msg_size
+    (plus the seal's 40 bytes).
+    A TrackBatch costs ~185 bytes a track, so about 22,000 tracks."""
+    max_rows_per_batch: int = 20_000
+    """Track reports in one batch; a larger batch is refused by the receiver."""
+    max_messages_per_s: float = 100.0
+    """Messages per second a receiver takes from one sender, sustained (a node at 10 Hz sends 20)."""
+    burst_messages: int = 3000
+    """Messages a receiver takes from one sender at once above that rate (catching up after an outage)."""
+    max_bytes_per_s: float = 16 * 1024**2
+    """Bytes per second a receiver takes from one sender, sustained (burst: 10 s of it)."""
+    retention_s: float = 6 * 3600.0
+    """How long a message waits in a receiver's stream before it is dropped unread."""
 
-def durable_name(importer: str, sender: str) -> str:
-    """The durable pull consumer through which `importer` reads `sender`'s stream."""
-    return f"{check_partner_id(importer)}-from-{check_partner_id(sender)}"
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"limits.{f.name} must be a positive number, got {value!r}")
+        if self.inbound_store_bytes < self.max_batch_bytes:
+            raise ValueError("limits.inbound_store_bytes must hold at least one batch (max_batch_bytes)")
 
+    @property
+    def max_payload_bytes(self) -> int:
+        """The servers' max_payload."""
+        return self.max_batch_bytes + PAYLOAD_MARGIN_BYTES
 
-def inbox_prefix(partner: str) -> str:
-    """The private reply-inbox prefix of `partner` (passed as nats-py's `inbox_prefix`)."""
-    return f"_INBOX_{check_partner_id(partner)}"
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
+        """From a `[limits]` table; unknown keys are refused with the allowed ones named."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"limits: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, readable by `from_dict`."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
 class Coalition:
-    """The partners and, for each, the senders it may receive from."""
+    """The partners, for each the senders it may receive from, and the quotas all of them get."""
 
     partners: tuple[str, ...]
     receives_from: Mapping[str, tuple[str, ...]]
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         for p in self.partners:
@@ -93,16 +143,18 @@ class Coalition:
             unknown = [s for s in (importer, *senders) if s not in self.partners]
             if unknown:
                 raise ValueError(f"receives_from[{importer!r}] names unknown partners {unknown}")
+            if importer in senders:
+                raise ValueError(f"receives_from[{importer!r}] names the partner itself")
 
     @classmethod
-    def all_to_all(cls, partners: Iterable[str]) -> Coalition:
+    def all_to_all(cls, partners: Iterable[str], limits: Limits | None = None) -> Coalition:
         """Every partner may receive from every other one."""
         ps = tuple(partners)
-        return cls(ps, {p: tuple(q for q in ps if q != p) for p in ps})
+        return cls(ps, {p: tuple(q for q in ps if q != p) for p in ps}, limits or Limits())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Coalition:
-        """From {"partners": [...], "receives_from": {importer: [senders]}} (receives_from optional).
+        """From {"partners": [...], "receives_from": {importer: [senders]}, "limits": {...}} (the last two optional).
 
         `partners` may also be a scenario's `[[partners]]` tables (their `id` is used), so a
         scenario file such as `examples/border3.toml` is a valid coalition (all to all).
@@ -111,12 +163,13 @@ class Coalition:
         if not isinstance(raw, list) or not raw:
             raise ValueError("coalition: 'partners' must be a non-empty list")
         partners = tuple(str(p["id"]) if isinstance(p, Mapping) else str(p) for p in raw)
+        limits = Limits.from_dict(data.get("limits") or {})
         rf = data.get("receives_from")
         if rf is None:
-            return cls.all_to_all(partners)
+            return cls.all_to_all(partners, limits)
         if not isinstance(rf, Mapping):
             raise ValueError("coalition: 'receives_from' must be a table of importer -> [senders]")
-        return cls(partners, {str(k): tuple(str(s) for s in v) for k, v in rf.items()})
+        return cls(partners, {str(k): tuple(str(s) for s in v) for k, v in rf.items()}, limits)
 
     @classmethod
     def load(cls, path: str | Path) -> Coalition:
@@ -128,7 +181,11 @@ class Coalition:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, readable by `from_dict`."""
-        return {"partners": list(self.partners), "receives_from": {k: list(v) for k, v in self.receives_from.items()}}
+        return {
+            "partners": list(self.partners),
+            "receives_from": {k: list(v) for k, v in self.receives_from.items()},
+            "limits": self.limits.to_dict(),
+        }
 
     def senders_for(self, importer: str) -> tuple[str, ...]:
         """The partners `importer` may receive from."""
@@ -143,213 +200,383 @@ DEFAULT_COALITION = Coalition.all_to_all(("north", "east", "west"))
 """The border3 example's partners, all sharing with all (used when no coalition is given)."""
 
 
-def partner_permissions(partner: str, coalition: Coalition) -> dict[str, dict[str, list[str]]]:
-    """The NATS `permissions` block of `partner`'s user (see the module docstring)."""
-    own = stream_name(partner)
-    publish = [sender_wildcard(partner)]
-    publish += [f"$JS.API.STREAM.{op}.{own}" for op in ("CREATE", "UPDATE", "INFO", "PURGE", "MSG.GET")]
-    for receiver in coalition.receivers_of(partner):
-        durable = durable_name(receiver, partner)
-        publish += [f"$JS.API.CONSUMER.{op}.{own}.{durable}" for op in ("CREATE", "DURABLE.CREATE", "INFO", "DELETE")]
-        publish.append(f"$JS.API.CONSUMER.CREATE.{own}.{durable}.>")
-    subscribe = [f"{inbox_prefix(partner)}.>"]
-    for sender in coalition.senders_for(partner):
-        stream, durable = stream_name(sender), durable_name(partner, sender)
-        publish += [
-            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-            f"$JS.ACK.{stream}.{durable}.>",
-        ]
-        subscribe += inbound_patterns(sender, partner)
-    # The same API and acks addressed through the JetStream domain (clients behind a leaf node).
-    publish += [x.replace("$JS.API.", f"$JS.{JETSTREAM_DOMAIN}.API.") for x in publish if x.startswith("$JS.API.")]
-    publish += [x.replace("$JS.ACK.", f"$JS.ACK.{JETSTREAM_DOMAIN}.*.") for x in publish if x.startswith("$JS.ACK.")]
-    return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
+def inbound_stream(sender: str) -> str:
+    """The stream in a receiver's account holding what `sender` sent it."""
+    return f"FROM_{check_partner_id(sender)}"
+
+
+def inbound_subject(sender: str, receiver: str) -> str:
+    """Every subject `sender` may publish to `receiver` on (`commonsky.<sender>.*.<receiver>`)."""
+    return f"{SUBJECT_ROOT}.{check_partner_id(sender)}.*.{check_partner_id(receiver)}"
+
+
+def durable_name(importer: str, sender: str) -> str:
+    """The durable pull consumer through which `importer` reads what `sender` sent it."""
+    return f"{check_partner_id(importer)}-from-{check_partner_id(sender)}"
+
+
+def inbox_prefix(partner: str) -> str:
+    """The reply-inbox prefix of `partner` (passed as nats-py's `inbox_prefix`)."""
+    return f"_INBOX_{check_partner_id(partner)}"
+
+
+def account_config(partner: str, coalition: Coalition, user_key: str) -> dict[str, Any]:
+    """The NATS `accounts.<partner>` block: its user's public key, JetStream quota, exports and imports."""
+    senders, receivers = coalition.senders_for(partner), coalition.receivers_of(partner)
+    limits = coalition.limits
+    return {
+        "users": [{"nkey": user_key}],
+        "jetstream": {
+            "max_file": limits.account_store_bytes,
+            "max_mem": limits.account_memory_bytes,
+            "max_streams": len(senders) + 1,
+            "max_consumers": 2 * len(senders) + 2,
+        },
+        # what each sender may put into this partner's streams (and nobody else)
+        "exports": [{"service": inbound_subject(s, partner), "accounts": [s]} for s in senders],
+        # where this partner's batches for each receiver go
+        "imports": [{"service": {"account": r, "subject": inbound_subject(partner, r)}} for r in receivers],
+    }
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """Where one coalition server's TLS files are: its certificate and key, the CA it trusts for
+    partners (and that partners trust), and the backbone CA its cluster routes trust."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    routes_ca: Path
+    route_cert: Path
+    route_key: Path
+
+    def block(self, *, routes: bool = False, timeout_s: float = 5.0) -> dict[str, Any]:
+        """A nats-server `tls` block requiring a client certificate (mutual TLS)."""
+        if routes:
+            return {
+                "cert_file": str(self.route_cert),
+                "key_file": str(self.route_key),
+                "ca_file": str(self.routes_ca),
+                "verify": True,
+                "timeout": timeout_s,
+            }
+        return {
+            "cert_file": str(self.cert),
+            "key_file": str(self.key),
+            "ca_file": str(self.ca),
+            "verify": True,
+            "timeout": timeout_s,
+        }
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One coalition server's name and ports (cluster and leaf ports 0 when not used)."""
+
+    name: str
+    host: str
+    port: int
+    cluster_port: int = 0
+    leaf_port: int = 0
 
 
 def server_config(
     coalition: Coalition,
-    passwords: Mapping[str, str],
+    user_keys: Mapping[str, str],
+    server: ServerSpec,
     *,
-    host: str = "127.0.0.1",
-    port: int = 4222,
     store_dir: str | Path,
+    cluster: Iterable[ServerSpec] = (),
+    tls: ServerTls | None,
     max_memory_store: int = 256 * 1024 * 1024,
-    max_file_store: int = 2 * 1024 * 1024 * 1024,
-    leaf_port: int | None = None,
 ) -> str:
-    """nats-server configuration text (NATS conf accepts JSON, which is what this writes).
+    """nats-server configuration text of one coalition server (NATS conf accepts JSON, which is what this writes).
 
-    With `leaf_port`, the server also accepts leaf-node connections there: a partner's own server
-    joins as that partner's user, with that user's permissions.
+    `user_keys`: each partner's public NKey, the only thing the config holds of a partner.
+    `cluster`: every server of the backbone (this one included) when there are several; routes
+    then run over TLS with certificates of a backbone-only CA, so no partner certificate opens one.
+    With `server.leaf_port`, partners' own servers join there as leaf nodes, each bound to its
+    partner's account by the partner's NKey (the accounts' users authenticate leaf connections too).
+    `tls=None` (plain TCP) is for measurements only.
     """
-    users = [
-        {"user": p, "password": passwords[p], "permissions": partner_permissions(p, coalition)}
-        for p in coalition.partners
-    ]
-    config = {
-        "server_name": "commonsky",
-        "host": host,
-        "port": port,
-        "max_payload": MAX_PAYLOAD_BYTES,
+    limits = coalition.limits
+    missing = [p for p in coalition.partners if p not in user_keys]
+    if missing:
+        raise ValueError(f"no public key for partners {missing}")
+    members = list(cluster)
+    config: dict[str, Any] = {
+        "server_name": server.name,
+        "host": server.host,
+        "port": server.port,
+        "max_payload": limits.max_payload_bytes,
+        "max_pending": 8 * limits.max_payload_bytes,
         "jetstream": {
             "store_dir": str(store_dir),
             "max_memory_store": max_memory_store,
-            "max_file_store": max_file_store,
+            "max_file_store": limits.account_store_bytes * len(coalition.partners),
             "domain": JETSTREAM_DOMAIN,
         },
-        "authorization": {"users": users},
+        # every connection authenticates with a partner's NKey: no users outside the accounts, no no_auth_user
+        "accounts": {p: account_config(p, coalition, user_keys[p]) for p in coalition.partners},
     }
-    if leaf_port is not None:
-        config["leafnodes"] = {"host": host, "port": leaf_port}
-    return "# generated by commonsky.network.transport.natsconfig; edits are overwritten\n" + json.dumps(
-        config, indent=2
-    )
+    if tls is not None:
+        config["tls"] = tls.block()
+    if len(members) > 1:
+        scheme = "tls" if tls is not None else "nats"
+        config["cluster"] = {
+            "name": JETSTREAM_DOMAIN,
+            "host": server.host,
+            "port": server.cluster_port,
+            "routes": [f"{scheme}://{m.host}:{m.cluster_port}" for m in members if m.name != server.name],
+        }
+        if tls is not None:
+            config["cluster"]["tls"] = tls.block(routes=True)
+    if server.leaf_port:
+        # no leaf-specific users: a leaf connection authenticates as a partner's NKey user, so it is
+        # bound to that partner's account exactly as a client of it would be
+        config["leafnodes"] = {"host": server.host, "port": server.leaf_port}
+        if tls is not None:
+            config["leafnodes"]["tls"] = tls.block()
+    return GENERATED + json.dumps(config, indent=2)
+
+
+def leaf_config(
+    partner: str,
+    user_key: str,
+    seed: str,
+    hub_leaf_urls: Iterable[str],
+    *,
+    host: str,
+    port: int,
+    max_payload: int,
+    tls: Mapping[str, Path] | None,
+) -> str:
+    """nats-server configuration of a partner's own server, joined to the coalition servers as a leaf node.
+
+    The partner's nodes log in locally with the partner's own NKey; the leaf connection logs in to
+    the coalition servers with the same NKey over mutual TLS (the seed is written into this config,
+    which stays on the partner's machine, 0600), bound there to the partner's account, so all it
+    carries has exactly that account's reach. The local listener binds `host` (loopback by default)
+    without TLS: it never leaves the partner's machine.
+    """
+    remote: dict[str, Any] = {"urls": list(hub_leaf_urls), "nkey": seed, "account": partner}
+    if tls is not None:
+        remote["tls"] = {"ca_file": str(tls["ca"]), "cert_file": str(tls["cert"]), "key_file": str(tls["key"])}
+    config = {
+        "server_name": f"commonsky-{partner}-leaf",
+        "host": host,
+        "port": port,
+        "max_payload": max_payload,
+        "accounts": {partner: {"users": [{"nkey": user_key}]}},
+        "leafnodes": {"reconnect": "1s", "remotes": [remote]},
+    }
+    return GENERATED + json.dumps(config, indent=2)
+
+
+def _write_json(path: Path, data: Mapping[str, Any], secret: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2) + "\n"
+    if secret:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        path.chmod(0o600)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _read_json(path: str | Path, expected_format: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable {expected_format} file: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != expected_format:
+        raise ValueError(f"{path}: not a {expected_format} file")
+    return data
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """What a node needs to log in: partner id, user, password, server URL, and its coalition view."""
+class JoinRequest:
+    """What a partner hands the hub to join: its id, its public NKey and a CSR. Nothing secret."""
 
     partner: str
-    user: str
-    password: str
-    url: str
-    receivers: tuple[str, ...] = ()
-    """Partners that may receive from this one (its transport makes their durable consumers)."""
-    senders: tuple[str, ...] = ()
-    """Partners this one may receive from."""
-    domain: str | None = None
-    """The coalition's JetStream domain (needed behind a leaf node; harmless on the hub)."""
-
-    @property
-    def inbox_prefix(self) -> str:
-        """The partner's private inbox prefix (its permissions only allow this one)."""
-        return inbox_prefix(self.partner)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The creds-file JSON object."""
-        return {
-            "format": CREDS_FORMAT,
-            "partner": self.partner,
-            "user": self.user,
-            "password": self.password,
-            "url": self.url,
-            "inbox_prefix": self.inbox_prefix,
-            "receivers": list(self.receivers),
-            "senders": list(self.senders),
-            "domain": self.domain,
-        }
+    user_key: str
+    csr_pem: str
+    seal_key: str
+    """The public half of the partner's seal key (`seal`): what its peers seal their batches to it with."""
 
     def write(self, path: str | Path) -> Path:
-        """Write the creds file, readable by its owner only."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2)
-            f.write("\n")
-        p.chmod(0o600)
-        return p
+        """Write `request.json`."""
+        data = {
+            "format": REQUEST_FORMAT,
+            "partner": self.partner,
+            "user_key": self.user_key,
+            "csr": self.csr_pem,
+            "seal_key": self.seal_key,
+        }
+        return _write_json(Path(path), data)
 
     @classmethod
-    def read(cls, path: str | Path) -> Credentials:
-        """Read a creds file; ValueError if it is not one."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable creds file: {exc}") from None
-        if not isinstance(data, dict) or data.get("format") != CREDS_FORMAT:
-            raise ValueError(f"{path}: not a {CREDS_FORMAT} file")
+    def read(cls, path: str | Path) -> JoinRequest:
+        """Read a `request.json`; ValueError if it is not one."""
+        data = _read_json(path, REQUEST_FORMAT)
         try:
             return cls(
-                partner=check_partner_id(data["partner"]),
-                user=str(data["user"]),
-                password=str(data["password"]),
-                url=str(data["url"]),
-                receivers=tuple(check_partner_id(p) for p in data.get("receivers", [])),
-                senders=tuple(check_partner_id(p) for p in data.get("senders", [])),
-                domain=data.get("domain"),
+                check_partner_id(data["partner"]), str(data["user_key"]), str(data["csr"]), str(data["seal_key"])
             )
         except KeyError as exc:
             raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
 
 
-def new_password() -> str:
-    """A random password (URL-safe, 32 characters)."""
-    return secrets.token_urlsafe(24)
+@dataclass(frozen=True)
+class JoinGrant:
+    """What the hub hands back: where to connect, the CA to trust, the partner's signed certificate,
+    and the partner's place in the coalition. Nothing secret."""
+
+    partner: str
+    urls: tuple[str, ...]
+    leaf_urls: tuple[str, ...]
+    ca_pem: str
+    cert_pem: str | None
+    receivers: tuple[str, ...]
+    senders: tuple[str, ...]
+    replicas: int
+    limits: Limits
+    peer_seal_keys: Mapping[str, str]
+    """Public seal keys of the partners this one exchanges with (compare their fingerprints out of band)."""
+
+    def write(self, path: str | Path) -> Path:
+        """Write `grants/<partner>.json`."""
+        data = {
+            "format": GRANT_FORMAT,
+            "partner": self.partner,
+            "urls": list(self.urls),
+            "leaf_urls": list(self.leaf_urls),
+            "ca": self.ca_pem,
+            "cert": self.cert_pem,
+            "receivers": list(self.receivers),
+            "senders": list(self.senders),
+            "replicas": self.replicas,
+            "limits": self.limits.to_dict(),
+            "peer_seal_keys": dict(self.peer_seal_keys),
+        }
+        return _write_json(Path(path), data)
+
+    @classmethod
+    def read(cls, path: str | Path) -> JoinGrant:
+        """Read a grant; ValueError if it is not one."""
+        data = _read_json(path, GRANT_FORMAT)
+        try:
+            return cls(
+                partner=check_partner_id(data["partner"]),
+                urls=tuple(data["urls"]),
+                leaf_urls=tuple(data.get("leaf_urls", [])),
+                ca_pem=str(data["ca"]),
+                cert_pem=data.get("cert"),
+                receivers=tuple(check_partner_id(p) for p in data["receivers"]),
+                senders=tuple(check_partner_id(p) for p in data["senders"]),
+                replicas=int(data.get("replicas", 1)),
+                limits=Limits.from_dict(data.get("limits") or {}),
+                peer_seal_keys={check_partner_id(p): str(k) for p, k in data["peer_seal_keys"].items()},
+            )
+        except KeyError as exc:
+            raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
 
 
 @dataclass(frozen=True)
-class ServerFiles:
-    """Where `write_server_files` put things."""
+class Credentials:
+    """What a node needs to log in: partner id, its NKey seed file, TLS files, the servers, its place
+    in the coalition. Relative paths in the file are taken from the file's own folder."""
 
-    config: Path
-    creds: dict[str, Path]
-    store_dir: Path
-    coalition: Path
+    partner: str
+    seed_file: Path
+    urls: tuple[str, ...]
+    tls_files: Mapping[str, Path] | None = None
+    """{"ca", "cert", "key"}; None only for a plain-TCP measurement setup."""
+    receivers: tuple[str, ...] = ()
+    """Partners that may receive from this one."""
+    senders: tuple[str, ...] = ()
+    """Partners this one may receive from (its transport makes one inbound stream for each)."""
+    domain: str | None = JETSTREAM_DOMAIN
+    replicas: int = 1
+    """Replicas of each inbound stream (3 on a three-server backbone)."""
+    limits: Limits = field(default_factory=Limits)
+    seal_key_file: Path | None = None
+    """The partner's private seal key (`seal`); None: messages go unsealed (plain-TCP measurements only)."""
+    peer_seal_keys: Mapping[str, str] = field(default_factory=dict)
+    """Public seal keys of the partners it exchanges with."""
 
+    @property
+    def inbox_prefix(self) -> str:
+        """The partner's private inbox prefix."""
+        return inbox_prefix(self.partner)
 
-def write_server_files(
-    directory: str | Path,
-    coalition: Coalition,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 4222,
-    leaf_port: int | None = None,
-) -> ServerFiles:
-    """Write `nats-server.conf`, `creds/<partner>.json` and `coalition.json` under `directory`.
+    @property
+    def url(self) -> str:
+        """The first server's URL."""
+        return self.urls[0]
 
-    Passwords already in `creds/` are kept, so regenerating (e.g. on a restart with another
-    port) does not invalidate the creds files nodes hold.
-    """
-    d = Path(directory).resolve()
-    (d / "creds").mkdir(parents=True, exist_ok=True)
-    store = d / "jetstream"
-    store.mkdir(exist_ok=True)
-    url = f"nats://{host}:{port}"
-    passwords: dict[str, str] = {}
-    creds: dict[str, Path] = {}
-    for p in coalition.partners:
-        path = d / "creds" / f"{p}.json"
+    def seed(self) -> str:
+        """The NKey seed (read from its file each time it is needed, never copied elsewhere)."""
+        return self.seed_file.read_text(encoding="utf-8").strip()
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Client TLS: trust only the coalition CA, present the partner's certificate; None without TLS."""
+        if self.tls_files is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.tls_files["ca"]))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(self.tls_files["cert"]), str(self.tls_files["key"]))
+        return context
+
+    def to_dict(self, base: Path) -> dict[str, Any]:
+        """The creds-file JSON object, paths relative to `base` where they lie under it."""
+
+        def rel(p: Path) -> str:
+            return os.path.relpath(p, base) if p.is_relative_to(base) else str(p)
+
+        return {
+            "format": CREDS_FORMAT,
+            "partner": self.partner,
+            "seed_file": rel(self.seed_file),
+            "urls": list(self.urls),
+            "tls": None if self.tls_files is None else {k: rel(v) for k, v in self.tls_files.items()},
+            "inbox_prefix": self.inbox_prefix,
+            "receivers": list(self.receivers),
+            "senders": list(self.senders),
+            "domain": self.domain,
+            "replicas": self.replicas,
+            "limits": self.limits.to_dict(),
+            "seal_key_file": None if self.seal_key_file is None else rel(self.seal_key_file),
+            "peer_seal_keys": dict(self.peer_seal_keys),
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write the creds file, readable by its owner only."""
+        p = Path(path).resolve()
+        return _write_json(p, self.to_dict(p.parent), secret=True)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Credentials:
+        """Read a creds file; ValueError if it is not one."""
+        data = _read_json(path, CREDS_FORMAT)
+        base = Path(path).resolve().parent
         try:
-            passwords[p] = Credentials.read(path).password
-        except ValueError:
-            passwords[p] = new_password()
-        creds[p] = Credentials(
-            p,
-            p,
-            passwords[p],
-            url,
-            receivers=coalition.receivers_of(p),
-            senders=coalition.senders_for(p),
-            domain=JETSTREAM_DOMAIN,
-        ).write(path)
-    config = d / "nats-server.conf"
-    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(server_config(coalition, passwords, host=host, port=port, store_dir=store, leaf_port=leaf_port))
-    coalition_path = d / "coalition.json"
-    coalition_path.write_text(json.dumps(coalition.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return ServerFiles(config, creds, store, coalition_path)
-
-
-def leaf_config(hub: Credentials, hub_leaf_url: str, local_password: str, *, host: str, port: int) -> str:
-    """nats-server configuration of a partner's own server, joined to the coalition server as a leaf node.
-
-    The partner's nodes log in locally (user = partner id, `local_password`); the leaf connection
-    logs in to the coalition server as the partner's user, so the coalition server applies that
-    partner's permissions to everything the leaf carries.
-    """
-    remote = hub_leaf_url.replace("nats-leaf://", f"nats-leaf://{hub.user}:{hub.password}@", 1)
-    config = {
-        "server_name": f"commonsky-{hub.partner}-leaf",
-        "host": host,
-        "port": port,
-        "max_payload": MAX_PAYLOAD_BYTES,
-        "authorization": {"users": [{"user": hub.partner, "password": local_password}]},
-        "leafnodes": {"remotes": [{"url": remote}]},
-    }
-    return "# generated by commonsky.network.transport.natsconfig; edits are overwritten\n" + json.dumps(
-        config, indent=2
-    )
+            tls = data.get("tls")
+            return cls(
+                partner=check_partner_id(data["partner"]),
+                seed_file=base / data["seed_file"],
+                urls=tuple(str(u) for u in data["urls"]),
+                tls_files=None if tls is None else {k: base / str(tls[k]) for k in ("ca", "cert", "key")},
+                receivers=tuple(check_partner_id(p) for p in data.get("receivers", [])),
+                senders=tuple(check_partner_id(p) for p in data.get("senders", [])),
+                domain=data.get("domain"),
+                replicas=int(data.get("replicas", 1)),
+                limits=Limits.from_dict(data.get("limits") or {}),
+                seal_key_file=None if data.get("seal_key_file") is None else base / str(data["seal_key_file"]),
+                peer_seal_keys={check_partner_id(p): str(k) for p, k in (data.get("peer_seal_keys") or {}).items()},
+            )
+        except KeyError as exc:
+            raise ValueError(f"{path}: missing {exc.args[0]!r}") from None

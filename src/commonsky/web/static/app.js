@@ -455,7 +455,7 @@ function registration(r) {
 function renderStatus() {
   tid("partner-table").tBodies[0].innerHTML = state.partners.map((p) => `
     <tr data-testid="partner-row" data-id="${esc(p.id)}" data-status="${esc(p.status)}">
-      <td>${esc(p.id)}</td><td><span class="dot ${esc(p.status)}"></span>${esc(p.status)}</td>
+      <td>${esc(p.id)}</td><td title="${esc(p.reason || "")}"><span class="dot ${esc(p.status)}"></span>${esc(p.status)}${p.reason ? ` <small data-testid="partner-reason">${esc(p.reason)}</small>` : ""}</td>
       <td>${age(p.last_message_s == null ? null : state.time_s - p.last_message_s)}</td></tr>`).join("");
   tid("sensor-table").tBodies[0].innerHTML = state.sensors.map((s) => `
     <tr data-testid="sensor-row" data-id="${esc(s.id)}">
