@@ -10,12 +10,14 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
+from nats.aio.msg import Msg
 
 from commonsky.core.batches import TrackReports
 from commonsky.network.transport.messages import encode_tracks
 from commonsky.network.transport.nats import NatsTransport
-from commonsky.network.transport.natsconfig import DEFAULT_COALITION
+from commonsky.network.transport.natsconfig import DEFAULT_COALITION, Credentials
 from commonsky.network.transport.natsserver import ServerInfo, find_nats_server, start, start_leaf, stop
 from tests.network.conftest import connect_everyone
 
@@ -71,3 +73,49 @@ def test_partner_behind_a_leaf_node_exchanges_tracks_under_its_own_permissions(
     assert to_east == [1, 2]
     assert to_north == [1]
     assert forged == []
+
+
+def test_a_partners_leaf_server_reaches_only_that_partners_account(
+    federation: tuple[ServerInfo, ServerInfo], tmp_path: Path
+) -> None:
+    """West runs a leaf server too (with its own NKey): whatever its local clients do, they act in west's
+    account on the coalition server, so they hear nothing of north -> east and cannot send as north."""
+    hub, north_leaf = federation
+    west_leaf = start_leaf(tmp_path / "west-leaf", hub, "west")
+    try:
+        creds = Credentials.read(west_leaf.creds("west"))
+
+        forged = _batch("north", 2)
+
+        async def scenario() -> tuple[list[tuple[str, bytes]], list[int]]:
+            north = await NatsTransport.from_creds(north_leaf.creds("north"))
+            east = await NatsTransport.from_creds(hub.creds("east"))
+            spy = await nats.connect(creds.url, nkeys_seed_str=creds.seed(), allow_reconnect=False)
+            heard: list[tuple[str, bytes]] = []
+
+            async def hear(m: Msg) -> None:
+                heard.append((m.subject, m.data))
+
+            try:
+                for pattern in (">", "commonsky.>", "_INBOX_east.>", "_INBOX_north.>"):
+                    await spy.subscribe(pattern, cb=hear)
+                await spy.flush()
+                await north.publish_encoded("tracks", _batch("north", 1), receiver="east", seq=1, sent_s=1.0)
+                await spy.publish("commonsky.north.tracks.east", forged)  # as north, through west's leaf
+                await spy.flush()
+                got = await east.fetch("north", timeout_s=3.0)
+                await east.ack(got)
+                got += await east.fetch("north", timeout_s=1.0)
+                return heard, [m.seq for m in got]
+            finally:
+                await spy.close()
+                for t in (north, east):
+                    await t.close()
+
+        heard, seqs = asyncio.run(scenario())
+        assert seqs == [1]
+        # the spy hears its own forgery on its own server, and nothing else of north's or east's
+        assert [data for subject, data in heard if subject.startswith("commonsky.")] == [forged, forged]
+        assert not any(subject.startswith(("_INBOX_east", "_INBOX_north")) for subject, _ in heard), heard
+    finally:
+        stop(tmp_path / "west-leaf", timeout_s=3.0)
