@@ -125,7 +125,7 @@ def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coa
     text += f"start_s = {outage[0]}\nend_s = {outage[1]}\n"
     (tmp_path / "scenario.toml").write_text(text)
     procs = {}
-    epoch = time.time() + 3.0  # one pacing clock for all three, whenever each process gets going
+    epoch = time.time() + 10.0  # one pacing clock for all three, started once they are likely up
     for partner in PARTNERS:
         path = tmp_path / f"{partner}.toml"
         path.write_text(_node_config(partner, epoch=epoch))
@@ -141,7 +141,7 @@ def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coa
     ticks = ticks_of("east")
     # A process that starts late (a busy machine) joins the common clock where it stands: judge
     # "up" only from a few seconds after the last of the three ticked for the first time.
-    everyone = max(ticks_of(p)[0]["sim"] for p in PARTNERS) - start + 3
+    everyone = max(ticks_of(p)[0]["sim"] for p in PARTNERS) - start + 5
 
     def during(lo: float, hi: float) -> list[dict]:  # type: ignore[type-arg]
         return [t for t in ticks if start + lo <= t["sim"] < start + hi]

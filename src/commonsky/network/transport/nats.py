@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -119,6 +120,9 @@ THROTTLE_SHOWN_S = 5.0
 """A sender stays `throttled` this long after its quota last held it back."""
 RECONNECT_MAX_S = 30.0
 """Longest pause between two connection attempts (exponential back-off from 0.25 s)."""
+PUBLISH_WINDOW = 32
+"""Messages published to one receiver at once, each waiting for its acknowledgement (sent in order on
+one connection, so stored in order unless one of them must be retried)."""
 PUBLISH_RETRY_MAX_S = 1.0
 """Longest pause before publishing again to a receiver that refused (its stream not made yet, or full)."""
 
@@ -262,6 +266,8 @@ class NatsTransport:
         self._dropped: dict[str, int] = dict.fromkeys(self.receivers, 0)
         self._wake: dict[str, asyncio.Event] = {r: asyncio.Event() for r in self.receivers}
         self._tasks: list[asyncio.Task[None]] = []
+        self._resetup: asyncio.Task[None] | None = None
+        self._ever_connected = False
 
     # -- the link ---------------------------------------------------------------------------
 
@@ -326,6 +332,7 @@ class NatsTransport:
                     reconnected_cb=self._on_reconnected,
                     pending_size=4 * FETCH_MAX_BYTES,
                 )
+                self._ever_connected = True
                 await self.setup()
                 self._ready.set()
                 self._set_state("up")
@@ -344,18 +351,35 @@ class NatsTransport:
         self.errors.append(str(exc))
 
     async def _on_disconnected(self) -> None:
+        # nats-py leaves requests and flushes in flight waiting for their full timeout when the
+        # connection drops; fail them now, so neither the outbox nor the node waits on a dead link.
+        for waiting in [*getattr(self.nc, "_pongs", []), *getattr(self.nc, "_resp_map", {}).values()]:
+            if isinstance(waiting, asyncio.Future) and not waiting.done():
+                waiting.set_exception(nats.errors.ConnectionClosedError())
+                waiting.exception()  # retrieved: nats-py's own PINGs have no one waiting on them
         if not self._closing:
             self._set_state("down", "disconnected")
 
     async def _on_reconnected(self) -> None:
         self._reconnects += 1
         self._set_state("up")
-        try:  # a rebuilt server may have lost the inbound streams: make them again (idempotent)
-            await self.setup()
-        except (nats.errors.Error, OSError) as exc:
-            self._last_error = f"setup after reconnect: {exc}"
+        if self._resetup is None or self._resetup.done():
+            self._resetup = asyncio.create_task(self._setup_until_done())
         for event in self._wake.values():
             event.set()
+
+    async def _setup_until_done(self) -> None:
+        """After a reconnect: make the inbound streams again if a rebuilt server lost them (idempotent),
+        retrying with back-off while the servers are still settling."""
+        pause = 0.5
+        while not self._closing and self.nc.is_connected:
+            try:
+                await self.setup()
+                return
+            except (nats.errors.Error, OSError) as exc:
+                self._last_error = f"setup after reconnect: {exc}"
+                await asyncio.sleep(pause)
+                pause = min(RECONNECT_MAX_S, pause * 2)
 
     def status(self) -> LinkStatus:
         """The link now: state, outboxes, drops, throttled senders."""
@@ -387,9 +411,10 @@ class NatsTransport:
         """Hand back fetched but unacked messages (redelivered at once on the next fetch), stop
         the background tasks and close the connection. Queued outgoing messages are not sent."""
         self._closing = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._resetup] if self._resetup is not None else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.nc.is_connected:
@@ -400,7 +425,7 @@ class NatsTransport:
                 await self.nc.flush(timeout=2)
         self._pending.clear()
         self._pulls.clear()
-        if not self.nc.is_closed:
+        if self._ever_connected and not self.nc.is_closed:  # nats-py refuses to close what never connected
             await self.nc.close()
 
     async def __aenter__(self) -> NatsTransport:
@@ -492,7 +517,9 @@ class NatsTransport:
             self._dropped[receiver] += 1
 
     async def _publisher(self, receiver: str) -> None:
-        """Publish `receiver`'s outbox in order; a refused or failed publish is retried with back-off."""
+        """Publish `receiver`'s outbox in order, up to `PUBLISH_WINDOW` messages in flight (a backlog
+        after an outage drains in seconds); a refused or failed publish is retried with back-off, under
+        the same message id, so the receiver's stream stores it once."""
         queue, wake = self._outbox[receiver], self._wake[receiver]
         pause = 0.1
         while True:
@@ -501,19 +528,25 @@ class NatsTransport:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), 1.0)
                 continue
-            item = queue[0]
-            try:
-                await self._publish(item)
-            except ReceiverUnavailableError as exc:
-                self._last_error = str(exc)
+            window = list(itertools.islice(queue, PUBLISH_WINDOW))
+            results = await asyncio.gather(*(self._publish(item) for item in window), return_exceptions=True)
+            done = {id(item) for item, result in zip(window, results, strict=True) if result is None}
+            if done:  # taken off wherever they stand (a trim may have moved the queue meanwhile)
+                kept = [item for item in queue if id(item) not in done]
+                self._outbox_size[receiver] = sum(len(item.payload) for item in kept)
+                queue.clear()
+                queue.extend(kept)
+            failures = [r for r in results if r is not None]
+            for failure in failures:
+                if not isinstance(failure, ReceiverUnavailableError):
+                    raise failure
+            if failures:
+                self._last_error = str(failures[0])
                 self._trim(receiver)
                 await asyncio.sleep(pause)
                 pause = min(PUBLISH_RETRY_MAX_S, pause * 2)
-                continue
-            if queue and queue[0] is item:
-                queue.popleft()
-                self._outbox_size[receiver] -= len(item.payload)
-            pause = 0.1
+            else:
+                pause = 0.1
 
     async def _publish(self, item: _Outgoing) -> None:
         """Publish one message to its receiver's stream and wait for that stream's acknowledgement."""
@@ -743,18 +776,14 @@ class NatsTransport:
             raise DecodeError(m.subject, offset, str(exc)) from None
 
     async def ack(self, messages: Iterable[Message]) -> None:
-        """Mark `messages` processed: acked on the server (confirmed by a flush when connected) and applied."""
-        acked = False
+        """Mark `messages` processed: applied, and acked on the server. Not waited for: an ack lost
+        with the connection only means a redelivery, which `applied` then drops."""
         for message in messages:
             m = self._pending.pop(_key(message), None)
             if m is not None:
                 with contextlib.suppress(nats.errors.Error, OSError):
                     await m.ack()
-                    acked = True
             self.applied.mark(message.sender, message.KIND, message.seq, message.sent_s)
-        if acked and self.nc.is_connected:
-            with contextlib.suppress(nats.errors.Error, OSError):
-                await self.nc.flush(timeout=max(1, round(self.request_timeout_s)))
 
     async def nak(self, messages: Iterable[Message], delay_s: float | None = None) -> None:
         """Give `messages` back unprocessed: the server redelivers them (after `delay_s`)."""
