@@ -17,6 +17,7 @@ from rich.console import Console
 from benchmarks import (
     alert_rates,
     asterix_speed,
+    coalition_outage,
     fusion_speed,
     modes_speed,
     nats_latency,
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     tracker_speed.NAME: tracker_speed.run,
     fusion_speed.NAME: fusion_speed.run,
     nats_latency.NAME: nats_latency.run,
+    coalition_outage.NAME: coalition_outage.run,
     asterix_speed.NAME: asterix_speed.run,
     modes_speed.NAME: modes_speed.run,
     web_load.NAME: web_load.run,
