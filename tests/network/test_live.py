@@ -146,8 +146,10 @@ def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coa
     def during(lo: float, hi: float) -> list[dict]:  # type: ignore[type-arg]
         return [t for t in ticks if start + lo <= t["sim"] < start + hi]
 
-    assert all(t["partners"]["north"] == "up" for t in during(max(5, everyone), outage[0]))
-    assert all(t["partners"]["west"] == "up" for t in during(max(5, everyone), duration))
+    # Never down outside the outage (a busy machine may delay a heartbeat past the 0.75 wall-second
+    # "degraded" mark at this speed, never past the 2.5 s "down" one).
+    assert all(t["partners"]["north"] != "down" for t in during(max(5, everyone), outage[0]))
+    assert all(t["partners"]["west"] != "down" for t in during(max(5, everyone), duration))
     # Late in the outage north is down and its tracks have aged out of east's picture.
     assert "down" in {t["partners"]["north"] for t in during(outage[1] - 4, outage[1])}
     assert any(t["fused_by_owner"].get("north", 0) == 0 for t in during(outage[1] - 4, outage[1]))
