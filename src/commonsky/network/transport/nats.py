@@ -696,7 +696,12 @@ class NatsTransport:
         return []
 
     async def _fetch_raw(self, sender: str, count: int, max_bytes: int, timeout_s: float) -> list[Msg]:
-        """One pull request (batch `count`, `max_bytes`, expiring within `timeout_s`); what came for it."""
+        """Up to `count` messages and `max_bytes` from `sender`'s durable, returned as soon as any are in.
+
+        What is waiting is taken at once (a no-wait pull); when nothing is, one message is waited for
+        (a pull of one, expiring within `timeout_s`), then whatever came behind it (no-wait again):
+        a batch is passed on the moment it arrives, not when a long pull expires.
+        """
         nms, sub = await self._pull(sender)
         got: list[Msg] = []
         while True:  # messages of an earlier pull that arrived after it gave up are still good
@@ -707,12 +712,27 @@ class NatsTransport:
             sub._pending_size -= len(m.data)
             if m.reply and not _status(m):
                 got.append(m)
-        if len(got) >= count:
-            return got
-        expires_ns = max(1_000_000, int((timeout_s - 0.002) * 1e9))
-        request = {"batch": count - len(got), "max_bytes": max_bytes, "expires": expires_ns}
-        await self.nc.publish(nms, json.dumps(request).encode(), reply=sub.subject)
         deadline = time.monotonic() + timeout_s
+        if len(got) < count:
+            got += await self._pull_once(nms, sub, count - len(got), max_bytes, deadline, wait=False)
+        if not got:
+            got = await self._pull_once(nms, sub, 1, max_bytes, deadline, wait=True)
+            if got and count > 1:
+                got += await self._pull_once(nms, sub, count - 1, max_bytes - len(got[0].data), deadline, wait=False)
+        return got
+
+    async def _pull_once(
+        self, nms: str, sub: Subscription, count: int, max_bytes: int, deadline: float, *, wait: bool
+    ) -> list[Msg]:
+        """One pull request and what came for it: no-wait (ends with the server's 404 when fewer are
+        stored), or waiting (expires just before `deadline`)."""
+        request: dict[str, Any] = {"batch": count, "max_bytes": max(1, max_bytes)}
+        if wait:
+            request["expires"] = max(1_000_000, int((deadline - time.monotonic() - 0.002) * 1e9))
+        else:
+            request["no_wait"] = True  # with `expires` the server would ignore it
+        await self.nc.publish(nms, json.dumps(request).encode(), reply=sub.subject)
+        got: list[Msg] = []
         while len(got) < count and (remaining := deadline - time.monotonic()) > 0:
             try:
                 m = await sub.next_msg(timeout=remaining)
