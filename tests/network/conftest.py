@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,19 @@ def _external_server() -> ServerInfo | None:
     if info is None or not all(info.creds(p).exists() for p in TEST_PARTNERS):
         return None
     return info
+
+
+def run_closing(scenario: Callable[[], Awaitable[None]], timeout_s: float, opened: list[Any]) -> None:
+    """Run one async scenario within `timeout_s`, closing every connection it put in `opened`, pass or fail."""
+
+    async def bounded() -> None:
+        try:
+            await asyncio.wait_for(scenario(), timeout_s)
+        finally:
+            while opened:
+                await opened.pop().close()
+
+    asyncio.run(bounded())
 
 
 def connect_everyone(info: ServerInfo, partners: tuple[str, ...] = TEST_PARTNERS) -> None:

@@ -127,7 +127,7 @@ from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import Coalition, Credentials, Limits
 from commonsky.network.transport.natsserver import ServerInfo, find_nats_server, start, stop
 from commonsky.network.transport.seal import SEAL_HEADER, SEAL_SCHEME, Sealer, new_seal_key
-from tests.network.conftest import connect_everyone
+from tests.network.conftest import connect_everyone, run_closing
 
 TIMEOUT_S = 40.0
 """Hard bound of one test's scenario (generous: the machine may be shared)."""
@@ -177,15 +177,7 @@ _open: list[NatsTransport | Client] = []
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
     """Run one scenario within TIMEOUT_S, closing every connection it opened, pass or fail."""
-
-    async def bounded() -> None:
-        try:
-            await asyncio.wait_for(scenario(), TIMEOUT_S)
-        finally:
-            while _open:
-                await _open.pop().close()
-
-    asyncio.run(bounded())
+    run_closing(scenario, TIMEOUT_S, _open)
 
 
 async def _quiet(exc: Exception) -> None:

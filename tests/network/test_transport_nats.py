@@ -22,6 +22,7 @@ from commonsky.network.transport.messages import Message, TrackBatch, encode_tra
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import Credentials, Limits, inbound_stream
 from commonsky.network.transport.natsserver import ServerInfo
+from tests.network.conftest import run_closing
 
 TIMEOUT_S = 20.0
 
@@ -32,15 +33,7 @@ _open: list[NatsTransport | Client] = []
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
     """Run one async scenario with a hard time limit (each test must finish within 20 s),
     closing every connection it opened, pass or fail."""
-
-    async def bounded() -> None:
-        try:
-            await asyncio.wait_for(scenario(), TIMEOUT_S)
-        finally:
-            while _open:
-                await _open.pop().close()
-
-    asyncio.run(bounded())
+    run_closing(scenario, TIMEOUT_S, _open)
 
 
 async def login(server: ServerInfo, partner: str, **options: Any) -> NatsTransport:

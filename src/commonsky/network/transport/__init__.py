@@ -13,6 +13,8 @@
 - `keys`, `seal`: partners' NKeys and TLS certificates; end-to-end sealing of every message for its receiver.
 """
 
+import logging
+
 from commonsky.network.transport.base import (
     KINDS,
     Kind,
@@ -40,6 +42,16 @@ from commonsky.network.transport.messages import (
     encode_policy,
     encode_tracks,
 )
+
+
+class _QuietTlsClose(logging.Filter):
+    """asyncio warns on every TLS connection nats-py closes ("returning true from eof_received()"): noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_QuietTlsClose())
 
 __all__ = [
     "KINDS",

@@ -103,15 +103,6 @@ from commonsky.network.transport.seal import SEAL_HEADER, SEAL_SCHEME, Sealer, S
 log = logging.getLogger(__name__)
 
 
-class _QuietTlsClose(logging.Filter):
-    """asyncio warns on every TLS connection nats-py closes ("returning true from eof_received()"): noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "eof_received()" not in record.getMessage()
-
-
-logging.getLogger("asyncio").addFilter(_QuietTlsClose())
-
 Storage = Literal["file", "memory"]
 LinkState = Literal["connecting", "up", "down"]
 FETCH_MAX_BYTES = 32 * 1024 * 1024
@@ -495,18 +486,25 @@ class NatsTransport:
 
     def send(self, kind: Kind, payload: bytes, *, seq: int, sent_s: float, receiver: str | None = None) -> None:
         """Queue an encoded message for `receiver` (None: each receiver); published in the background, in order."""
+        for item in self._addressed(kind, payload, seq, sent_s, receiver):
+            r = item.receiver
+            self._outbox[r].append(item)
+            self._outbox_size[r] += len(payload)
+            self._trim(r)
+            self._wake[r].set()
+
+    def _addressed(self, kind: Kind, payload: bytes, seq: int, sent_s: float, receiver: str | None) -> list[_Outgoing]:
+        """One outgoing message per addressee (`receiver`, or each receiver); ValueError for a message
+        over the coalition's size limit or a partner that does not receive from us."""
         if len(payload) > self.limits.max_batch_bytes:
             raise ValueError(
                 f"{kind} message of {len(payload)} bytes exceeds the coalition's {self.limits.max_batch_bytes}"
             )
         targets = self.receivers if receiver is None else (receiver,)
-        for r in targets:
-            if r not in self._outbox:
-                raise ValueError(f"{r!r} is not among {self.partner}'s receivers {self.receivers}")
-            self._outbox[r].append(_Outgoing(kind, r, seq, sent_s, payload))
-            self._outbox_size[r] += len(payload)
-            self._trim(r)
-            self._wake[r].set()
+        unknown = [r for r in targets if r not in self._outbox]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not among {self.partner}'s receivers {self.receivers}")
+        return [_Outgoing(kind, r, seq, sent_s, payload) for r in targets]
 
     def _trim(self, receiver: str) -> None:
         """Drop the oldest queued messages beyond the outbox's age and byte bounds (counted)."""
@@ -575,15 +573,8 @@ class NatsTransport:
     ) -> None:
         """Publish a message encoded elsewhere to `receiver` (None: each receiver) now, waiting for each ack
         (`ReceiverUnavailableError` if one refuses). A node uses `send` instead, which never waits."""
-        if len(payload) > self.limits.max_batch_bytes:
-            raise ValueError(
-                f"{kind} message of {len(payload)} bytes exceeds the coalition's {self.limits.max_batch_bytes}"
-            )
-        targets = self.receivers if receiver is None else (receiver,)
-        for r in targets:
-            if r not in self._outbox:
-                raise ValueError(f"{r!r} is not among {self.partner}'s receivers {self.receivers}")
-            await self._publish(_Outgoing(kind, r, seq, sent_s, payload))
+        for item in self._addressed(kind, payload, seq, sent_s, receiver):
+            await self._publish(item)
 
     async def publish_tracks(
         self,
