@@ -14,12 +14,11 @@ import uvicorn
 
 from commonsky.network.live import LiveHooks
 from commonsky.network.node import Node, TickOutput
+from commonsky.network.transport.base import STATUS_RANK
 from commonsky.tracking import registration_report
 from commonsky.web.app import create_app
 from commonsky.web.auth import User
 from commonsky.web.source import PictureFeed
-
-_WORSE = {"up": 0, "degraded": 1, "down": 2}
 
 
 def link_rows(partners: list[dict[str, Any]], link: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -36,7 +35,7 @@ def link_rows(partners: list[dict[str, Any]], link: dict[str, Any] | None) -> li
             reason = link["throttled"][peer]
         elif link["dropped"].get(peer):
             reason = f"{link['dropped'][peer]} of our messages to it dropped while unreachable"
-        if reason is not None and _WORSE[status] < _WORSE["degraded"]:
+        if reason is not None and STATUS_RANK[status] < STATUS_RANK["degraded"]:
             status = "degraded"
         rows.append(row | {"status": status, "reason": reason})
     return rows

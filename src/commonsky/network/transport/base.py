@@ -273,7 +273,8 @@ class Heard(Protocol):
     def sent_s(self) -> float: ...
 
 
-_RANK: dict[str, int] = {"up": 0, "degraded": 1, "down": 2}
+STATUS_RANK: dict[str, int] = {"up": 0, "degraded": 1, "down": 2}
+"""How bad each partner status is: the worse of two wins."""
 
 
 class PartnerMonitor:
@@ -308,7 +309,7 @@ class PartnerMonitor:
         """Current status of `partner`."""
         by_age = partner_status(self.last_seen_s.get(partner), now_s, self.degraded_after_s, self.down_after_s)
         reported = {"stopping": "down", "degraded": "degraded"}.get(self.reported.get(partner, "up"), "up")
-        return by_age if _RANK[by_age] >= _RANK[reported] else reported  # type: ignore[return-value]
+        return by_age if STATUS_RANK[by_age] >= STATUS_RANK[reported] else reported  # type: ignore[return-value]
 
     def statuses(self, partners: Iterable[str], now_s: float) -> dict[str, PartnerStatus]:
         """Status of each of `partners`."""

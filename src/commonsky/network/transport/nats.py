@@ -49,7 +49,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,15 +175,7 @@ class LinkStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "state": self.state,
-            "since_s": self.since_s,
-            "reconnects": self.reconnects,
-            "outbox": self.outbox,
-            "dropped": self.dropped,
-            "throttled": self.throttled,
-            "last_error": self.last_error,
-        }
+        return asdict(self)
 
 
 class NatsTransport:

@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from commonsky.network.transport.base import SUBJECT_ROOT, check_partner_id
+from commonsky.network.transport.keys import write_secret
 
 CREDS_FORMAT = "commonsky-nats-creds/2"
 REQUEST_FORMAT = "commonsky-join-request/1"
@@ -375,15 +376,11 @@ def leaf_config(
 
 
 def _write_json(path: Path, data: Mapping[str, Any], secret: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2) + "\n"
     if secret:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        path.chmod(0o600)
-    else:
-        path.write_text(text, encoding="utf-8")
+        return write_secret(path, text.encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

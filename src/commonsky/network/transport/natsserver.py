@@ -213,7 +213,9 @@ def hub_build(
     if missing:
         raise ValueError(f"no join request from partners {missing}")
     ca = keys.load_or_make_ca(d / "ca")
-    certs = {p: ca.sign_request(by_partner[p].csr_pem.encode(), p) if tls else None for p in coalition.partners}
+    certs = {
+        p: ca.sign_request(by_partner[p].csr_pem.encode(), p).decode() if tls else None for p in coalition.partners
+    }
     routes_ca = keys.load_or_make_ca(d / "routes-ca")
     hosts = sorted({s.host for s in servers} | {"localhost"})
     configs = []
@@ -252,7 +254,7 @@ def hub_build(
             urls=tuple(f"{scheme}://{s.host}:{s.port}" for s in servers),
             leaf_urls=tuple(f"{scheme}://{s.host}:{s.leaf_port}" for s in servers if s.leaf_port),
             ca_pem=ca.cert_pem.decode(),
-            cert_pem=certs[p].decode() if certs[p] is not None else None,  # type: ignore[union-attr]
+            cert_pem=certs[p],
             receivers=coalition.receivers_of(p),
             senders=coalition.senders_for(p),
             replicas=min(3, len(servers)),
@@ -361,6 +363,11 @@ class ServerInfo:
         )
 
 
+def _save(info: ServerInfo) -> None:
+    """Write `server.json`: what `running` and `stop` read back."""
+    (info.directory / "server.json").write_text(json.dumps(info.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
 def running(directory: str | Path) -> ServerInfo | None:
     """The backbone started in `directory` if every server of it is up and answering, else None."""
     d = Path(directory).resolve()
@@ -417,7 +424,7 @@ def start(
         for spec, config in zip(hub.servers, hub.configs, strict=True)
     )
     info = ServerInfo(d, hub.servers, pids, hub.configs, tls, d / "partners")
-    (d / "server.json").write_text(json.dumps(info.to_dict(), indent=2) + "\n", encoding="utf-8")
+    _save(info)
     try:
         for index in range(len(hub.servers)):
             _wait_ready(info, index, timeout_s)
@@ -517,7 +524,7 @@ def restart_server(info: ServerInfo, index: int, timeout_s: float = 30.0) -> Ser
     pid = _launch(binary, info.configs[index], info.directory / "hub" / f"nats-{spec.name}.log")
     pids = tuple(pid if i == index else p for i, p in enumerate(info.pids))
     updated = ServerInfo(info.directory, info.servers, pids, info.configs, info.tls, info.partners_dir)
-    (info.directory / "server.json").write_text(json.dumps(updated.to_dict(), indent=2) + "\n", encoding="utf-8")
+    _save(updated)
     _wait_ready(updated, index, timeout_s)
     return updated
 
@@ -574,7 +581,7 @@ def start_leaf(
     pid = _launch(binary, config, log)
     spec = ServerSpec(f"commonsky-{partner}-leaf", host, port)
     info = ServerInfo(d, (spec,), (pid,), (config,), False, d / "partners")
-    (d / "server.json").write_text(json.dumps(info.to_dict(), indent=2) + "\n", encoding="utf-8")
+    _save(info)
     deadline = time.monotonic() + timeout_s
     while "Leafnode connection created" not in (log.read_text(errors="replace") if log.exists() else ""):
         if time.monotonic() > deadline or _exited(pid):
