@@ -2,6 +2,7 @@
 
 `new_assessment_state` and `assess(state, time_s, system, plots, local, partner)` form a pure,
 deterministic step per tick; `acknowledge` and `override_identity` record operator actions.
+`ALERT_KINDS` describes every kind of alert the rules raise (label, severities, colour, help).
 Surveillance only: the package identifies and warns, it has no engagement function.
 """
 
@@ -12,10 +13,12 @@ from commonsky.assess.engine import (
     ALERT_KINDS,
     EMERGENCY,
     PARTNER_CONTRADICTION,
+    SEVERITIES,
     TRANSPONDER_LOSS,
     UNKNOWN_NEAR_BORDER,
     ZONE_ENTRY,
     ZONE_PREDICTED,
+    AlertKind,
     Assessment,
     AssessmentState,
     SystemPicture,
@@ -36,12 +39,14 @@ __all__ = [
     "IDENTITIES",
     "PARTNER_CONTRADICTION",
     "RAISED",
+    "SEVERITIES",
     "TRANSPONDER_LOSS",
     "UNKNOWN_NEAR_BORDER",
     "ZONE_ENTRY",
     "ZONE_PREDICTED",
     "Alert",
     "AlertError",
+    "AlertKind",
     "Assessment",
     "AssessmentConfig",
     "AssessmentState",

@@ -24,11 +24,16 @@ Alert kinds and their conditions (severity in brackets):
   for `partner_raise_s` (30 s: own track initiation, partner delay and edge effects die out first);
 - `unknown_near_border` [high]: an `unknown` track that appeared (first seen after the start-up grace)
   within `border_distance_m` of a border line or border buffer zone.
+
+`ALERT_KINDS` is the one table of these kinds (label, severities, display colour, operator help) that the
+display shows; `raise_delays` gives each kind's raise time, and a kind without a table entry fails the tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -66,15 +71,87 @@ TRANSPONDER_LOSS = "transponder_loss"
 ADSB_INCONSISTENT = "adsb_inconsistent"
 PARTNER_CONTRADICTION = "partner_contradiction"
 UNKNOWN_NEAR_BORDER = "unknown_near_border"
-ALERT_KINDS = (
-    ZONE_ENTRY,
-    ZONE_PREDICTED,
-    EMERGENCY,
-    TRANSPONDER_LOSS,
-    ADSB_INCONSISTENT,
-    PARTNER_CONTRADICTION,
-    UNKNOWN_NEAR_BORDER,
+SEVERITIES = ("critical", "high", "medium")
+"""Alert severities, most severe first."""
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    """One kind of alert as operators see it: what it is called, how severe it can be, its colour and help."""
+
+    kind: str
+    label: str
+    severities: tuple[str, ...]
+    """The severities the rule raises it with, most severe first (a subset of `SEVERITIES`)."""
+    colour: str
+    """Display colour, CSS #rrggbb."""
+    help: str
+    """What the alert means, in a sentence or two for the operator."""
+
+
+ALERT_KINDS: Mapping[str, AlertKind] = MappingProxyType(
+    {
+        k.kind: k
+        for k in (
+            AlertKind(
+                ZONE_ENTRY,
+                "Zone entry",
+                ("high", "medium"),
+                "#ff6b6b",
+                "The track is inside a zone and its altitude band, with an identity the zone alerts on: "
+                "high in a restricted or protected zone, medium in a border buffer.",
+            ),
+            AlertKind(
+                ZONE_PREDICTED,
+                "Predicted zone entry",
+                ("medium",),
+                "#ffa94d",
+                "The track is outside a zone but on its present course and climb will enter it soon; "
+                "the evidence gives the time to entry.",
+            ),
+            AlertKind(
+                EMERGENCY,
+                "Emergency squawk",
+                ("critical", "high", "medium"),
+                "#e64dff",
+                "The track squawks an emergency code: 7500 unlawful interference (critical), "
+                "7700 general emergency (high), 7600 radio failure (medium).",
+            ),
+            AlertKind(
+                TRANSPONDER_LOSS,
+                "Transponder loss",
+                ("high",),
+                "#f2c14e",
+                "SSR and ADS-B stopped feeding a track that primary radar still holds, well inside "
+                "cooperative coverage: the transponder was switched off or failed.",
+            ),
+            AlertKind(
+                ADSB_INCONSISTENT,
+                "ADS-B inconsistent",
+                ("high",),
+                "#c792ea",
+                "The aircraft's ADS-B positions disagree with radar several times in a row beyond the "
+                "statistical test: spoofing or faulty avionics.",
+            ),
+            AlertKind(
+                PARTNER_CONTRADICTION,
+                "Partner contradiction",
+                ("medium",),
+                "#5fd7ff",
+                "Own sensors contradict a partner's track: the same address far from the own track, or a "
+                "confirmed track inside own radar coverage that own radar does not see.",
+            ),
+            AlertKind(
+                UNKNOWN_NEAR_BORDER,
+                "Unknown near border",
+                ("high",),
+                "#ffff80",
+                "An unknown track appeared close to a border line or border buffer after start-up.",
+            ),
+        )
+    }
 )
+"""Every alert kind the rules raise, by kind, in the order of the module docstring."""
 EMERGENCY_SEVERITY = {7500: "critical", 7700: "high", 7600: "medium"}
 
 
@@ -237,6 +314,19 @@ class Assessment:
     """Identity changes since the last tick (rules and operator overrides)."""
 
 
+def raise_delays(cfg: AssessmentConfig) -> dict[str, float]:
+    """How long each kind's condition must hold before it is raised: every kind a rule can emit, and only those."""
+    return {
+        ZONE_ENTRY: cfg.zone_raise_s,
+        ZONE_PREDICTED: cfg.predicted_raise_s,
+        EMERGENCY: cfg.emergency_raise_s,
+        TRANSPONDER_LOSS: cfg.transponder_raise_s,
+        ADSB_INCONSISTENT: cfg.adsb_raise_s,
+        PARTNER_CONTRADICTION: cfg.partner_raise_s,
+        UNKNOWN_NEAR_BORDER: cfg.border_raise_s,
+    }
+
+
 def new_assessment_state(
     config: AssessmentConfig, zones: Zones, sensors: list[SensorSpec] | tuple[SensorSpec, ...]
 ) -> AssessmentState:
@@ -308,16 +398,7 @@ def assess(
     if local is not None and partner is not None:
         conditions += _partner_conditions(state, time_s, system, local, partner)
 
-    raise_s = {
-        ZONE_ENTRY: cfg.zone_raise_s,
-        ZONE_PREDICTED: cfg.predicted_raise_s,
-        EMERGENCY: cfg.emergency_raise_s,
-        TRANSPONDER_LOSS: cfg.transponder_raise_s,
-        ADSB_INCONSISTENT: cfg.adsb_raise_s,
-        PARTNER_CONTRADICTION: cfg.partner_raise_s,
-        UNKNOWN_NEAR_BORDER: cfg.border_raise_s,
-    }
-    book, events = book_ops.update(state.book, time_s, conditions, raise_s, cfg.raise_min_ticks, cfg.clear_s)
+    book, events = book_ops.update(state.book, time_s, conditions, raise_delays(cfg), cfg.raise_min_ticks, cfg.clear_s)
     out = Assessment(
         time_s=time_s,
         system_id=np.asarray(system.system_id, dtype=np.int64),
