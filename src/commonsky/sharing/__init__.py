@@ -18,6 +18,7 @@ from commonsky.sharing.enforce import (
     SharingError,
     check_import,
     export_reports,
+    releasable,
 )
 from commonsky.sharing.geometry import Area
 from commonsky.sharing.policy import (
@@ -48,5 +49,6 @@ __all__ = [
     "from_json",
     "policy_digest",
     "policy_from_mapping",
+    "releasable",
     "to_json",
 ]

@@ -189,6 +189,15 @@ def _count(counts: dict[str, int], codes: NDArray[np.int8]) -> None:
             counts[name] += int(tally[code])
 
 
+def releasable(policy: SharingPolicy, reports: TrackReports, now_s: float) -> tuple[NDArray[np.bool_], TrackReports]:
+    """For a picture published now rather than a report stream: which rows `policy` lets go at `now_s` (owner,
+    validity, staleness, area, altitude, `min_delay_s`) and those rows with withheld fields blanked."""
+    release_before = now_s - policy.min_delay_s
+    codes = _judge(policy, reports, stale_before=release_before - STALE_AFTER_S)
+    keep = (codes == _OK) & (reports.time_s <= release_before)
+    return keep, _blank(policy, reports.take(keep))
+
+
 def _judge(policy: SharingPolicy, reports: TrackReports, stale_before: float | None) -> NDArray[np.int8]:
     """Reason code per row for the rules that depend on the row alone (owner .. altitude)."""
     codes = np.zeros(len(reports), dtype=np.int8)
