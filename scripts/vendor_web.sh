@@ -4,6 +4,7 @@
 set -eu
 MAPLIBRE_VERSION=5.24.1
 MILSYMBOL_VERSION=3.0.4
+SWAGGER_UI_VERSION=5.35.0
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATIC="$ROOT/src/commonsky/web/static"
 VENDOR="$STATIC/vendor"
@@ -13,18 +14,22 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 cd "$WORK"
-npm pack --silent "maplibre-gl@$MAPLIBRE_VERSION" "milsymbol@$MILSYMBOL_VERSION" >/dev/null
-mkdir maplibre milsymbol
+npm pack --silent "maplibre-gl@$MAPLIBRE_VERSION" "milsymbol@$MILSYMBOL_VERSION" "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null
+mkdir maplibre milsymbol swagger
 tar -xzf "maplibre-gl-$MAPLIBRE_VERSION.tgz" -C maplibre --strip-components=1
 tar -xzf "milsymbol-$MILSYMBOL_VERSION.tgz" -C milsymbol --strip-components=1
+tar -xzf "swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" -C swagger --strip-components=1
 
 rm -rf "$VENDOR"
-mkdir -p "$VENDOR/maplibre-gl" "$VENDOR/milsymbol"
+mkdir -p "$VENDOR/maplibre-gl" "$VENDOR/milsymbol" "$VENDOR/swagger-ui"
 install -m 0644 maplibre/dist/maplibre-gl.js maplibre/dist/maplibre-gl.css maplibre/LICENSE.txt "$VENDOR/maplibre-gl/"
 install -m 0644 milsymbol/dist/milsymbol.js milsymbol/LICENSE "$VENDOR/milsymbol/"
+# The API docs page (/docs, signed-in users): Swagger UI served from here, no CDN.
+install -m 0644 swagger/swagger-ui-bundle.js swagger/swagger-ui.css swagger/LICENSE "$VENDOR/swagger-ui/"
 cat > "$VENDOR/VERSIONS" <<VERSIONS
 maplibre-gl $MAPLIBRE_VERSION (BSD-3-Clause) https://registry.npmjs.org/maplibre-gl/-/maplibre-gl-$MAPLIBRE_VERSION.tgz
 milsymbol $MILSYMBOL_VERSION (MIT) https://registry.npmjs.org/milsymbol/-/milsymbol-$MILSYMBOL_VERSION.tgz
+swagger-ui-dist $SWAGGER_UI_VERSION (Apache-2.0) https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz
 Written by scripts/vendor_web.sh; do not edit by hand.
 VERSIONS
 

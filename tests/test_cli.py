@@ -88,3 +88,27 @@ def test_coalition_keygen_hub_join_keep_secrets_with_their_owners(tmp_path: Path
     )
     assert result.exit_code != 0
     assert "not a partner of the coalition" in " ".join(result.output.split())
+
+
+def test_the_display_needs_real_accounts_off_the_demo(tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    nobody = runner.invoke(app, ["serve"])
+    assert nobody.exit_code == 2 and "hash-password" in nobody.output
+    public = runner.invoke(app, ["serve", "--demo", "--host", "0.0.0.0"])
+    assert public.exit_code == 2 and "loopback only" in public.output
+    plain = runner.invoke(
+        app,
+        [
+            "serve",
+            "--users",
+            str(examples.parent / "src/commonsky/web/demo_users.toml"),
+            "--host",
+            "10.9.8.7",
+            "--allow-plain-http",
+        ],
+    )
+    assert plain.exit_code == 2 and "loopback only" in plain.output  # the demo passwords, under any file name
+    node = runner.invoke(
+        app, ["node", "--config", str(examples / "receiver" / "node.toml"), "--out", str(tmp_path), "--serve", "8089"]
+    )
+    assert node.exit_code == 2 and "[[users]]" in node.output and "hash-password" in node.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from commonsky.core.sensors import SensorSpec
     from commonsky.network.runner import PartnerRun
     from commonsky.tracking import TrackerState
+    from commonsky.web.security import Deployment
 
 app = typer.Typer(
     name="commonsky",
@@ -52,8 +53,67 @@ def _progress(description: str) -> Iterator[Callable[[float], None]]:
 
 
 def _fail(exc: CommonskyError) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}")
+    console.print(f"[red]error:[/red] {escape(str(exc))}")
     return typer.Exit(code=2)
+
+
+TlsCert = Annotated[
+    Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this certificate (PEM).", dir_okay=False)
+]
+TlsKey = Annotated[Path | None, typer.Option("--tls-key", help="The certificate's private key (PEM).", dir_okay=False)]
+AllowedHosts = Annotated[
+    list[str] | None,
+    typer.Option("--allowed-host", help="A name the display answers to (repeat; loopback names always; *.dom ok)."),
+]
+AllowedOrigins = Annotated[
+    list[str] | None, typer.Option("--allowed-origin", help="Another origin (scheme://host[:port]) that may write.")
+]
+Proxies = Annotated[
+    list[str] | None,
+    typer.Option("--proxy", help="Address of a TLS reverse proxy whose X-Forwarded-For/-Proto to believe (repeat)."),
+]
+AllowPlainHttp = Annotated[
+    bool, typer.Option("--allow-plain-http", help="Serve plain HTTP off the loopback anyway (not recommended).")
+]
+AircraftPolicy = Annotated[
+    Path | None,
+    typer.Option(
+        "--aircraft-json-policy",
+        help="Cut /data/aircraft.json to the one [[sharing]] policy from the viewed partner in this TOML.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+SecurityLogFile = Annotated[
+    Path | None, typer.Option("--security-log", help="Append sign-ins, failures and refusals here (JSON lines).")
+]
+
+
+def _deployment(
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    allowed_hosts: list[str] | None,
+    allowed_origins: list[str] | None,
+    proxies: list[str] | None,
+    allow_plain_http: bool,
+    security_log: Path | None,
+) -> Deployment:
+    """The display's deployment from the command line's options."""
+    from commonsky.web.security import Deployment
+
+    return Deployment(
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        allowed_hosts=tuple(allowed_hosts or ()),
+        allowed_origins=tuple(allowed_origins or ()),
+        proxies=tuple(proxies or ()),
+        allow_plain_http=allow_plain_http,
+        security_log=security_log,
+    )
 
 
 @app.command()
@@ -313,11 +373,24 @@ def node(
     ] = None,
     nats: Annotated[str | None, typer.Option("--nats", help="Server URL (default: the one in the creds file).")] = None,
     serve_port: Annotated[
-        int | None, typer.Option("--serve", help="Also serve the operator display on 127.0.0.1:PORT.")
+        int | None, typer.Option("--serve", help="Also serve the operator display on PORT (of --serve-host).")
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (default: the config's `out`).", file_okay=False)
     ] = None,
+    serve_host: Annotated[str, typer.Option("--serve-host", help="Where the display listens.")] = "127.0.0.1",
+    users: Annotated[
+        Path | None,
+        typer.Option("--users", help="The display's users TOML (default: the config's [[users]]).", dir_okay=False),
+    ] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    allowed_hosts: AllowedHosts = None,
+    allowed_origins: AllowedOrigins = None,
+    proxies: Proxies = None,
+    allow_plain_http: AllowPlainHttp = False,
+    security_log: SecurityLogFile = None,
+    aircraft_policy: AircraftPolicy = None,
 ) -> None:
     """Run one partner's node in this process: with --creds it exchanges tracks with its peers over NATS JetStream,
     without it runs stand-alone (e.g. one receiver's picture, display and outputs)."""
@@ -329,12 +402,27 @@ def node(
         cfg = LiveNodeConfig.load(config, out)
         hooks: LiveHooks | None = None
         if serve_port is not None:
-            from commonsky.web.auth import DEMO_USERS, load_users
+            from commonsky.web.app import load_accounts
             from commonsky.web.live import display_hooks
 
-            has_users = "users" in tomllib.loads(config.read_text())
-            hooks = display_hooks(serve_port, load_users(config if has_users else DEMO_USERS))
-            console.print(f"operator display on http://127.0.0.1:{serve_port}/")
+            deployment = _deployment(
+                serve_host,
+                serve_port,
+                tls_cert,
+                tls_key,
+                allowed_hosts,
+                allowed_origins,
+                proxies,
+                allow_plain_http,
+                security_log,
+            )
+            from commonsky.web.tar1090 import load_aircraft_policy
+
+            accounts, oidc = load_accounts(users or config)
+            policy = None if aircraft_policy is None else load_aircraft_policy(aircraft_policy, cfg.partner)
+            hooks = display_hooks(accounts, deployment, oidc, policy)
+            scheme = "https" if deployment.tls else "http"
+            console.print(f"operator display on {scheme}://{serve_host}:{serve_port}/")
         with _progress(f"node {cfg.partner}") as progress:
             summary = asyncio.run(run_live_node(cfg, creds, url=nats, progress=progress, hooks=hooks))
     except CommonskyError as exc:
@@ -462,7 +550,7 @@ def demo(
     run(scenario, out, seed)
     console.print(f"pictures: {out}/<partner>/local_tracks.csv, fused_tracks.csv, alerts.jsonl; truth: {out}/truth.csv")
     if display:
-        serve(scenario, speed=speed, seed=seed)
+        serve(scenario, speed=speed, seed=seed, demo_accounts=True)
 
 
 @app.command()
@@ -535,21 +623,51 @@ def serve(
     partner: Annotated[str | None, typer.Option("--partner", help="Whose picture (default: the first).")] = None,
     speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per real second.")] = 1.0,
     users: Annotated[
-        Path | None, typer.Option("--users", help="Users TOML (default: the demo accounts).", exists=True)
+        Path | None,
+        typer.Option("--users", help="Users TOML ([[users]] and/or [oidc]; commonsky hash-password).", exists=True),
     ] = None,
+    demo_accounts: Annotated[bool, typer.Option("--demo", help="The public demo accounts (127.0.0.1 only).")] = False,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="No sign-in (127.0.0.1 only).")] = False,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
     seed: Annotated[int | None, typer.Option("--seed", help="Scenario seed override.")] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    allowed_hosts: AllowedHosts = None,
+    allowed_origins: AllowedOrigins = None,
+    proxies: Proxies = None,
+    allow_plain_http: AllowPlainHttp = False,
+    security_log: SecurityLogFile = None,
+    aircraft_policy: AircraftPolicy = None,
 ) -> None:
     """The operator display: a partner's common picture on a live map, with alerts and status."""
     from commonsky.network.runner import ScenarioSession
     from commonsky.sim import load_scenario
+    from commonsky.web.app import load_accounts
     from commonsky.web.app import serve as serve_web
-    from commonsky.web.auth import DEMO_USERS, load_users
+    from commonsky.web.auth import DEMO_USERS, User, load_users, uses_demo_accounts
+    from commonsky.web.oidc import OidcConfig
     from commonsky.web.source import PictureSource, ReplaySource, ScenarioSource
+    from commonsky.web.tar1090 import load_aircraft_policy
 
+    deployment = _deployment(
+        host, port, tls_cert, tls_key, allowed_hosts, allowed_origins, proxies, allow_plain_http, security_log
+    )
     try:
+        if sum((users is not None, demo_accounts, no_auth)) != 1:
+            raise ConfigError(
+                "command line",
+                "--users",
+                "say who may sign in: --users FILE (make one with `commonsky hash-password`; see the README, "
+                "'Deploying the display'), or on 127.0.0.1 --demo (public demo accounts) or --no-auth",
+            )
+        accounts: dict[str, User] | None = None
+        oidc: OidcConfig | None = None
+        if users is not None:
+            accounts, oidc = load_accounts(users)
+        elif demo_accounts:
+            accounts = load_users(DEMO_USERS)
+        deployment.check(uses_demo_accounts(accounts))
         source: PictureSource
         if replay_dir is not None:
             source = ReplaySource(replay_dir, speed=speed)
@@ -557,23 +675,24 @@ def serve(
             with console.status("simulating the scenario"):
                 session = ScenarioSession(load_scenario(scenario or EXAMPLES / "border3.toml"), seed=seed)
             source = ScenarioSource(session, partner=partner, speed=speed)
-        accounts = None if no_auth else load_users(users or DEMO_USERS)
-    except (CommonskyError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
-    if users is None and not no_auth:
-        console.print("demo accounts (demo only): viewer / viewer-demo, operator / operator-demo")
-    console.print(f"commonsky display on http://{host}:{port}/ (Ctrl-C to stop)")
-    try:
-        serve_web(source, host=host, port=port, users=accounts)
+        policy = None if aircraft_policy is None else load_aircraft_policy(aircraft_policy, source.snapshot().partner)
+    except CommonskyError as exc:
+        raise _fail(exc) from None
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=2) from None
+    if demo_accounts:
+        console.print("demo accounts (demo only): viewer / viewer-demo, operator / operator-demo")
+    console.print(f"commonsky display on {'https' if deployment.tls else 'http'}://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        serve_web(source, accounts, deployment, oidc=oidc, aircraft_policy=policy)
+    except CommonskyError as exc:
+        raise _fail(exc) from None
 
 
 @app.command("hash-password")
 def hash_password_command() -> None:
-    """Print the argon2 hash of a password (read twice from the terminal) for a users TOML."""
+    """Print the argon2 hash of a password (read twice from the terminal) for a users TOML's [[users]] entry."""
     from commonsky.web.auth import hash_password
 
     console.print(hash_password(typer.prompt("password", hide_input=True, confirmation_prompt=True)))

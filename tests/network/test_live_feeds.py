@@ -119,6 +119,7 @@ def test_node_serves_its_live_picture_to_the_operator_display(nats_server: Serve
     import httpx
 
     from commonsky.web.live import display_hooks
+    from commonsky.web.security import Deployment
 
     zones = BORDER.parent / "border3_zones.geojson"
     (tmp_path / "scenario.toml").write_text(
@@ -133,7 +134,7 @@ def test_node_serves_its_live_picture_to_the_operator_display(nats_server: Serve
 
     async def scenario() -> tuple[dict[str, object], dict[str, object]]:
         source = await _sbs_source(source_port)
-        hooks = display_hooks(display_port, None)
+        hooks = display_hooks(None, Deployment(port=display_port))
 
         async def operator() -> tuple[dict[str, object], dict[str, object]]:
             await asyncio.sleep(5.0)

@@ -20,6 +20,6 @@ CHROMIUM_ARGS = [
 """WebGL still works with these: chromium falls back to SwiftShader (software) when the GPU is disabled."""
 
 
-def launch(playwright: Any) -> Any:
-    """A headless Debian chromium under Playwright's sync API."""
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+def launch(playwright: Any, extra_args: tuple[str, ...] = ()) -> Any:
+    """A headless Debian chromium under Playwright's sync API (`extra_args`: e.g. host resolver rules)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,27 @@ def feed() -> PictureFeed:
 
 
 def sign_in(client: TestClient, name: str) -> None:
-    """Sign `client` in with a demo account."""
+    """Sign `client` in with a demo account; its writes then carry the session's CSRF token."""
     response = client.post("/api/login", json={"name": name, "password": f"{name}-demo"})
     assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf"]
+
+
+WS = "ws://127.0.0.1/ws"
+"""The stream's URL for a `local_client` (its WebSockets ignore the base URL)."""
+
+
+def local_client(app: FastAPI) -> TestClient:
+    """A test client that reaches the app as a browser on the same machine would (Host 127.0.0.1)."""
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
+@contextmanager
+def no_auth_client(app: FastAPI) -> Iterator[TestClient]:
+    """`local_client` for a no-auth app, started, holding the app's CSRF token for writes."""
+    with local_client(app) as client:
+        client.headers["X-CSRF-Token"] = client.get("/api/me").json()["csrf"]
+        yield client
 
 
 @pytest.fixture
@@ -103,7 +122,7 @@ def app(feed: PictureFeed) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
 
 
@@ -117,10 +136,13 @@ def free_port() -> int:
 class LiveServer:
     """A uvicorn server for one app in a background thread (browser tests and the benchmark)."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
+        """`options` go to uvicorn.Config (e.g. ssl_certfile/ssl_keyfile: the URL is then https)."""
+        self.port = port or free_port()
+        scheme = "https" if "ssl_certfile" in options else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **options)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

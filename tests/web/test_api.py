@@ -9,10 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commonsky.core.errors import ConfigError
-from commonsky.web.app import is_loopback, serve, uses_demo_accounts
-from commonsky.web.auth import DEMO_USERS, User, authenticate, hash_password, load_users, main
+from commonsky.web.app import serve
+from commonsky.web.auth import DEMO_USERS, User, authenticate, hash_password, load_users, main, uses_demo_accounts
+from commonsky.web.security import Deployment, is_loopback
 from commonsky.web.source import PictureFeed
-from tests.web.conftest import T0, push_until_cleared, sign_in, system_tracks
+from tests.web.conftest import T0, no_auth_client, push_until_cleared, sign_in, system_tracks
 
 READS = [
     "/api/me",
@@ -47,8 +48,9 @@ def test_login_rejects_wrong_password_and_logout_ends_session(client: TestClient
     assert client.post("/api/login", json={"name": "operator", "password": "nope"}).status_code == 401
     assert client.post("/api/login", json={"name": "nobody", "password": "operator-demo"}).status_code == 401
     sign_in(client, "operator")
-    assert client.get("/api/me").json() == {"name": "operator", "role": "operator", "auth": True}
-    client.post("/api/logout")
+    me = client.get("/api/me").json()
+    assert me == {"name": "operator", "role": "operator", "auth": True, "csrf": me["csrf"], "sso": False}
+    assert client.post("/api/logout").status_code == 200
     assert client.get("/api/tracks").status_code == 401
 
 
@@ -127,19 +129,26 @@ def test_override_identity_is_audited_and_sticks(client: TestClient, feed: Pictu
 def test_no_auth_mode_makes_everyone_the_local_operator(feed: PictureFeed) -> None:
     from commonsky.web.app import create_app
 
-    with TestClient(create_app(feed, None)) as c:
-        assert c.get("/api/me").json() == {"name": "local", "role": "operator", "auth": False}
+    with no_auth_client(create_app(feed, None)) as c:
+        me = c.get("/api/me").json()
+        assert me == {"name": "local", "role": "operator", "auth": False, "csrf": me["csrf"], "sso": False}
         assert c.post("/api/alerts/1/ack").json()["acknowledged_by"] == "local"
 
 
-def test_page_and_docs_are_served(client: TestClient) -> None:
+def test_page_is_served_and_docs_need_sign_in(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "maplibre-gl.js" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/vendor/milsymbol/milsymbol.js").status_code == 200
-    assert client.get("/docs").status_code == 200
-    assert "/api/alerts/{alert_id}/ack" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 401 and client.get("/api/openapi.json").status_code == 401
+    assert client.get("/openapi.json").status_code == 404 and client.get("/redoc").status_code == 404
+    sign_in(client, "viewer")
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert "/api/alerts/{alert_id}/ack" in client.get("/api/openapi.json").json()["paths"]
 
 
 def test_users_file_and_password_hashing(
@@ -166,7 +175,8 @@ def test_users_file_and_password_hashing(
 def test_serve_refuses_demo_accounts_off_loopback(feed: PictureFeed) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
-    with pytest.raises(ValueError, match=r"127\.0\.0\.1 only"):
-        serve(feed, host="0.0.0.0", users=load_users(DEMO_USERS))
-    with pytest.raises(ValueError, match=r"127\.0\.0\.1 only"):
-        serve(feed, host="0.0.0.0", users=None)
+    public = Deployment(host="0.0.0.0", allow_plain_http=True)
+    with pytest.raises(ConfigError, match="loopback only"):
+        serve(feed, load_users(DEMO_USERS), public)
+    with pytest.raises(ConfigError, match="loopback only"):
+        serve(feed, None, public)

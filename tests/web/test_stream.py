@@ -12,19 +12,19 @@ from starlette.websockets import WebSocketDisconnect
 from commonsky.network.runner import ScenarioSession
 from commonsky.sim import load_scenario
 from commonsky.web.source import STREAM_COLUMNS, PictureFeed, ReplaySource, ScenarioSource, picture_delta
-from tests.web.conftest import T0, push_until_cleared, sign_in, system_tracks
+from tests.web.conftest import T0, WS, no_auth_client, push_until_cleared, sign_in, system_tracks
 
 BORDER3 = Path(__file__).resolve().parents[2] / "src" / "commonsky" / "examples" / "border3.toml"
 
 
 def test_stream_needs_sign_in(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws") as ws:
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect(WS) as ws:
         ws.receive_json()
 
 
 def test_stream_sends_snapshot_then_deltas(client: TestClient, feed: PictureFeed) -> None:
     sign_in(client, "viewer")
-    with client.websocket_connect("/ws") as ws:
+    with client.websocket_connect(WS) as ws:
         first = ws.receive_json()
         assert first["type"] == "snapshot" and first["time_s"] == T0 + 20
         assert set(first["tracks"]) == set(STREAM_COLUMNS) and first["tracks"]["id"] == [1, 2, 3]
@@ -85,6 +85,7 @@ def test_scenario_source_refuses_unknown_partner_and_seek(border3: ScenarioSourc
         ScenarioSource(border3.session, partner="south")
     with pytest.raises(Exception, match="cannot seek"):
         border3.seek(0.0)
+    assert border3.session_view() is border3  # a live scenario is shared by every session
 
 
 def test_scenario_source_runs_in_background_until_stop(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_replay_source_seeks_and_shows_recorded_actions(tmp_path: Path) -> None:
         live.step()
     live.close()
 
-    replay = ReplaySource(tmp_path / "north" / "recording")
+    replay = ReplaySource(tmp_path / "north" / "recording", clock=lambda: 0.0)  # frozen: it moves only by seek
     t0 = load_scenario(BORDER3).start_time_s
     first = replay.snapshot()
     assert first.replay == {"start_s": t0 + 1, "end_s": t0 + 80, "time_s": t0 + 1}
@@ -127,13 +128,14 @@ def test_replay_source_seeks_and_shows_recorded_actions(tmp_path: Path) -> None:
 
     from commonsky.web.app import create_app
 
-    with TestClient(create_app(replay, None)) as api:
-        assert api.get("/api/replay").json() == {
+    with no_auth_client(create_app(replay, None)) as api:
+        assert api.get("/api/replay").json() == {  # the session's own playhead, from the start
             "available": True,
             "start_s": t0 + 1,
             "end_s": t0 + 80,
-            "time_s": t0 + 30,
+            "time_s": t0 + 1,
         }
         assert api.post("/api/replay/seek", json={"time_s": t0 + 75}).status_code == 200
         assert api.get("/api/tracks").json()["time_s"] == t0 + 75
         assert api.post(f"/api/tracks/{sid}/identity", json={"identity": "friend"}).status_code == 409
+    assert replay.snapshot().time_s == t0 + 30  # the session's seek left the source's own view alone

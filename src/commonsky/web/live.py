@@ -15,9 +15,12 @@ import uvicorn
 from commonsky.network.live import LiveHooks
 from commonsky.network.node import Node, TickOutput
 from commonsky.network.transport.base import STATUS_RANK
+from commonsky.sharing import SharingPolicy
 from commonsky.tracking import registration_report
-from commonsky.web.app import create_app
-from commonsky.web.auth import User
+from commonsky.web.app import deployed_app
+from commonsky.web.auth import User, uses_demo_accounts
+from commonsky.web.oidc import OidcConfig
+from commonsky.web.security import Deployment
 from commonsky.web.source import PictureFeed
 
 
@@ -41,8 +44,16 @@ def link_rows(partners: list[dict[str, Any]], link: dict[str, Any] | None) -> li
     return rows
 
 
-def display_hooks(port: int, users: dict[str, User] | None, host: str = "127.0.0.1") -> LiveHooks:
-    """Hooks that serve the node's picture on http://host:port/ while it runs, and stop with it."""
+def display_hooks(
+    users: dict[str, User] | None,
+    deployment: Deployment | None = None,
+    oidc: OidcConfig | None = None,
+    aircraft_policy: SharingPolicy | None = None,
+) -> LiveHooks:
+    """Hooks that serve the node's picture as `deployment` says (checked now: ConfigError when unsafe)
+    while it runs, and stop with it."""
+    deployment = deployment or Deployment()
+    deployment.check(uses_demo_accounts(users))
     hooks = LiveHooks()
     held: dict[str, Any] = {"time_s": 0.0}
 
@@ -59,7 +70,8 @@ def display_hooks(port: int, users: dict[str, User] | None, host: str = "127.0.0
             act=act,
             history=lambda sid: node.assessment.identity_history(sid),
         )
-        server = uvicorn.Server(uvicorn.Config(create_app(feed, users), host=host, port=port, log_level="warning"))
+        app = deployed_app(feed, users, deployment, oidc=oidc, aircraft_policy=aircraft_policy)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **deployment.uvicorn_options()))
         held.update(node=node, feed=feed, server=server, task=asyncio.get_running_loop().create_task(server.serve()))
 
     def on_tick(node: Node, result: TickOutput) -> None:

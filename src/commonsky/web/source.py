@@ -4,7 +4,8 @@ The app depends only on the `PictureSource` protocol. `PictureFeed` turns the fu
 to it (one per node tick) into immutable `Picture`s with identities, alerts, partner and sensor
 status, and keeps the audit log of operator actions; `ScenarioSource` pushes one partner's view of a
 simulated scenario at `speed` x real time from a background thread, `ReplaySource` a node
-recording's ticks, seekable. `picture_delta` is what the WebSocket stream sends between pictures.
+recording's ticks, seekable, with one playhead per session (`session_view()` -> `ReplayView`).
+`picture_delta` is what the WebSocket stream sends between pictures.
 
 Identities and alerts are `commonsky.assess`'s, computed by the node at each tick (`TickOutput.
 assessment`). An operator's acknowledgement or identity override goes to the viewed partner's node
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import numpy as np
 
@@ -271,6 +272,10 @@ class PictureSource(Protocol):
         """Jump to a picture time (ActionError 409 when not `seekable`)."""
         ...
 
+    def session_view(self) -> PictureSource:
+        """The source as one session sees it: itself for a shared live source; a fresh playhead for a recording."""
+        ...
+
     def start(self) -> None:
         """Begin producing pictures (background thread)."""
         ...
@@ -513,6 +518,10 @@ class PictureFeed:
         """A feed follows its producer: it cannot seek."""
         raise ActionError(409, "this picture source is live: it cannot seek")
 
+    def session_view(self) -> PictureFeed:
+        """A live feed is shared: every session sees the same one."""
+        return self
+
     def start(self) -> None:
         """Nothing to start: the owner pushes."""
 
@@ -563,8 +572,12 @@ class _FeedBacked:
         return self.feed.override_identity(system_id, identity, user)
 
     def audit(self) -> list[AuditEntry]:
-        """See `PictureFeed.audit` (for a recording: the actions recorded up to the current picture)."""
+        """See `PictureFeed.audit`."""
         return self.feed.audit()
+
+    def session_view(self) -> Self:
+        """A live source is shared: every session sees the same one."""
+        return self
 
 
 class ScenarioSource(_FeedBacked):
@@ -677,15 +690,134 @@ class _Tick:
     registration: dict[str, dict[str, Any]]
 
 
-class ReplaySource(_FeedBacked):
-    """A node recording replayed at `speed` x real time, seekable, read-only.
+class ReplayView:
+    """One session's playhead over a `ReplaySource`'s ticks: its own read-only feed, played lazily, seekable.
 
-    The recording is replayed through a fresh node once at construction (its recorded operator
-    actions re-applied by the node; ticks kept in memory), so seeking is instant and every
-    picture, identity and alert is the one the node had. Acting on a recording is refused (409).
+    No thread: `version`, `snapshot()`, `audit()` and the actions first bring the feed up to the tick
+    the clock says (one tick per 1/`speed` s since the last seek or creation). Forward, the ticks in
+    between are pushed one by one (alerts accumulate in the feed); after a backward seek the feed is
+    reset and ticks 0..k re-run: ~35 us a tick, ~10 ms back to the end of a 300 s border3 recording.
+    Memory: the ticks are the recording's, shared; a view holds only its feed. Thread-safe (one lock).
     """
 
-    def __init__(self, recording: str | Path, speed: float = 1.0, zones: dict[str, Any] | None = None) -> None:
+    def __init__(self, replay: ReplaySource, clock: Callable[[], float] = time.monotonic) -> None:
+        self._replay = replay
+        self._clock = clock
+        self._history: Callable[[int], Sequence[IdentityChange]] = replay.ticks[0].history
+        self.feed = PictureFeed(
+            replay.partner,
+            replay.sensors,
+            replay.zones,
+            history=lambda sid: self._history(sid),
+            read_only="a recording is read-only: act on the live picture",
+        )
+        self._lock = threading.Lock()
+        self._shown = -1
+        self._anchor = (0, clock())  # (tick, clock time) of the last seek or of creation: play counts from there
+        with self._lock:
+            self._catch_up()
+
+    @property
+    def seekable(self) -> bool:
+        """Recordings can seek."""
+        return True
+
+    def _due(self) -> int:
+        """The tick the playhead is at now (a whole number of periods counts despite float rounding)."""
+        k, since = self._anchor
+        played = int((self._clock() - since) * self._replay.speed + 1e-9)
+        return min(len(self._replay.ticks) - 1, k + played)
+
+    def _advance(self, k: int) -> None:
+        """Publish tick `k`'s picture, with the identity history and audit as they were then (lock held)."""
+        tick = self._replay.ticks[k]
+        self._history = tick.history
+        self.feed.set_audit(tick.audit)
+        self.feed.push(
+            tick.time_s,
+            tick.fused,
+            tick.partners,
+            tick.last_plot_s,
+            self._replay.replay_state(k),
+            tick.assessment,
+            tick.registration,
+        )
+        self._shown = k
+
+    def _catch_up(self) -> None:
+        """Bring the feed to the due tick (lock held): forward tick by tick, backward by re-running from tick 0."""
+        k = self._due()
+        if k < self._shown:
+            self.feed.reset()
+            self._shown = -1
+        for j in range(self._shown + 1, k + 1):
+            self._advance(j)
+
+    @property
+    def version(self) -> int:
+        """The feed's version, once caught up."""
+        with self._lock:
+            self._catch_up()
+            return self.feed.version
+
+    def snapshot(self) -> Picture:
+        """The picture at the playhead."""
+        with self._lock:
+            self._catch_up()
+            return self.feed.snapshot()
+
+    def audit(self) -> list[AuditEntry]:
+        """The operator actions recorded up to the playhead."""
+        with self._lock:
+            self._catch_up()
+            return self.feed.audit()
+
+    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
+        """Refused: a recording is read-only (404 first for an alert not in the picture at the playhead)."""
+        with self._lock:
+            self._catch_up()
+            return self.feed.acknowledge(alert_id, user)
+
+    def override_identity(self, system_id: int, identity: str, user: str) -> dict[str, Any]:
+        """Refused: a recording is read-only (404/422 first, as for a live picture)."""
+        with self._lock:
+            self._catch_up()
+            return self.feed.override_identity(system_id, identity, user)
+
+    def seek(self, time_s: float) -> None:
+        """Move this view only to the last tick at or before `time_s` (clamped to the recording); play on from there."""
+        k = max(0, int(np.searchsorted(self._replay.times, time_s, side="right")) - 1)
+        with self._lock:
+            self._anchor = (k, self._clock())
+            self._catch_up()
+
+    def session_view(self) -> ReplayView:
+        """A fresh playhead over the same recording."""
+        return ReplayView(self._replay, self._clock)
+
+    def start(self) -> None:
+        """Nothing to start: a view plays lazily."""
+
+    def close(self) -> None:
+        """Nothing to release: the ticks are the recording's."""
+
+
+class ReplaySource:
+    """A node recording replayed at `speed` x real time, seekable, read-only; each session gets its own playhead.
+
+    The recording is replayed through a fresh node once at construction (its recorded operator
+    actions re-applied by the node; ticks kept in memory, immutable), so every picture, identity and
+    alert is the one the node had. `session_view()` hands out `ReplayView`s over those shared ticks;
+    used directly, the source shows its own default view. Acting on a recording is refused (409).
+    """
+
+    def __init__(
+        self,
+        recording: str | Path,
+        speed: float = 1.0,
+        zones: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         from commonsky.network.node import Node, node_meta
         from commonsky.store import plots_from_bytes, read_events
 
@@ -694,7 +826,7 @@ class ReplaySource(_FeedBacked):
         self.speed = speed
         node = Node(node_meta(recording))
         self.partner = node.config.partner
-        self.ticks: list[_Tick] = []
+        ticks: list[_Tick] = []
         last_plot: dict[str, float] = {}
         audit: list[AuditEntry] = []
         for event in read_events(recording):
@@ -710,84 +842,67 @@ class ReplaySource(_FeedBacked):
                     {"id": p, "status": s, "last_message_s": node.monitor.last_seen_s.get(p)}
                     for p, s in out.partners.items()
                 ]
-                history = node.assessment.identity_history
-                self.ticks.append(
+                ticks.append(
                     _Tick(
                         out.time_s,
                         out.fused,
                         partners,
                         dict(last_plot),
                         out.assessment,
-                        history,
+                        node.assessment.identity_history,
                         list(audit),
                         registration_report(node.tracker),
                     )
                 )
-        if not self.ticks:
+        if not ticks:
             raise ValueError(f"{recording}: the recording holds no ticks")
-        self._history: Callable[[int], Sequence[IdentityChange]] = self.ticks[0].history
-        self.feed = PictureFeed(
-            self.partner,
-            [*node.config.sensors, *node.config.known_sensors],
-            zones if zones is not None else node.config.zones,
-            history=lambda sid: self._history(sid),
-            read_only="a recording is read-only: act on the live picture",
-        )
-        self._lock = threading.Lock()
-        self._next = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"replay-{self.partner}", daemon=True)
-        self._advance(0)
+        self.ticks = tuple(ticks)
+        self.times = np.array([t.time_s for t in ticks])
+        self.sensors = [*node.config.sensors, *node.config.known_sensors]
+        self.zones = zones if zones is not None else node.config.zones
+        self._clock = clock
+        self._view = ReplayView(self, clock)
 
     @property
     def seekable(self) -> bool:
         """Recordings can seek."""
         return True
 
-    def _replay_state(self, k: int) -> dict[str, Any]:
+    def replay_state(self, k: int) -> dict[str, Any]:
+        """The `Picture.replay` of tick `k`: the recording's span and the tick's time."""
         return {"start_s": self.ticks[0].time_s, "end_s": self.ticks[-1].time_s, "time_s": self.ticks[k].time_s}
 
-    def _advance(self, k: int) -> None:
-        """Publish tick `k`'s picture, with the identity history and audit as they were then."""
-        tick = self.ticks[k]
-        self._history = tick.history
-        self.feed.set_audit(tick.audit)
-        self.feed.push(
-            tick.time_s,
-            tick.fused,
-            tick.partners,
-            tick.last_plot_s,
-            self._replay_state(k),
-            tick.assessment,
-            tick.registration,
-        )
-        self._next = k + 1
+    def session_view(self) -> ReplayView:
+        """A fresh playhead over the recording, at its start: one per session, so one viewer's seek moves no other's."""
+        return ReplayView(self, self._clock)
 
-    def _run(self) -> None:
-        period = 1.0 / self.speed
-        while not self._stop.wait(period):
-            with self._lock:
-                if self._next < len(self.ticks):
-                    self._advance(self._next)
+    @property
+    def version(self) -> int:
+        """The default view's version."""
+        return self._view.version
+
+    def snapshot(self) -> Picture:
+        """The default view's picture."""
+        return self._view.snapshot()
+
+    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
+        """Refused: a recording is read-only."""
+        return self._view.acknowledge(alert_id, user)
+
+    def override_identity(self, system_id: int, identity: str, user: str) -> dict[str, Any]:
+        """Refused: a recording is read-only."""
+        return self._view.override_identity(system_id, identity, user)
+
+    def audit(self) -> list[AuditEntry]:
+        """The operator actions recorded up to the default view's picture."""
+        return self._view.audit()
 
     def seek(self, time_s: float) -> None:
-        """Jump to the last tick at or before `time_s` (clamped to the recording)."""
-        times = [t.time_s for t in self.ticks]
-        k = max(0, int(np.searchsorted(times, time_s, side="right")) - 1)
-        with self._lock:
-            start = self._next
-            if k < self._next - 1:
-                self.feed.reset()
-                start = 0
-            for j in range(start, k + 1):
-                self._advance(j)
+        """Move the default view (not the session views) to `time_s`."""
+        self._view.seek(time_s)
 
     def start(self) -> None:
-        """Start playing."""
-        self._thread.start()
+        """Nothing to start: views play lazily, from their creation."""
 
     def close(self) -> None:
-        """Stop playing."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        """Nothing to release: no thread."""

@@ -17,16 +17,13 @@ const LABEL_COLOR = {
   neutral: "#aaffaa", suspect: "#ff8080", hostile: "#ff8080",
 };
 const KIND_NAMES = [[1, "P"], [2, "S"], [4, "A"]]; // PSR, SSR, ADS-B
-const ALERT_NAMES = {
-  emergency_squawk: "Emergency squawk", zone_entry: "Zone entry", transponder_loss: "Transponder loss",
-  spoofing: "Spoofing", partner_contradiction: "Partner contradiction", new_unknown_near_border: "New unknown near border",
-};
 
 const $ = (sel) => document.querySelector(sel);
 const tid = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const state = {
   me: null,
+  alertKinds: new Map(), // kind -> {label, severities, colour, help} from /api/alert-kinds
   tracks: new Map(), // id -> row object (stream columns)
   trails: new Map(), // id -> [[lon, lat, time_s], ...]
   alerts: [],
@@ -68,12 +65,15 @@ function trackName(t) {
 function kindsText(bits) {
   return KIND_NAMES.filter(([b]) => bits & b).map(([, n]) => n).join("") || "—";
 }
+function alertKindLabel(kind) {
+  const k = state.alertKinds.get(kind);
+  if (!k) return `<span class="kind">${esc(kind)}</span>`;
+  return `<span class="kind" title="${esc(k.help)}"><span class="kind-mark" style="background:${esc(k.colour)}"></span>${esc(k.label)}</span>`;
+}
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    credentials: "same-origin",
-    headers: options.body ? { "Content-Type": "application/json" } : {},
-    ...options,
-  });
+  const headers = options.body ? { "Content-Type": "application/json" } : {};
+  if (options.method && options.method !== "GET" && state.me) headers["X-CSRF-Token"] = state.me.csrf; // writes echo the session's token
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
   if (response.status === 401) {
     showLogin();
     throw new Error("not signed in");
@@ -319,10 +319,14 @@ function connect() {
       state.lastApplyMs = performance.now() - started;
     });
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     setStreamState(false);
     if (state.socket !== socket) return;
     state.socket = null;
+    if (event.code === 4401) { // the session ended (signed out elsewhere, or expired): sign in again
+      signedOut();
+      return;
+    }
     setTimeout(() => api("/api/me").then(() => connect()).catch(() => {}), 2000);
   };
 }
@@ -419,7 +423,7 @@ function renderAlerts() {
     const ev = Object.entries(a.evidence || {}).filter(([, v]) => v !== "" && v != null).map(([k, v]) => `${esc(k)} ${esc(v)}`).join(" · ");
     const ackBy = a.acknowledged_by ? ` by ${esc(a.acknowledged_by)} at ${utc(a.acknowledged_s)}` : "";
     return `<li class="${esc(a.state)}" data-testid="alert-row" data-id="${esc(a.id)}" data-kind="${esc(a.kind)}" data-state="${esc(a.state)}" data-system-id="${a.system_id}">
-      <div class="row"><span class="kind">${esc(ALERT_NAMES[a.kind] || a.kind)}</span><span class="state">${esc(a.state)}${ackBy}</span></div>
+      <div class="row">${alertKindLabel(a.kind)}<span class="state">${esc(a.state)}${ackBy}</span></div>
       <div class="meta">${esc(a.id)} · ${esc(a.severity)} · T${a.system_id}${t ? ` ${esc(t.callsign)}` : ""} · ${utc(a.time_s)} UTC</div>
       <div class="meta">${ev}</div>
       ${operator && a.state === "raised" ? `<div class="row"><span></span><button type="button" class="small" data-testid="ack-button" data-ack="${esc(a.id)}">Acknowledge</button></div>` : ""}
@@ -510,7 +514,7 @@ async function loadDetail() {
     </dl>
     <h4>Source tracks</h4>
     <ul>${d.source_tracks.map((s) => `<li>${esc(s.partner)} track ${s.track_id}</li>`).join("")}</ul>
-    ${d.alert_details.length ? `<h4>Alerts</h4><ul>${d.alert_details.map((a) => `<li>${esc(a.id)} ${esc(ALERT_NAMES[a.kind] || a.kind)}: ${esc(a.state)}</li>`).join("")}</ul>` : ""}
+    ${d.alert_details.length ? `<h4>Alerts</h4><ul>${d.alert_details.map((a) => `<li>${esc(a.id)} ${alertKindLabel(a.kind)}: ${esc(a.state)}</li>`).join("")}</ul>` : ""}
     <h4>Identity history</h4>
     <ul data-testid="detail-history">${d.identity_history.map((h) => `<li>${utc(h.time_s)} ${esc(h.identity.replace("_", " "))} — ${esc(h.by)} (${esc(h.reason)})</li>`).join("")}</ul>`;
   const override = tid("override");
@@ -561,8 +565,17 @@ function showLogin() {
   tid("login-name").focus();
 }
 
+let alertKindsRequest = null;
+function loadAlertKinds() {
+  alertKindsRequest ??= api("/api/alert-kinds").then((kinds) => {
+    state.alertKinds = new Map(kinds.map((k) => [k.kind, k]));
+    renderPanels();
+  }).catch(() => { alertKindsRequest = null; });
+}
+
 function signedIn(me) {
   state.me = me;
+  loadAlertKinds();
   tid("login-dialog").hidden = true;
   tid("user").textContent = me.auth ? `${me.name} (${me.role})` : "no sign-in (local)";
   tid("logout").hidden = !me.auth;
@@ -580,15 +593,17 @@ tid("login-form").addEventListener("submit", async (e) => {
     body: JSON.stringify({ name: tid("login-name").value, password: tid("login-password").value }),
   });
   if (!response.ok) {
-    tid("login-error").textContent = "Wrong name or password.";
+    const wait = response.headers.get("Retry-After");
+    tid("login-error").textContent = response.status === 429
+      ? `Too many attempts: try again in ${wait || "a few"} s.`
+      : `Wrong name or password.${wait ? ` Next try in ${wait} s.` : ""}`;
     return;
   }
   tid("login-password").value = "";
   signedIn(await response.json());
 });
 
-tid("logout").addEventListener("click", async () => {
-  await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
+function signedOut() {
   const socket = state.socket;
   state.socket = null;
   socket?.close();
@@ -596,9 +611,21 @@ tid("logout").addEventListener("click", async () => {
   tid("user").textContent = "not signed in";
   tid("logout").hidden = true;
   showLogin();
+}
+
+tid("logout").addEventListener("click", async () => {
+  await api("/api/logout", { method: "POST" }).catch(() => {});
+  signedOut();
 });
 
 api("/api/me").then(signedIn).catch(() => {});
+fetch("/api/sign-in", { credentials: "same-origin" })
+  .then((response) => response.json())
+  .then((options) => {
+    tid("sso").hidden = !options.sso;
+    for (const el of tid("login-form").querySelectorAll("label, button")) el.hidden = !options.password; // SSO only
+  })
+  .catch(() => {});
 
 // ---------- test and benchmark hooks ----------
 
