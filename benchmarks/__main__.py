@@ -18,6 +18,7 @@ from benchmarks import (
     alert_rates,
     asterix_speed,
     coalition_outage,
+    display_guessing,
     fusion_speed,
     modes_speed,
     nats_latency,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     asterix_speed.NAME: asterix_speed.run,
     modes_speed.NAME: modes_speed.run,
     web_load.NAME: web_load.run,
+    display_guessing.NAME: display_guessing.run,
     alert_rates.NAME: alert_rates.run,
 }
 """Every benchmark by name, in the order they run."""
