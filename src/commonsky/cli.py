@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -391,15 +392,27 @@ def node(
     allow_plain_http: AllowPlainHttp = False,
     security_log: SecurityLogFile = None,
     aircraft_policy: AircraftPolicy = None,
+    on_config_change: Annotated[
+        str | None,
+        typer.Option(
+            "--on-config-change",
+            help="When the config differs from the recording's: refuse (default), apply (new sharing policies, "
+            "assessment and zones from now on, recorded) or new-recording (the old one set aside).",
+        ),
+    ] = None,
 ) -> None:
     """Run one partner's node in this process: with --creds it exchanges tracks with its peers over NATS JetStream,
     without it runs stand-alone (e.g. one receiver's picture, display and outputs)."""
     import asyncio
 
-    from commonsky.network.live import LiveHooks, LiveNodeConfig, run_live_node
+    from commonsky.network.live import CONFIG_CHANGES, LiveHooks, LiveNodeConfig, run_live_node
 
     try:
         cfg = LiveNodeConfig.load(config, out)
+        if on_config_change is not None:
+            if on_config_change not in CONFIG_CHANGES:
+                raise ConfigError("--on-config-change", "on_config_change", f"one of {', '.join(CONFIG_CHANGES)}")
+            cfg = dataclasses.replace(cfg, on_config_change=on_config_change)
         hooks: LiveHooks | None = None
         if serve_port is not None:
             from commonsky.web.app import load_accounts

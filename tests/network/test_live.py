@@ -16,7 +16,7 @@ from commonsky.network.node import Node, node_meta, replay
 from commonsky.network.transport.messages import decode
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
 from commonsky.network.transport.natsserver import find_nats_server, start, stop
-from commonsky.store import read_events
+from commonsky.store import checkpoints, read_events
 
 BORDER = Path(__file__).resolve().parents[2] / "examples" / "border3.toml"
 DURATION_S = 40
@@ -55,7 +55,10 @@ def coalition(tmp_path: Path):  # type: ignore[no-untyped-def]
         stop(tmp_path / "nats", timeout_s=3.0)
 
 
-def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("checkpoint_s", [None, 1.0], ids=["whole-replay", "from-checkpoint"])
+def test_killed_node_restarts_without_losing_or_reapplying_a_message(
+    coalition, tmp_path: Path, checkpoint_s: float | None
+) -> None:  # type: ignore[no-untyped-def]
     text = _border_text().replace("duration_s = 600", f"duration_s = {DURATION_S}")
     text = text.replace("count = 50", "count = 12")
     text = re.sub(r"\[\[events\]\][^\[]*", "", text)  # only a 7700 squawk in this short run
@@ -64,7 +67,8 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
     configs = {}
     for partner in PARTNERS:
         path = tmp_path / f"{partner}.toml"
-        path.write_text(_node_config(partner, RESTART_SPEED))
+        extra = "" if checkpoint_s is None else f"checkpoint_s = {checkpoint_s}\n"
+        path.write_text(_node_config(partner, RESTART_SPEED) + extra)
         configs[partner] = path
     procs = {p: subprocess.Popen(_node_command(configs[p], coalition.creds(p))) for p in PARTNERS}
     segment = tmp_path / "out" / "east" / "recording" / "inputs-000001.arrows"
@@ -108,7 +112,12 @@ def test_killed_node_restarts_without_losing_or_reapplying_a_message(coalition, 
             if node.counters.messages_duplicate == before:
                 assert key not in applied
                 applied.add(key)
-    assert len(list(recording.glob("inputs-*.arrows"))) == 2  # the restart opened a second segment
+    if checkpoint_s is None:
+        assert len(list(recording.glob("inputs-*.arrows"))) == 2  # the restart opened a second segment
+    else:  # a segment per checkpoint (about one per simulated second), and the restart came back from one
+        assert len(checkpoints(recording)) > 10 and len(list(recording.glob("inputs-*.arrows"))) > 10
+        restart = json.loads((tmp_path / "out" / "east" / "status.json").read_text())["restart"]
+        assert restart["from_checkpoint_seq"] is not None and restart["replayed_ticks"] <= 1.0 / TICK_S + 1
     # East's alert log, rebuilt from its recording on restart and appended after, is the replay's.
     logged = [json.loads(line) for line in (tmp_path / "out" / "east" / "alerts.jsonl").read_text().splitlines()]
     replayed = [event for result in replay(recording) for event in result.assessment.events]

@@ -68,3 +68,13 @@ def test_meta_of_another_node_is_refused(tmp_path: Path) -> None:
         Recorder(tmp_path, {"partner": "east"})
     with pytest.raises(ValueError, match="unknown input kind"):
         Recorder(tmp_path, META).append("telepathy", 0.0)
+
+
+def test_numbering_goes_on_after_empty_segments(tmp_path: Path) -> None:
+    with Recorder(tmp_path, META) as rec:
+        rec.append("tick", 1.0)
+        rec.append("tick", 2.0)
+        rec.rotate()  # a checkpoint's new segment, then the process stopped before recording more
+    with Recorder(tmp_path, META) as rec:
+        assert rec.append("tick", 3.0) == 3
+    assert [e.seq for e in read_events(tmp_path)] == [1, 2, 3]

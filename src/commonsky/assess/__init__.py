@@ -26,6 +26,7 @@ from commonsky.assess.engine import (
     assess,
     new_assessment_state,
     override_identity,
+    reconfigure_assessment,
 )
 from commonsky.assess.identity import IDENTITIES, Identity, IdentityChange
 from commonsky.assess.zones import Zone, Zones, load_zones, zones_from_geojson
@@ -61,5 +62,6 @@ __all__ = [
     "load_zones",
     "new_assessment_state",
     "override_identity",
+    "reconfigure_assessment",
     "zones_from_geojson",
 ]

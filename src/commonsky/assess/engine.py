@@ -356,6 +356,23 @@ def new_assessment_state(
     )
 
 
+def reconfigure_assessment(
+    state: AssessmentState, config: AssessmentConfig, zones: Zones, sensors: list[SensorSpec] | tuple[SensorSpec, ...]
+) -> AssessmentState:
+    """The assessment under new rules, zones or known sensors from now on, keeping what it remembers (tracks,
+    identities and their history, alerts)."""
+    fresh = new_assessment_state(config, zones, sensors)
+    return replace(
+        state,
+        config=fresh.config,
+        zones=fresh.zones,
+        sensors=fresh.sensors,
+        frame=fresh.frame,
+        rules=fresh.rules,
+        zone_identities=fresh.zone_identities,
+    )
+
+
 def assess(
     state: AssessmentState,
     time_s: float,

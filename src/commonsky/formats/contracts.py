@@ -10,6 +10,7 @@ spreadsheet reads as an engineer expects.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -186,17 +187,31 @@ class TracksCsvWriter:
     """tracks.csv written batch by batch as a run goes (a live node's pictures), the same as `write_tracks`
     of all the batches at once, without holding them in memory."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, keep_bytes: int = 0) -> None:
+        """A new file, or with `keep_bytes` an existing one cut back to that size and appended to (a restarted
+        node goes on from its checkpoint's size)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("wb")
-        self._header = True
+        keep_bytes = min(keep_bytes, self.path.stat().st_size) if self.path.exists() else 0
+        self._file = self.path.open("r+b" if keep_bytes else "wb")
+        self._file.truncate(keep_bytes)
+        self._file.seek(keep_bytes)
+        self._header = keep_bytes == 0
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (flushed)."""
+        return self._file.tell()
 
     def write(self, tracks: Tracks) -> None:
         """Append rows (the header goes with the first call), flushed to the file."""
         _write_csv(_columns_to_table(tracks, [*TRACKS_COLUMNS, "quality"]), self._file, self._header)
         self._header = False
         self._file.flush()
+
+    def sync(self) -> None:
+        """Force what was written to the disk."""
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         """Close the file (a header alone if nothing was written)."""

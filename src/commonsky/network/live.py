@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import threading
 import time
 import tomllib
@@ -62,14 +64,17 @@ from commonsky.core.sensors import SensorSpec
 from commonsky.feeds.inputs import FeedInput, InputSpec
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
 from commonsky.formats import TracksCsvWriter, read_sensors
-from commonsky.network.node import Node, TickOutput, rebuild
+from commonsky.network.node import Node, NodeConfig, TickOutput, checkpoint_state, resume
 from commonsky.network.runner import alert_lines, node_configs
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import Credentials
 from commonsky.sim import load_scenario, simulate
 from commonsky.sim.scenario import Region
-from commonsky.store import Recorder
+from commonsky.store import Checkpoint, Recorder, prune, read_meta, write_checkpoint
+from commonsky.store.recording import META
+
+log = logging.getLogger(__name__)
 
 PACING_TOLERANCE_S = 2.0
 """Simulated seconds by which peers' clocks may run ahead of ours (each process paces itself)."""
@@ -78,6 +83,8 @@ FETCH_TIMEOUT_S = 0.025
 ACK_WAIT_S = 2.0
 """A fetched message not acked this long (its node died) is delivered again: a restarted node gets it."""
 DEFAULT_TICK_S = 0.1
+DEFAULT_CHECKPOINT_S = 300.0
+CONFIG_CHANGES = ("refuse", "apply", "new-recording")
 
 
 def _positive(path: Path, data: dict[str, Any], key: str, default: float) -> float:
@@ -105,6 +112,17 @@ class LiveNodeConfig:
     """Picture output URLs (`commonsky.feeds.OutputSpec`): the fused picture each tick."""
     sensors: Path | None = None
     """sensors.json describing the radars behind the inputs (ADS-B receivers get a default entry)."""
+    checkpoint_s: float = DEFAULT_CHECKPOINT_S
+    """Node seconds between checkpoints: a restart replays at most this much of the recording."""
+    retain_s: float | None = None
+    """Keep this many node seconds of recording before the newest checkpoint (None: everything)."""
+    retain_bytes: int | None = None
+    """Keep the recording under this many bytes, dropping its oldest checkpoints and segments (None: no cap)."""
+    sync_interval_s: float = 1.0
+    """The recording is forced to the disk at least this often (and always before an acknowledgement)."""
+    on_config_change: str = "refuse"
+    """A restart whose configuration differs from the recording's: "refuse", "apply" (the new sharing
+    policies, assessment and zones from now on, recorded) or "new-recording" (the old one is set aside)."""
 
     @classmethod
     def load(cls, path: str | Path, out: Path | None = None) -> LiveNodeConfig:
@@ -116,6 +134,7 @@ class LiveNodeConfig:
             raise ConfigError(str(p), "(file)", f"cannot read: {exc}") from None
         allowed = {"partner", "scenario", "out", "seed", "speed", "tick_s", "start_epoch_s", "duration_s"}
         allowed |= {"inputs", "outputs", "sensors", "users"}  # [[users]]: the display's, `commonsky serve --users`
+        allowed |= {"checkpoint_s", "retain_s", "retain_bytes", "sync_interval_s", "on_config_change"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(str(p), unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
@@ -132,6 +151,8 @@ class LiveNodeConfig:
         sensors = data.get("sensors")
         if sensors is not None and not isinstance(sensors, str):
             raise ConfigError(str(p), "sensors", "expected a sensors.json path")
+        if data.get("on_config_change", "refuse") not in CONFIG_CHANGES:
+            raise ConfigError(str(p), "on_config_change", f"one of {', '.join(CONFIG_CHANGES)}")
         return cls(
             partner=data["partner"],
             scenario=(p.parent / data["scenario"]).resolve(),
@@ -144,6 +165,11 @@ class LiveNodeConfig:
             inputs=urls["inputs"],
             outputs=urls["outputs"],
             sensors=None if sensors is None else (p.parent / sensors).resolve(),
+            checkpoint_s=_positive(p, data, "checkpoint_s", DEFAULT_CHECKPOINT_S),
+            retain_s=None if "retain_s" not in data else _positive(p, data, "retain_s", 1.0),
+            retain_bytes=None if "retain_bytes" not in data else int(_positive(p, data, "retain_bytes", 1.0)),
+            sync_interval_s=_positive(p, data, "sync_interval_s", 1.0),
+            on_config_change=data.get("on_config_change", "refuse"),
         )
 
 
@@ -168,13 +194,66 @@ def _pacing_epoch(config: LiveNodeConfig) -> float:
     return epoch
 
 
-def _resume(recording: Path) -> tuple[Node | None, list[TickOutput]]:
-    """A node rebuilt by replaying an earlier run's recording, then recording again (None if none)."""
-    if not (recording / "meta.json").exists():
-        return None, []
-    node, outputs = rebuild(recording)
-    node.recorder = Recorder(recording, node.config.to_json())
-    return node, outputs
+def _resume(
+    config: LiveNodeConfig, node_config: NodeConfig, alerts: _AlertLog, tracks: _TracksLog
+) -> tuple[Node, TickOutput | None, int, dict[str, Any]]:
+    """The node of an earlier run brought back from its newest checkpoint and what it recorded after (its output
+    files cut back to that checkpoint and written on), under `node_config` as `config.on_config_change` says;
+    a fresh node when there is no recording. Returns (node, last tick output, ticks, how the restart went)."""
+    started = time.monotonic()
+    recording = config.out / "recording"
+    if not (recording / META).exists():
+        return _fresh(config, node_config, alerts, tracks)
+
+    def start(checkpoint: Checkpoint | None) -> None:
+        sizes = {} if checkpoint is None else dict(checkpoint.extra.get("sizes", {}))
+        alerts.start(sizes.get("alerts", 0))
+        tracks.start(sizes)
+
+    def write(result: TickOutput) -> None:
+        alerts.write(result)
+        tracks.write(result.local, result.fused.as_tracks())
+
+    resumed = resume(recording, on_output=write, on_start=start)
+    node = resumed.node
+    if node.config != node_config:
+        if config.on_config_change == "new-recording":
+            alerts.close()
+            tracks.close()
+            aside = recording.with_name(f"recording-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            recording.rename(aside)
+            log.warning("%s: configuration changed: recording set aside as %s, a new one begun", config.partner, aside)
+            return _fresh(config, node_config, alerts, tracks)
+        if config.on_config_change != "apply":
+            raise ConfigError(
+                str(config.out),
+                "on_config_change",
+                "the configuration differs from the one this recording runs under: choose --on-config-change "
+                "apply (the new sharing policies, assessment and zones from now on, recorded) or new-recording",
+            )
+    node.recorder = Recorder(recording, read_meta(recording), sync_interval_s=config.sync_interval_s)
+    if node.config != node_config:
+        try:
+            node.reconfigure(node_config, resumed.last.time_s if resumed.last is not None else 0.0)
+        except ValueError as exc:
+            problem = f"{exc} (--on-config-change new-recording)"
+            raise ConfigError(str(config.out), "on_config_change", problem) from None
+    restart = {
+        "from_checkpoint_seq": None if resumed.checkpoint is None else resumed.checkpoint.seq,
+        "replayed_ticks": resumed.replayed_ticks,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    return node, resumed.last, resumed.ticks, restart
+
+
+def _fresh(
+    config: LiveNodeConfig, node_config: NodeConfig, alerts: _AlertLog, tracks: _TracksLog
+) -> tuple[Node, TickOutput | None, int, dict[str, Any]]:
+    """A new node with a new recording and new output files."""
+    alerts.start(0)
+    tracks.start({})
+    node = Node(node_config, recording=config.out / "recording", sync_interval_s=config.sync_interval_s)
+    return node, None, 0, {"from_checkpoint_seq": None, "replayed_ticks": 0, "seconds": 0.0}
 
 
 def _publish(transport: NatsTransport | None, node: Node, result: TickOutput) -> None:
@@ -200,19 +279,29 @@ def _fused_by_owner(partner: str, result: TickOutput) -> dict[str, int]:
 
 
 class _AlertLog:
-    """`out/alerts.jsonl`, written as alerts happen: rebuilt from the replayed ticks on a restart, then appended."""
+    """`out/alerts.jsonl`, written as alerts happen; on a restart cut back to the checkpoint's size and written on."""
 
-    def __init__(self, path: Path, replayed: list[TickOutput]) -> None:
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = path.open("w", encoding="utf-8")
-        for result in replayed:
-            self.write(result)
+        self.path = path
+
+    def start(self, keep_bytes: int) -> None:
+        """Open the file, keeping its first `keep_bytes` (0: a new file)."""
+        keep_bytes = min(keep_bytes, self.path.stat().st_size) if self.path.exists() else 0
+        self.file = self.path.open("r+b" if keep_bytes else "wb")
+        self.file.truncate(keep_bytes)
+        self.file.seek(keep_bytes)
 
     def write(self, result: TickOutput) -> None:
         """One tick's alert events (raised, acknowledged, cleared), flushed at once."""
         if result.assessment.events:
-            self.file.write(alert_lines(result.assessment.events))
+            self.file.write(alert_lines(result.assessment.events).encode())
             self.file.flush()
+
+    def sync(self) -> int:
+        """Force it to the disk; returns its size."""
+        os.fsync(self.file.fileno())
+        return self.file.tell()
 
     def close(self) -> None:
         """Close the file."""
@@ -220,18 +309,26 @@ class _AlertLog:
 
 
 class _TracksLog:
-    """`out/local_tracks.csv` and `out/fused_tracks.csv`, appended tick by tick (rebuilt from the replayed ticks)."""
+    """`out/local_tracks.csv` and `out/fused_tracks.csv`, appended tick by tick (cut back to a checkpoint)."""
 
-    def __init__(self, out: Path, replayed: list[TickOutput]) -> None:
-        self.local = TracksCsvWriter(out / "local_tracks.csv")
-        self.fused = TracksCsvWriter(out / "fused_tracks.csv")
-        for result in replayed:
-            self.write(result.local, result.fused.as_tracks())
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def start(self, sizes: dict[str, int]) -> None:
+        """Open both files, keeping the sizes a checkpoint noted (none: new files)."""
+        self.local = TracksCsvWriter(self.out / "local_tracks.csv", sizes.get("local_tracks", 0))
+        self.fused = TracksCsvWriter(self.out / "fused_tracks.csv", sizes.get("fused_tracks", 0))
 
     def write(self, local: Tracks, fused: Tracks) -> None:
         """One tick's local and fused pictures (the fused one in the `tracks.csv` view)."""
         self.local.write(local)
         self.fused.write(fused)
+
+    def sync(self) -> dict[str, int]:
+        """Force both to the disk; returns their sizes."""
+        self.local.sync()
+        self.fused.sync()
+        return {"local_tracks": self.local.size, "fused_tracks": self.fused.size}
 
     def close(self) -> None:
         """Close both files."""
@@ -316,12 +413,9 @@ async def run_live_node(
     else:
         own = {s.id for s in simulation.sensors if s.partner == config.partner}
         plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
-    recording = config.out / "recording"
-    node, replayed = _resume(recording)
-    if node is None:
-        node = Node(node_config, recording=recording)
-    last = replayed[-1] if replayed else None
-    ticks = len(replayed)
+    alerts = _AlertLog(config.out / "alerts.jsonl")
+    tracks_out = _TracksLog(config.out)
+    node, last, ticks, restart = _resume(config, node_config, alerts, tracks_out)
     epoch = _pacing_epoch(config)
     # Live feeds run on the wall clock (UTC); a simulated scenario on its own time, paced from the epoch.
     start = epoch if feeds else scenario.start_time_s
@@ -329,15 +423,13 @@ async def run_live_node(
     end = start + (config.duration_s or scenario.duration_s)
     tick_times = start + config.tick_s * np.arange(1, int(np.ceil((end - start) / config.tick_s - 1e-9)) + 1)
     done = float(last.time_s) if last is not None else start
+    last_checkpoint_s = done
     now_sim = start + (time.time() - epoch) * speed
     # Resume at the pacing clock's present: ticks (and plots) that fell in the downtime are skipped.
     first = int(np.searchsorted(tick_times, max(done, now_sim - config.tick_s), side="right"))
     previous = float(tick_times[first - 1]) if first > 0 else start
     plots_missed = int(((plots.time_s >= done) & (plots.time_s < previous)).sum())
     timing = _TimingLog(config.out / "timing.jsonl")
-    alerts = _AlertLog(config.out / "alerts.jsonl", replayed)
-    tracks_out = _TracksLog(config.out, replayed)
-    del replayed  # a long run keeps only its last tick in memory
 
     def pace() -> float:
         """The simulated time the pacing clock shows now."""
@@ -364,6 +456,7 @@ async def run_live_node(
             "outputs": [picture.status() for picture in pictures],
             "partners": last.partners if last is not None else {},
             "link": hooks.link(),
+            "restart": restart,
         }
 
     status_written = 0.0
@@ -414,6 +507,10 @@ async def run_live_node(
             tracks_out.write(result.local, fused)
             last, ticks = result, ticks + 1
             previous = now
+            if now - last_checkpoint_s >= config.checkpoint_s:
+                with hooks.lock:
+                    _checkpoint(config, node, last, ticks, alerts, tracks_out)
+                last_checkpoint_s = now
             if progress is not None:
                 progress((k + 1) / len(tick_times))
             if time.monotonic() - status_written >= 1.0:
@@ -439,6 +536,25 @@ async def run_live_node(
     final = summary()
     _write_atomically(config.out / "status.json", json.dumps(final, indent=2) + "\n")
     return final
+
+
+def _checkpoint(
+    config: LiveNodeConfig, node: Node, last: TickOutput, ticks: int, alerts: _AlertLog, tracks: _TracksLog
+) -> None:
+    """Save the node's state after its last recorded event, with its output files' sizes then, start a new
+    segment, and drop what the retention setting no longer keeps."""
+    recorder = node.recorder
+    if recorder is None:
+        return
+    sizes = {"alerts": alerts.sync(), **tracks.sync()}
+    seq = recorder.seq
+    segment = recorder.rotate()
+    recording = recorder.directory
+    write_checkpoint(recording, checkpoint_state(node, last, ticks), seq, segment, last.time_s, {"sizes": sizes})
+    if config.retain_s is not None or config.retain_bytes is not None:
+        dropped = prune(recording, keep_s=config.retain_s, keep_bytes=config.retain_bytes)
+        if dropped:
+            log.info("%s: retention dropped %d old recording files", config.partner, len(dropped))
 
 
 def _credentials(path: Path, url: str | None) -> Credentials:
@@ -514,4 +630,6 @@ async def _receive(
             node.fuse(now)
     if batches:
         timing.fused(now, batches)
+    if node.recorder is not None:
+        node.recorder.sync()  # on the disk before the sender's server forgets them
     await transport.ack(messages)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import pickle
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,11 @@ from commonsky.assess import (
     assess,
     new_assessment_state,
     override_identity,
+    reconfigure_assessment,
     zones_from_geojson,
 )
 from commonsky.core.batches import Plots, TrackReports, Tracks
-from commonsky.core.errors import DecodeError
+from commonsky.core.errors import DecodeError, SchemaError
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
 from commonsky.fusion import FusionConfig, SystemTracks, fuse, new_fusion_state
@@ -48,13 +50,17 @@ from commonsky.sharing import (
     from_json,
     to_json,
 )
-from commonsky.store import Recorder, batch_to_bytes, plots_from_bytes
+from commonsky.store import Checkpoint, Recorder, batch_to_bytes, plots_from_bytes
 from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
 
 
 NO_ZONES: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+RECONFIGURABLE = frozenset(
+    {"export_policies", "import_policies", "clock_tolerance_s", "assess", "zones", "known_sensors"}
+)
+"""What a running recording may change at a restart (`Node.reconfigure`); anything else needs a new one."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,7 @@ class NodeCounters:
 class Node:
     """One partner's node. Not thread-safe: drive it from one place, in time order."""
 
-    def __init__(self, config: NodeConfig, recording: str | Path | None = None) -> None:
+    def __init__(self, config: NodeConfig, recording: str | Path | None = None, sync_interval_s: float = 1.0) -> None:
         self.config = config
         self.tracker = new_state(config.sensors, config.tracker, config.frame)
         self.fusion = new_fusion_state(config.frame, config.fusion)
@@ -214,7 +220,7 @@ class Node:
         self._tick_imported: list[TrackReports] = []
         """Partner reports imported since the last tick, for the partner-contradiction check."""
         self.counters = NodeCounters()
-        self.recorder = Recorder(recording, config.to_json()) if recording is not None else None
+        self.recorder = None if recording is None else Recorder(recording, config.to_json(), sync_interval_s)
 
     def receive_plots(self, plots: Plots, now_s: float) -> None:
         """Own sensors' plots: recorded, then tracked."""
@@ -303,6 +309,7 @@ class Node:
         """
         if self.recorder is not None:
             self.recorder.append("action", now_s, json.dumps(action, sort_keys=True).encode())
+            self.recorder.sync()  # on the disk before the operator is told it was done
         kind = action.get("action")
         user = str(action.get("user", ""))
         if not user:
@@ -344,14 +351,144 @@ class Node:
                 self.act(json.loads(payload), time_s)
             except (AlertError, ValueError, KeyError) as exc:
                 log.info("%s: recorded operator action refused again on replay: %s", self.config.partner, exc)
+        elif kind == "config":
+            self.reconfigure(NodeConfig.from_json(json.loads(payload)), time_s)
         else:
             raise DecodeError("recording", 0, f"unknown input kind {kind!r}")
         return None
+
+    def reconfigure(self, config: NodeConfig, now_s: float) -> None:
+        """Go on under `config` from `now_s` (recorded): sharing policies, clock tolerance, and the assessment's
+        lists, thresholds and zones may change; a peer whose export policy changed starts a fresh export
+        state, so nothing more goes out under the old policy. Anything else is a new node (ValueError)."""
+        changed = sorted(k for k, v in config.to_json().items() if v != self.config.to_json()[k])
+        fixed = [k for k in changed if k not in RECONFIGURABLE]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change in a running recording: start a new one")
+        if self.recorder is not None:
+            self.recorder.append("config", now_s, json.dumps(config.to_json(), sort_keys=True).encode())
+            self.recorder.sync()
+        for peer in config.peers:
+            if config.export_policy(peer) != self.config.export_policy(peer):
+                self.exports[peer] = ExportState()
+        if {"assess", "zones", "known_sensors"} & set(changed):
+            self.assessment = reconfigure_assessment(
+                self.assessment,
+                AssessmentConfig.from_dict(config.assess, "node config [assess]"),
+                zones_from_geojson(config.zones, "node config zones"),
+                [*config.sensors, *config.known_sensors],
+            )
+        self.config = config
+        log.warning("%s: configuration changed at %.1f: %s", config.partner, now_s, ", ".join(changed) or "nothing")
+
+    def state(self) -> bytes:
+        """The node's whole state (tracker, fusion, exports, sequence numbers, assessment, ...) for a checkpoint;
+        `restore` gives back a node that goes on bit for bit as this one would."""
+        recorder, self.recorder = self.recorder, None
+        try:
+            return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            self.recorder = recorder
 
     def close(self) -> None:
         """Finish the recording segment."""
         if self.recorder is not None:
             self.recorder.close()
+
+
+def restore(state: bytes) -> Node:
+    """The node a checkpoint's state holds (`Node.state`), without a recorder. The file is the node's own
+    (0600 in its own output directory) and checked against its digest before this is called."""
+    node = pickle.loads(state)
+    if not isinstance(node, Node):
+        raise DecodeError("checkpoint", 0, f"holds a {type(node).__name__}, not a Node")
+    return node
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A node brought back to the end of its recording."""
+
+    node: Node
+    checkpoint: Checkpoint | None
+    """The checkpoint it started from (None: it replayed the whole recording)."""
+    last: TickOutput | None
+    """Its last tick's output (None when it never ticked)."""
+    ticks: int
+    """Ticks in the whole recording."""
+    replayed_ticks: int
+    """Ticks replayed after the checkpoint (what the restart cost)."""
+
+
+def resume(
+    recording: str | Path,
+    on_output: Callable[[TickOutput], None] | None = None,
+    on_start: Callable[[Checkpoint | None], None] | None = None,
+) -> Resumed:
+    """The node as it was at the end of `recording`: its newest intact checkpoint, then only the events after it
+    (the whole recording when there is none). `on_start` hears which checkpoint before the replay, each replayed
+    tick's output goes to `on_output`; only the last is kept, so memory does not grow with the recording
+    either. The node does not record (set its recorder)."""
+    from commonsky.store import checkpoints
+
+    start = next((r for r in map(_load, reversed(checkpoints(recording))) if r is not None), None)
+    return _play(recording, start or _fresh(recording), on_output, on_start)
+
+
+def _fresh(recording: str | Path) -> Resumed:
+    """A new node of the recording's configuration, before its first event."""
+    return Resumed(Node(node_meta(recording)), None, None, 0, 0)
+
+
+def replay_start(recording: str | Path) -> Resumed:
+    """Where a replay of `recording` can begin: a fresh node when the recording is whole, else (its oldest
+    segments dropped by retention) its oldest intact checkpoint. Nothing is replayed yet."""
+    from commonsky.store import checkpoints, segments
+
+    first = segments(recording)
+    if not first or first[0].name == "inputs-000001.arrows":
+        return _fresh(recording)
+    for checkpoint in checkpoints(recording):
+        loaded = _load(checkpoint)
+        if loaded is not None:
+            return loaded
+    raise SchemaError(f"{recording}: its first segments are gone and no checkpoint is left to start from")
+
+
+def _load(checkpoint: Checkpoint) -> Resumed | None:
+    """The node a checkpoint holds, or None (logged) when the file is damaged."""
+    try:
+        saved = pickle.loads(checkpoint.state())
+        return Resumed(restore(saved["node"]), checkpoint, saved["last"], int(saved["ticks"]), 0)
+    except (SchemaError, DecodeError, pickle.UnpicklingError, KeyError, EOFError) as exc:
+        log.warning("%s: skipping a damaged checkpoint: %s", checkpoint.path, exc)
+        return None
+
+
+def _play(
+    recording: str | Path,
+    start: Resumed,
+    on_output: Callable[[TickOutput], None] | None,
+    on_start: Callable[[Checkpoint | None], None] | None,
+) -> Resumed:
+    """Apply the events after `start`'s checkpoint (all of them without one) to its node."""
+    from commonsky.store import read_events
+
+    node, last, ticks, replayed = start.node, start.last, start.ticks, 0
+    if on_start is not None:
+        on_start(start.checkpoint)
+    for event in read_events(recording, after=start.checkpoint):
+        result = node.apply(event.kind, event.time_s, event.payload)
+        if result is not None:
+            last, ticks, replayed = result, ticks + 1, replayed + 1
+            if on_output is not None:
+                on_output(result)
+    return Resumed(node, start.checkpoint, last, ticks, replayed)
+
+
+def checkpoint_state(node: Node, last: TickOutput | None, ticks: int) -> bytes:
+    """What `resume` needs from a checkpoint: the node's state, its last output and how many ticks it made."""
+    return pickle.dumps({"node": node.state(), "last": last, "ticks": ticks}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def node_meta(recording: str | Path) -> NodeConfig:
@@ -362,16 +499,11 @@ def node_meta(recording: str | Path) -> NodeConfig:
 
 
 def rebuild(recording: str | Path) -> tuple[Node, list[TickOutput]]:
-    """A fresh node fed a recording's inputs in order, and its tick outputs: the same, bit for bit."""
-    from commonsky.store import read_events
-
-    node = Node(node_meta(recording))
+    """A fresh node fed a recording's inputs in order, and its tick outputs: the same, bit for bit. A recording
+    whose oldest segments retention dropped is replayed from its oldest checkpoint on."""
     outputs: list[TickOutput] = []
-    for event in read_events(recording):
-        result = node.apply(event.kind, event.time_s, event.payload)
-        if result is not None:
-            outputs.append(result)
-    return node, outputs
+    played = _play(recording, replay_start(recording), outputs.append, None)
+    return played.node, outputs
 
 
 def replay(recording: str | Path) -> list[TickOutput]:

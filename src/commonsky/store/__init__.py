@@ -1,5 +1,31 @@
-"""Recorder and replay: every input a node receives is recorded before it is processed."""
+"""Recorder and replay: every input a node receives is recorded before it is processed; checkpoints bound restarts."""
 
-from commonsky.store.recording import InputEvent, Recorder, batch_to_bytes, plots_from_bytes, read_events, read_meta
+from commonsky.store.recording import (
+    Checkpoint,
+    InputEvent,
+    Recorder,
+    batch_to_bytes,
+    checkpoints,
+    plots_from_bytes,
+    prune,
+    read_events,
+    read_meta,
+    segments,
+    write_atomically,
+    write_checkpoint,
+)
 
-__all__ = ["InputEvent", "Recorder", "batch_to_bytes", "plots_from_bytes", "read_events", "read_meta"]
+__all__ = [
+    "Checkpoint",
+    "InputEvent",
+    "Recorder",
+    "batch_to_bytes",
+    "checkpoints",
+    "plots_from_bytes",
+    "prune",
+    "read_events",
+    "read_meta",
+    "segments",
+    "write_atomically",
+    "write_checkpoint",
+]

@@ -818,18 +818,19 @@ class ReplaySource:
         zones: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from commonsky.network.node import Node, node_meta
+        from commonsky.network.node import replay_start
         from commonsky.store import plots_from_bytes, read_events
 
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.speed = speed
-        node = Node(node_meta(recording))
+        start = replay_start(recording)  # the start, or the oldest checkpoint retention kept
+        node = start.node
         self.partner = node.config.partner
         ticks: list[_Tick] = []
         last_plot: dict[str, float] = {}
         audit: list[AuditEntry] = []
-        for event in read_events(recording):
+        for event in read_events(recording, after=start.checkpoint):
             if event.kind == "action":
                 audit.append(_audit_entry(len(audit) + 1, json.loads(event.payload), event.time_s))
             if event.kind == "plots":
