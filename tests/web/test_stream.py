@@ -139,3 +139,15 @@ def test_replay_source_seeks_and_shows_recorded_actions(tmp_path: Path) -> None:
         assert api.get("/api/tracks").json()["time_s"] == t0 + 75
         assert api.post(f"/api/tracks/{sid}/identity", json={"identity": "friend"}).status_code == 409
     assert replay.snapshot().time_s == t0 + 30  # the session's seek left the source's own view alone
+
+
+def test_the_feed_keeps_a_bounded_number_of_cleared_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("commonsky.web.source.CLEARED_KEPT", 2)
+    feed = PictureFeed("north")
+    t = T0
+    for _ in range(4):  # four emergencies, each raised and then cleared
+        for k in range(20):
+            feed.push(t + k, system_tracks(t + k))
+        t = push_until_cleared(feed, t + 20) + 1
+    cleared = [a for a in feed.snapshot().alerts if a["state"] == "cleared"]
+    assert len(cleared) == 2 and min(int(a["id"]) for a in cleared) > 2  # the two newest of four

@@ -53,6 +53,8 @@ Identity = Literal["pending", "unknown", "assumed_friend", "friend", "neutral", 
 IDENTITIES: tuple[Identity, ...] = ("pending", "unknown", "assumed_friend", "friend", "neutral", "suspect", "hostile")
 AlertState = Literal["raised", "acknowledged", "cleared"]
 EMPTY_ZONES: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+CLEARED_KEPT = 1000
+"""Cleared alerts the display keeps listing (the newest); active ones are always kept."""
 
 KINEMATIC = ("lat", "lon", "alt", "ve", "vn")
 """Stream columns that change every update for a moving aircraft (sent alone when nothing else changed)."""
@@ -402,11 +404,18 @@ class PictureFeed:
                 self._alerts[str(event["alert_id"])] = _web_alert(event)
             for alert in assessment.alerts:
                 self._alerts[str(alert.id)] = _web_alert(alert.to_dict())
+            self._forget_old_cleared()
             self._identity = [str(i) for i in assessment.identity]
             self._registration = registration or {}
             self._last = (time_s, fused, partners or [], last_plot_s or {}, replay)
             self._picture = self._build()
             return self._picture
+
+    def _forget_old_cleared(self) -> None:
+        """Keep at most `CLEARED_KEPT` cleared alerts (the newest): months of running must not grow the list."""
+        cleared = [k for k, a in self._alerts.items() if a["state"] == "cleared"]
+        for key in cleared[: max(0, len(cleared) - CLEARED_KEPT)]:
+            del self._alerts[key]
 
     def _build(self) -> Picture:
         """Publish the last pushed picture with the current identities and alerts (lock held)."""
