@@ -1,4 +1,5 @@
-"""Helpers for the feed tests: free loopback ports, a TCP peer that can vanish, batch comparison."""
+"""Helpers for the feed tests: free loopback ports, a TCP peer that can vanish, batch comparison, waits that
+hold on a busy machine (event-driven, with generous limits, after the decoders were compiled)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,26 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from commonsky.core.batches import Columns
+from commonsky.core.batches import Columns, Plots
+from commonsky.formats import decode_asterix, encode_cat048
+
+WAIT_S = 60.0
+"""Limit on a wait for loopback I/O. Waits end as soon as what they wait for happens, so only a failing test
+takes this long; it is generous because other processes may hold every core (and the GIL is shared)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_decoders() -> None:
+    """Numba compiles the ASTERIX fast path on first use (about 10 s from a clean clone, much more on a busy
+    machine): pay that once, before any test's time limit starts."""
+    decode_asterix(encode_cat048(Plots.build(1, time_s=[0.0], range_m=[1e4], azimuth_deg=[1.0]), 1, 2), "warm-up")
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+    """Wait until `condition()` holds (checked every 10 ms); a timeout fails the test."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

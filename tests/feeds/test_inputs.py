@@ -40,7 +40,7 @@ from commonsky.formats import (
     encode_sbs,
     read_beast,
 )
-from tests.feeds.conftest import TcpPeer, assert_same_rows
+from tests.feeds.conftest import WAIT_S, TcpPeer, assert_same_rows, until
 
 DATA = Path(__file__).parents[1] / "data"
 BEAST = DATA / "modes" / "traffic_sample_dump1090.bin"
@@ -55,7 +55,7 @@ def _source(payload: bytes, pieces: int = 4) -> TcpPeer:
     return TcpPeer([payload[i : i + step] for i in range(0, len(payload), step)], pause_s=0.01)
 
 
-async def _collect(feed: FeedInput, rows: int, timeout_s: float = 5.0) -> Plots:
+async def _collect(feed: FeedInput, rows: int, timeout_s: float = WAIT_S) -> Plots:
     """Batches from `feed` until `rows` plots arrived."""
     got: list[Plots] = []
 
@@ -77,25 +77,19 @@ async def _two_connections(
     task = asyncio.create_task(feed.run(queue))
     source = _source(first)
     await source.start(port)
-    await _until(lambda: feed.counters.bytes_in == len(first))
+    await until(lambda: feed.counters.bytes_in == len(first))
+    failed = feed.counters.failed_attempts
     await source.vanish()
     between()
-    await asyncio.sleep(0.2)  # nobody listens: the input retries
+    await until(lambda: feed.counters.failed_attempts > failed)  # nobody listens: the input retries
     source = _source(second)
     await source.start(port)
     try:
-        await _until(lambda: feed.counters.bytes_in == len(first) + len(second))
+        await until(lambda: feed.counters.bytes_in == len(first) + len(second))
     finally:
         task.cancel()
         await source.vanish()
     return Plots.concat([queue.get_nowait() for _ in range(queue.qsize())])
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Wait until `condition()` holds (checked every 10 ms); a timeout fails the test."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def test_beast_source_that_vanishes_mid_frame_loses_only_the_frames_it_cut(free_port: Callable[[], int]) -> None:
@@ -218,7 +212,7 @@ def test_asterix_over_udp_decodes_what_was_encoded(free_port: Callable[[], int])
     async def scenario() -> tuple[Plots, FeedInput]:
         feed = FeedInput(InputSpec.parse(f"udp://127.0.0.1:{port}?format=asterix"))
         task = asyncio.create_task(_collect(feed, n))
-        await asyncio.wait_for(feed.ready.wait(), 2.0)
+        await asyncio.wait_for(feed.ready.wait(), WAIT_S)
         sender = UdpSender("127.0.0.1", port)
         sender.send(datagrams[0])
         sender.send(b"\x30\x00\x09garbage")  # a damaged datagram between good ones
@@ -313,16 +307,18 @@ def test_file_replay_keeps_the_recorded_pace_scaled_by_speed(tmp_path: Path) -> 
     path.write_text(_sbs_text())  # 20 s of traffic
     feed = FeedInput(InputSpec.parse(f"file://{path}?speed=40"))
 
-    async def replay() -> tuple[int, float]:
+    async def replay() -> tuple[list[Plots], float]:
+        stream = feed.batches()
+        batches = [await anext(stream)]  # the file is decoded first; the pace starts with the first batch
         start = time.monotonic()
-        count = 0
-        async for _ in feed.batches():
-            count += 1
-        return count, time.monotonic() - start
+        batches += [batch async for batch in stream]
+        return batches, time.monotonic() - start
 
-    count, elapsed = asyncio.run(replay())
-    assert count > 20
-    assert 19.0 / 40 <= elapsed < 19.0 / 40 + 1.0
+    batches, elapsed = asyncio.run(replay())
+    recorded_s = np.nanmax(batches[-1].time_s) - np.nanmax(batches[0].time_s)  # about 19 s
+    assert len(batches) > 20 and recorded_s > 18.0
+    # Never ahead of the pace; behind it by at most the last wait's lateness (the pace does not drift).
+    assert recorded_s / 40 <= elapsed < recorded_s / 40 + 1.0
 
 
 def test_file_replayed_as_live_moves_every_time_by_one_offset_to_the_clock(tmp_path: Path) -> None:

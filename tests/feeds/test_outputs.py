@@ -17,6 +17,7 @@ from commonsky.feeds.sockets import udp_datagrams
 from commonsky.formats import decode_asterix, decode_sbs, encode_cat062
 from commonsky.formats.asterix import ServiceMessages
 from commonsky.formats.sbs import KT_MPS
+from tests.feeds.conftest import WAIT_S
 
 DAY_S = dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp()
 FT_M = 0.3048
@@ -56,7 +57,7 @@ def test_cat062_datagrams_decode_back_to_the_picture(free_port: Callable[[], int
         output.send(Tracks.empty(), PICTURE_S + 1.0)  # a quiet sky still ends its batch
         await output.close()
         got = []
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(WAIT_S):
             async for datagram in feed.datagrams():
                 got.append(datagram.data)
                 if len(got) == output.datagrams:
@@ -98,13 +99,13 @@ def test_sbs_clients_receive_the_picture_as_lines(free_port: Callable[[], int]) 
         output = PictureOutput(OutputSpec.parse("tcp://127.0.0.1:0?format=sbs"))
         await output.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", output.port)
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(WAIT_S):
             while output.status()["clients"] == 0:
                 await asyncio.sleep(0.01)
         output.send(tracks, PICTURE_S)
         status = output.status()
         await output.close()
-        received = await asyncio.wait_for(reader.read(), 2.0)  # until the server closes
+        received = await asyncio.wait_for(reader.read(), WAIT_S)  # until the server closes
         writer.close()
         return received, status
 

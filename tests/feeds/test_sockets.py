@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from commonsky.feeds import Backoff, FeedCounters, LineFramer, TcpBroadcastServer, UdpSender, paced, tcp_chunks
 from commonsky.feeds import udp_datagrams as open_udp
-from tests.feeds.conftest import TcpPeer
+from tests.feeds.conftest import WAIT_S, TcpPeer, until
 
 
 def _free_port() -> int:
@@ -40,15 +40,17 @@ def test_tcp_client_survives_the_peer_disappearing_and_coming_back() -> None:
                     return
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.3)  # nobody listens yet: the client retries with back-off
-        first = TcpPeer([b"MSG,1\n", b"MSG,2\nMSG,3-partial"])
+        await until(lambda: counters.failed_attempts >= 1)  # nobody listens yet: the client retries with back-off
+        sent = [b"MSG,1\n", b"MSG,2\nMSG,3-partial"]
+        first = TcpPeer(sent)
         await first.start(port)
-        await asyncio.sleep(0.3)
+        await until(lambda: counters.bytes_in == sum(map(len, sent)))  # the partial line is held
+        failed = counters.failed_attempts
         await first.vanish()
-        await asyncio.sleep(0.5)  # the peer is gone
+        await until(lambda: counters.failed_attempts > failed)  # the peer is gone: the client retries
         second = TcpPeer([b"MSG,4\n", b"MSG,5\n"])
         await second.start(port)
-        await asyncio.wait_for(task, 10.0)
+        await asyncio.wait_for(task, WAIT_S)
         await second.vanish()
         return received, counters
 
@@ -87,7 +89,7 @@ def test_udp_multicast_on_loopback() -> None:
         sender = UdpSender(group, port, interface="127.0.0.1")
         sender.send(b"cat048")
         try:
-            datagram = await asyncio.wait_for(anext(feed.datagrams()), 2.0)
+            datagram = await asyncio.wait_for(anext(feed.datagrams()), WAIT_S)
         finally:
             sender.close()
             feed.close()
@@ -108,8 +110,7 @@ def test_broadcast_server_reaches_every_client_and_drops_a_stalled_one() -> None
         r2, w2 = await asyncio.open_connection("127.0.0.1", port)
         stalled = socket.create_connection(("127.0.0.1", port))
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        while len(server.clients) < 3:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(server.clients) == 3)
         server.broadcast(b"MSG,3,hello\n")
         got1 = await r1.readline()
         got2 = await r2.readline()

@@ -85,6 +85,16 @@ def test_garbage_is_skipped_and_counted() -> None:
     assert report.errors == 4  # leading junk, unknown type, junk after it, truncated tail
 
 
+def test_a_frame_that_runs_into_the_next_is_skipped_and_the_next_kept() -> None:
+    frames = [_frame(b"3", 1000 + k, 7, bytes.fromhex("8d48520a58c38118524b549e1b08")) for k in range(3)]
+    damaged = bytearray(b"".join(frames))
+    damaged[len(frames[0]) - 1] = 0x1A  # with the next frame's 0x1a it reads as an escaped 0x1a
+    report = DecodeReport(source="beast")
+    got = read_beast(bytes(damaged), start_time_s=0.0, report=report)
+    assert got.mlat_ticks.tolist() == [1001, 1002]
+    assert [e.offset for e in report.first_errors] == [0]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_fuzz_random_bytes(data: bytes) -> None:

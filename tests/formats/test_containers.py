@@ -7,10 +7,12 @@ import io
 from pathlib import Path
 
 import dpkt
+import numpy as np
 import pytest
 
 from commonsky.formats import containers as c
 from commonsky.formats.report import DecodeReport
+from commonsky.formats.resync import chains
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "asterix"
 
@@ -92,6 +94,26 @@ def test_truncated_pcap_keeps_the_packets_before_the_cut() -> None:
     assert report.errors <= 1
 
 
+def test_a_damaged_packet_record_loses_only_its_packet() -> None:
+    pcap = _read("cat_034_048.pcap")
+    starts = [24]
+    for _, buf in dpkt.pcap.Reader(io.BytesIO(pcap)):
+        starts.append(starts[-1] + 16 + len(buf))
+    ng = _pcapng_of(pcap)
+    blocks = [0]
+    while blocks[-1] < len(ng):
+        blocks.append(blocks[-1] + int.from_bytes(ng[blocks[-1] + 4 : blocks[-1] + 8], "little"))
+    clean = c.read_recording(pcap, DecodeReport("clean")).frames
+    for data, length_at in ((pcap, starts[10] + 8), (ng, blocks[12] + 4)):  # captured length, block length
+        damaged = bytearray(data)
+        damaged[length_at] ^= 0x10
+        report = DecodeReport("damaged")
+        frames = [f.payload for f in c.read_recording(bytes(damaged), report).frames]
+        # Packet 10 is lost or cut short (its length is what was damaged); every other packet is kept.
+        assert frames[:10] + frames[-89:] == [f.payload for f in clean[:10] + clean[11:]]
+        assert report.errors == 1
+
+
 def test_final_format_records_and_times() -> None:
     report = DecodeReport("ff")
     rec = c.read_recording(_read("final_frame_062_30min.ff.gz"), report)
@@ -105,9 +127,10 @@ def test_final_format_damage_is_counted() -> None:
     one = _read("final_frame_cat062_one_packet.ff")
     bad_padding = one[:-1] + b"\x00"
     report = DecodeReport("ff")
-    rec = c.read_recording(one + bad_padding + one[:20], report, c.FINAL_FORMAT)
-    assert len(rec.frames) == 2
-    assert report.errors == 2
+    # A record with damaged padding is kept when the record after it confirms its length.
+    rec = c.read_recording(one + bad_padding + one + one[:20], report, c.FINAL_FORMAT)
+    assert len(rec.frames) == 3
+    assert [e.offset for e in report.first_errors] == [len(one), 3 * len(one)]
 
 
 def test_gps_format_blocks() -> None:
@@ -123,8 +146,12 @@ def test_unknown_container_is_one_error() -> None:
     assert (rec.format, rec.frames, report.errors) == (c.UNKNOWN, [], 1)
 
 
-def test_plausible_blocks_needs_the_whole_chain() -> None:
-    assert c.plausible_blocks(bytes.fromhex("300004ff300003"))
-    assert not c.plausible_blocks(bytes.fromhex("300004ff3000"))
-    assert not c.plausible_blocks(bytes.fromhex("000003"))
-    assert not c.plausible_blocks(b"")
+def _chains(data: bytes) -> bool:
+    return bool(chains(np.frombuffer(data, dtype=np.uint8), 0, len(data), 0))
+
+
+def test_a_chain_of_blocks_needs_to_fill_the_data() -> None:
+    assert _chains(bytes.fromhex("300004ff300003"))
+    assert not _chains(bytes.fromhex("300004ff3000"))
+    assert not _chains(bytes.fromhex("000003"))
+    assert not _chains(b"")

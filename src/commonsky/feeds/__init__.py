@@ -3,12 +3,13 @@ servers that broadcast, and file replay at recorded or accelerated pace. Bytes i
 decoders and encoders of `commonsky.formats` turn them into columnar batches and back."""
 
 from commonsky.feeds.framing import LineFramer
-from commonsky.feeds.inputs import FeedInput, InputSpec, stream_decoder
+from commonsky.feeds.inputs import FeedInput, FeedLimits, InputSpec, stream_decoder
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
 from commonsky.feeds.pacing import paced
 from commonsky.feeds.sockets import (
     Backoff,
     Datagram,
+    DatagramQueue,
     FeedCounters,
     TcpBroadcastServer,
     TcpChunk,
@@ -21,8 +22,10 @@ from commonsky.feeds.sockets import (
 __all__ = [
     "Backoff",
     "Datagram",
+    "DatagramQueue",
     "FeedCounters",
     "FeedInput",
+    "FeedLimits",
     "InputSpec",
     "LineFramer",
     "OutputSpec",

@@ -5,8 +5,13 @@ decoder per format turns bytes into plots as they arrive, holding partial messag
 state (CPR pairs, identities, multi-sentence AIS) for the whole life of the input, so a feed cut
 into any chunks decodes as the same feed read whole; `FeedInput` drives the socket or the file.
 Bad input is counted in the decoder's `DecodeReport` and logged with its source and offset (bytes
-received for Beast, lines received for text, datagram number and byte offset in it for ASTERIX);
-it never stops a feed.
+received for Beast, lines received for text, datagram number and byte offset in it for ASTERIX,
+at most one warning per input every few seconds); it never stops a feed.
+
+A live input runs for months: `FeedInput.run` supervises it (a crash is logged, counted, shown as
+`failed` in `status()` and the input reopened with back-off), and what it holds grows with nothing
+but `FeedLimits` (identity sets and maps keep the most recently seen, the UDP queue the newest
+datagrams; what is forgotten is counted).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -27,10 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from commonsky.core.batches import Plots
+from commonsky.core.bounded import BoundedDict
 from commonsky.core.errors import ConfigError, DecodeError
 from commonsky.feeds.framing import LineFramer
 from commonsky.feeds.pacing import paced
-from commonsky.feeds.sockets import Backoff, FeedCounters, tcp_chunks, udp_datagrams
+from commonsky.feeds.sockets import UDP_QUEUE_BYTES, Backoff, FeedCounters, tcp_chunks, udp_datagrams
 from commonsky.feeds.urls import split_url
 from commonsky.formats.ais import decode_ais
 from commonsky.formats.asterix import decode_asterix, decode_recording
@@ -56,6 +62,12 @@ BEAST_COUNTER_AHEAD_S: Final = 60.0
 """A live Beast counter time this far ahead of the arrival counts at another rate: anchor it again."""
 AIS_HOLD_LINES: Final = 64
 """A multi-sentence AIS message still incomplete this many lines after its first part is given up."""
+MAX_IDENTITIES: Final = 50_000
+"""Default entries per identity set or map of a live input (about 100 bytes each): days of a busy receiver."""
+RESTART_BACKOFF: Final = Backoff(1.0, 60.0)
+"""Waits before reopening an input that crashed: 1 s, doubling up to 60 s."""
+RESTART_RESET_S: Final = 60.0
+"""A run that lasted this long before crashing was healthy: the next restart waits the shortest time again."""
 _SBS_RECORDS: Final = (b"MSG,", b"SEL,", b"ID,", b"AIR,", b"STA,", b"CLK,")
 _PARAMS: Final = {
     "udp": {"format", "group", "interface", "day"},
@@ -178,13 +190,29 @@ def _sensor(url: str, value: str) -> str:
 # --- stream decoders ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FeedLimits:
+    """What one live input may hold in memory; past a cap the oldest entry goes and is counted.
+
+    `identities`: entries per identity set or map (the report's addresses and callsigns, SBS
+    callsigns and squawks per hex ident, AIS static data per MMSI; the least recently updated go).
+    `udp_queue_bytes`: datagrams received and not yet decoded (the oldest are dropped).
+    """
+
+    identities: int = MAX_IDENTITIES
+    udp_queue_bytes: int = UDP_QUEUE_BYTES
+
+
 @dataclass
 class StreamReport(DecodeReport):
     """A `DecodeReport` whose error offsets count from the start of the stream, not of one decoder call.
 
     The format decoders number lines or bytes from each call's start; `begin(base)` says where
     that call starts in the stream, and `rejected` lists the call-relative offsets of its errors.
+    Its identity sets are capped (`max_identities`, default `MAX_IDENTITIES`): a stream never ends.
     """
+
+    max_identities: int | None = MAX_IDENTITIES
 
     offset_base: int = 0
     rejected: set[int] = field(default_factory=set)
@@ -230,8 +258,8 @@ class AsterixStream:
     that day's start across midnights.
     """
 
-    def __init__(self, source: str, day_start_s: float | None = None) -> None:
-        self.report = StreamReport(source)
+    def __init__(self, source: str, day_start_s: float | None = None, *, max_identities: int = MAX_IDENTITIES) -> None:
+        self.report = StreamReport(source, max_identities=max_identities)
         self.day_start_s = day_start_s
         self.datagrams = 0
         self._last_s = math.nan
@@ -240,7 +268,7 @@ class AsterixStream:
         """Plots of one datagram (a block or several back to back)."""
         self.datagrams += 1
         source = f"{self.report.source} datagram {self.datagrams}"
-        decoded = decode_asterix(data, source, 0.0, received_utc_s=arrival_s)
+        decoded = decode_asterix(data, source, 0.0, received_utc_s=arrival_s, log_key=self.report.source)
         self.report.merge(decoded.report)
         plots = decoded.plots
         if self.day_start_s is None:
@@ -271,8 +299,15 @@ class BeastStream:
     time and the counter is anchored again at the next frame (`reanchors` counts it).
     """
 
-    def __init__(self, sensor_id: str, reference: tuple[float, float] | None = None, *, live: bool = True) -> None:
-        self.report = StreamReport(sensor_id)
+    def __init__(
+        self,
+        sensor_id: str,
+        reference: tuple[float, float] | None = None,
+        *,
+        live: bool = True,
+        max_identities: int = MAX_IDENTITIES,
+    ) -> None:
+        self.report = StreamReport(sensor_id, max_identities=max_identities)
         self.decoder = ModeSDecoder(sensor_id, reference=reference, report=self.report)
         self.live = live
         """Arrival times are the present (a socket): check the counter against them. A file read whole is not."""
@@ -328,17 +363,22 @@ class BeastStream:
 class _LineStream(ABC):
     """Line-based formats: a `LineFramer` and stream line numbers shared by SBS, Mode S text and AIS."""
 
-    def __init__(self, source: str) -> None:
-        self.report = StreamReport(source)
+    def __init__(self, source: str, max_identities: int = MAX_IDENTITIES) -> None:
+        self.report = StreamReport(source, max_identities=max_identities)
         self.framer = LineFramer()
         self.lines_done = 0
         """Lines handed to the decoder so far; the next one is line `lines_done + 1` of the stream."""
         self.last_arrival_s = math.nan
 
     def feed(self, data: bytes, arrival_s: float) -> Plots:
-        """Plots of the lines completed by `data`."""
+        """Plots of the lines completed by `data`; a line too long to be one (its end lost) is dropped, an error."""
         self.last_arrival_s = arrival_s
+        dropped = self.framer.oversized
         lines = [line.decode("utf-8", "replace") for line in self.framer.feed(data)]
+        if self.framer.oversized > dropped:
+            self.report.begin(self.lines_done)
+            limit = self.framer.max_line_bytes
+            self.report.error(1, f"{self.framer.oversized - dropped} line(s) over {limit} bytes dropped")
         return self._decode(lines, arrival_s) if lines else Plots.empty()
 
     def reset(self) -> None:
@@ -357,8 +397,10 @@ class _LineStream(ABC):
 class ModeSTextStream(_LineStream):
     """Raw Mode S text (`*HEX;`, `HEX`, `TIME,HEX`): lines without a time get their arrival time."""
 
-    def __init__(self, sensor_id: str, reference: tuple[float, float] | None = None) -> None:
-        super().__init__(sensor_id)
+    def __init__(
+        self, sensor_id: str, reference: tuple[float, float] | None = None, *, max_identities: int = MAX_IDENTITIES
+    ) -> None:
+        super().__init__(sensor_id, max_identities)
         self.decoder = ModeSDecoder(sensor_id, reference=reference, report=self.report)
 
     def _decode(self, lines: list[str], arrival_s: float) -> Plots:
@@ -368,13 +410,14 @@ class ModeSTextStream(_LineStream):
 
 
 class SbsStream(_LineStream):
-    """SBS-1 lines; the latest callsign and squawk per hex ident carry over from earlier lines to later plots."""
+    """SBS-1 lines; the latest callsign and squawk per hex ident carry over from earlier lines to later plots
+    (kept for the `max_identities` idents most recently updated)."""
 
-    def __init__(self, sensor_id: str) -> None:
-        super().__init__(sensor_id)
+    def __init__(self, sensor_id: str, *, max_identities: int = MAX_IDENTITIES) -> None:
+        super().__init__(sensor_id, max_identities)
         self.sensor_id = sensor_id
-        self.callsigns: dict[str, str] = {}
-        self.squawks: dict[str, int] = {}
+        self.callsigns: BoundedDict[str, str] = BoundedDict(max_identities)
+        self.squawks: BoundedDict[str, int] = BoundedDict(max_identities)
 
     def _decode(self, lines: list[str], arrival_s: float) -> Plots:
         self.report.begin(self.lines_done)
@@ -411,17 +454,20 @@ class AisStream(_LineStream):
     the RMC clock and each MMSI's latest name, call sign and ship type carry over to later calls.
 
     A row carries the static data known when it is decoded (`decode_ais` on a whole file gives
-    every row of an MMSI the last static data of the file).
+    every row of an MMSI the last static data of the file); it is kept for the `max_identities`
+    MMSIs most recently updated.
     """
 
-    def __init__(self, sensor_id: str) -> None:
-        super().__init__(sensor_id)
+    def __init__(self, sensor_id: str, *, max_identities: int = MAX_IDENTITIES) -> None:
+        super().__init__(sensor_id, max_identities)
         self.sensor_id = sensor_id
         self.held: list[tuple[int, str]] = []
         """(stream line number, line) of the parts of messages still incomplete, decoded with the next lines."""
         self.rmc: str | None = None
         """The latest valid RMC sentence, replayed before each call so lines without time use its clock."""
-        self.static: dict[str, dict[int, Any]] = {"name": {}, "callsign": {}, "ship_type": {}}
+        self.static: dict[str, BoundedDict[int, Any]] = {
+            name: BoundedDict(max_identities) for name in ("name", "callsign", "ship_type")
+        }
 
     def reset(self) -> None:
         """A new connection: a partial line and the parts of unfinished messages are dropped."""
@@ -497,19 +543,20 @@ def _open_ais_parts(numbered: list[tuple[int, str]], oldest: int) -> set[int]:
     return {i for group in parts.values() if numbered[group[0]][0] > oldest for i in group}
 
 
-def stream_decoder(spec: InputSpec, fmt: str | None = None) -> StreamDecoder:
+def stream_decoder(spec: InputSpec, fmt: str | None = None, *, max_identities: int = MAX_IDENTITIES) -> StreamDecoder:
     """The stream decoder of an input (`fmt` overrides the spec's format, e.g. once a file was sniffed)."""
     fmt = fmt or spec.format
+    cap = max_identities
     if fmt == "asterix":
-        return AsterixStream(spec.url, spec.day_start_s)
+        return AsterixStream(spec.url, spec.day_start_s, max_identities=cap)
     if fmt == "beast":
-        return BeastStream(spec.sensor_id, spec.reference, live=spec.scheme != "file")
+        return BeastStream(spec.sensor_id, spec.reference, live=spec.scheme != "file", max_identities=cap)
     if fmt == "modes":
-        return ModeSTextStream(spec.sensor_id, spec.reference)
+        return ModeSTextStream(spec.sensor_id, spec.reference, max_identities=cap)
     if fmt == "sbs":
-        return SbsStream(spec.sensor_id)
+        return SbsStream(spec.sensor_id, max_identities=cap)
     if fmt == "ais":
-        return AisStream(spec.sensor_id)
+        return AisStream(spec.sensor_id, max_identities=cap)
     raise ConfigError(spec.url, "format", f"{fmt!r} has no stream decoder")
 
 
@@ -523,6 +570,7 @@ class FeedInput:
     time use it); `backoff` paces TCP reconnections. `as_live` replays a file as if it were live:
     every plot's time moves by one offset so that the first batch is stamped with the clock's time
     when it is released (a node, whose clock is the wall clock, can then track an old recording).
+    `limits` caps what it holds; `restart`, `restart_reset_s` and `sleep` pace `run`'s restarts.
     """
 
     def __init__(
@@ -532,28 +580,62 @@ class FeedInput:
         clock: Callable[[], float] = time.time,
         backoff: Backoff | None = None,
         as_live: bool = False,
+        limits: FeedLimits = FeedLimits(),
+        restart: Backoff = RESTART_BACKOFF,
+        restart_reset_s: float = RESTART_RESET_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.spec = spec
         self.clock = clock
         self.backoff = backoff
         self.as_live = as_live
+        self.limits = limits
+        self.restart = restart
+        self.restart_reset_s = restart_reset_s
+        self.sleep = sleep
         self.counters = FeedCounters()
         self.report: DecodeReport = DecodeReport(spec.url)
-        """The decoder's report, once reading has started."""
+        """The decoder's report of the current run, once reading has started."""
+        self._earlier = DecodeReport(spec.url, max_identities=limits.identities)
+        """The decoders' reports of the runs before a restart, merged."""
         self.plots = 0
         self.ready = asyncio.Event()
-        """Set once the input is open: UDP socket bound, first TCP bytes received, file decoded."""
+        """Set while the input is open: UDP socket bound, first TCP bytes received, file decoded."""
+        self.failures = 0
+        self.last_failure: str | None = None
+        """Why the latest crash happened (exception type and message), kept after recovery."""
+        self._failed = False
+        self._ended = False
+
+    @property
+    def state(self) -> str:
+        """`starting` (not open yet), `running`, `failed` (waiting to restart) or `ended` (a file read through)."""
+        if self._ended:
+            return "ended"
+        if self._failed:
+            return "failed"
+        return "running" if self.ready.is_set() else "starting"
 
     def status(self) -> dict[str, Any]:
-        """Counters for status displays: connections, bytes, messages, errors, plots."""
+        """For status displays: state (`reason` when failed), failures, connections, bytes, messages, errors, plots,
+        datagrams dropped from a full queue and identities evicted by the caps."""
+        report, earlier = self.report, self._earlier
+        evicted = sum(r.addresses.evicted + r.callsigns.evicted for r in (report, earlier))
         return {
             "url": self.spec.url,
+            "sensor": self.spec.sensor_id or None,
+            "state": self.state,
+            "reason": self.last_failure if self._failed else None,
+            "failures": self.failures,
+            "last_failure": self.last_failure,
             "connects": self.counters.connects,
             "disconnects": self.counters.disconnects,
             "failed_attempts": self.counters.failed_attempts,
             "bytes_in": self.counters.bytes_in,
-            "messages": self.report.messages,
-            "errors": self.report.errors,
+            "dropped": self.counters.dropped,
+            "messages": earlier.messages + report.messages,
+            "errors": earlier.errors + report.errors,
+            "evicted": evicted,
             "plots": self.plots,
             "last_error": self.counters.last_error,
         }
@@ -567,16 +649,55 @@ class FeedInput:
                 yield plots
 
     async def run(self, queue: asyncio.Queue[Plots]) -> None:
-        """Put every batch on `queue` (a node's intake), until the input ends or the task is cancelled."""
-        async for plots in self.batches():
-            await queue.put(plots)
+        """Put every batch on `queue` (a node's intake), until the input ends or the task is cancelled.
+
+        Supervised, since nobody watches the task: a crash (any exception) is logged with its cause,
+        counted, shown as `failed` in `status()`, and the input reopened (a file from its start) after
+        `restart`'s back-off, which starts again from its shortest wait once a run lasted `restart_reset_s`.
+        """
+        delays = self.restart.delays()
+        streak = 0
+        while True:
+            started = time.monotonic()
+            try:
+                async for plots in self.batches():
+                    await queue.put(plots)
+            except Exception as exc:
+                if time.monotonic() - started >= self.restart_reset_s:
+                    delays, streak = self.restart.delays(), 0
+                delay = next(delays)
+                streak += 1
+                self._fail(exc, delay, streak)
+                await self.sleep(delay)
+                self._earlier.merge(self.report)
+                self.report = DecodeReport(self.spec.url)
+                self._failed = False
+                continue
+            self._ended = True
+            return
+
+    def _fail(self, exc: Exception, delay_s: float, streak: int) -> None:
+        """Count, show and log a crash; only the first of a streak with a traceback (a steady fault must not flood)."""
+        self.failures += 1
+        self.last_failure = f"{type(exc).__name__}: {exc}"
+        self._failed = True
+        self.ready.clear()
+        log.error(
+            "%s: input failed (%s); restarting in %.1f s (failure %d in a row)",
+            self.spec.url,
+            self.last_failure,
+            delay_s,
+            streak,
+            exc_info=exc if streak == 1 else None,
+        )
 
     async def _udp(self) -> AsyncIterator[Plots]:
         spec = self.spec
-        decoder = stream_decoder(spec)
+        decoder = stream_decoder(spec, max_identities=self.limits.identities)
         self.report = decoder.report
-        feed = await udp_datagrams(spec.host, spec.port, spec.group, spec.interface)
-        self.counters = feed.counters
+        feed = await udp_datagrams(
+            spec.host, spec.port, spec.group, spec.interface, self.limits.udp_queue_bytes, self.counters
+        )
         self.ready.set()
         try:
             async for datagram in feed.datagrams():
@@ -585,7 +706,7 @@ class FeedInput:
             feed.close()
 
     async def _tcp(self) -> AsyncIterator[Plots]:
-        decoder = stream_decoder(self.spec)
+        decoder = stream_decoder(self.spec, max_identities=self.limits.identities)
         self.report = decoder.report
         connection = 0
         async for chunk in tcp_chunks(self.spec.host, self.spec.port, self.backoff, self.counters):
@@ -627,7 +748,7 @@ class FeedInput:
             decoded = decode_recording(data, spec.path, day, fmt=container)
             self.report = decoded.report
             return decoded.plots
-        decoder = stream_decoder(spec, fmt)
+        decoder = stream_decoder(spec, fmt, max_identities=self.limits.identities)
         self.report = decoder.report
         return Plots.concat([decoder.feed(data, self.clock()), decoder.finish()])
 

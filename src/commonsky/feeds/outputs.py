@@ -2,11 +2,12 @@
 
 `OutputSpec.parse` reads the URL; `PictureOutput` sends each picture (`Tracks`, e.g.
 `SystemTracks.as_tracks()`). A picture that cannot be encoded whole (a value outside its ASTERIX
-item) is sent without the offending tracks, which are counted and logged: one bad track never
-blanks a display. Over UDP each picture's CAT062 blocks end with a CAT065 "end of batch" record,
-and every `SDPS_STATUS_PERIOD_S` a CAT065 SDPS status record says the service is operational and
-a CAT063 record per sensor (those with "SAC-SIC" ids) says whether it is delivering plots, as an
-SDPS such as ARTAS sends them: displays use them to tell a quiet sky from a dead feed.
+item) is sent without the offending tracks, which are counted and logged (at most once per output
+every few seconds: the same track fails again every tick): one bad track never blanks a display.
+Over UDP each picture's CAT062 blocks end with a CAT065 "end of batch" record, and every
+`SDPS_STATUS_PERIOD_S` a CAT065 SDPS status record says the service is operational and a CAT063
+record per sensor (those with "SAC-SIC" ids) says whether it is delivering plots, as an SDPS such
+as ARTAS sends them: displays use them to tell a quiet sky from a dead feed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from commonsky.core.batches import Tracks
 from commonsky.core.errors import ConfigError, SchemaError
+from commonsky.core.logs import RateLimitedLog
 from commonsky.feeds.sockets import TcpBroadcastServer, UdpSender
 from commonsky.feeds.urls import split_url
 from commonsky.formats.asterix import (
@@ -34,6 +36,7 @@ from commonsky.formats.asterix import (
 from commonsky.formats.sbs import encode_sbs
 
 log = logging.getLogger(__name__)
+_dropped_log = RateLimitedLog(log)
 
 MAX_DATAGRAM_BYTES: Final = MAX_BLOCK_BYTES
 """Largest UDP payload sent: whole data blocks only, never an IP fragment on Ethernet."""
@@ -178,7 +181,8 @@ class PictureOutput:
                     parts.append(encode_cat062(tracks.take(np.array([r])), sac, sic))
                 except SchemaError as exc:
                     self.dropped_tracks += 1
-                    log.warning("%s: track %d not sent: %s", self.spec.url, int(tracks.track_id[r]), exc)
+                    track = int(tracks.track_id[r])
+                    _dropped_log.warning(self.spec.url, "%s: track %d not sent: %s", self.spec.url, track, exc)
             return b"".join(parts)
 
     def _status_due(self, time_s: float) -> bool:

@@ -4,7 +4,8 @@ with back-off, and a TCP server that broadcasts to every connected client.
 A feed's peer may vanish at any time (a radar front end restarts, a receiver's network drops):
 the TCP client keeps trying with exponential back-off and tells its consumer when a new
 connection starts, so a framer can drop the half message the old connection left. The server
-drops a client that cannot keep up rather than let one slow display hold back the others.
+drops a client that cannot keep up rather than let one slow display hold back the others. A UDP
+input whose consumer falls behind holds at most `UDP_QUEUE_BYTES` of datagrams, dropping the oldest.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+
+UDP_QUEUE_BYTES = 8 << 20
+"""Default cap on the datagrams a UDP input holds before they are decoded (`DatagramQueue`)."""
+DATAGRAM_OVERHEAD_BYTES = 128
+"""What a held datagram costs besides its payload (object, time, sender): empty datagrams count too."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class FeedCounters:
     failed_attempts: int = 0
     chunks: int = 0
     bytes_in: int = 0
+    dropped: int = 0
+    """Datagrams received but dropped unread, oldest first, because the queue was full."""
     last_error: str | None = None
 
 
@@ -107,35 +115,55 @@ class Datagram:
     sender: tuple[str, int]
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, queue: asyncio.Queue[Datagram], counters: FeedCounters, max_queue: int) -> None:
-        self.queue = queue
+class DatagramQueue(asyncio.DatagramProtocol):
+    """Datagrams received and not yet taken, oldest first, holding at most `max_bytes` (payload plus
+    `DATAGRAM_OVERHEAD_BYTES` each): past that the oldest are dropped (`counters.dropped`), since the
+    newest data matters most to surveillance and a consumer that fell behind must not grow memory."""
+
+    def __init__(self, counters: FeedCounters, max_bytes: int = UDP_QUEUE_BYTES) -> None:
         self.counters = counters
-        self.max_queue = max_queue
-        self.dropped = 0
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        """What the held datagrams cost, as counted against `max_bytes`."""
+        self._queue: asyncio.Queue[Datagram] = asyncio.Queue()
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.queue.qsize() >= self.max_queue:
-            self.dropped += 1
-            return
+        """Hold the datagram as the newest; drop the oldest while over the cap (the new one too, if alone too big)."""
         self.counters.chunks += 1
         self.counters.bytes_in += len(data)
-        self.queue.put_nowait(Datagram(time.time(), data, (str(addr[0]), int(addr[1]))))
+        self._queue.put_nowait(Datagram(time.time(), data, (str(addr[0]), int(addr[1]))))
+        self.bytes += len(data) + DATAGRAM_OVERHEAD_BYTES
+        while self.bytes > self.max_bytes:
+            self.bytes -= len(self._queue.get_nowait().data) + DATAGRAM_OVERHEAD_BYTES
+            self.counters.dropped += 1
 
     def error_received(self, exc: Exception) -> None:
         self.counters.last_error = str(exc)
 
+    async def get(self) -> Datagram:
+        """The oldest datagram held, waiting for one if none is."""
+        datagram = await self._queue.get()
+        self.bytes -= len(datagram.data) + DATAGRAM_OVERHEAD_BYTES
+        return datagram
+
 
 def udp_socket(host: str, port: int, group: str | None = None, interface: str = "0.0.0.0") -> socket.socket:
-    """A bound UDP socket; with `group`, joined to that multicast group on `interface`."""
+    """A bound UDP socket; with `group`, joined to that multicast group on `interface` (closed if that fails)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    sock.bind((group or host, port) if group else (host, port))
-    if group:
-        membership = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(interface))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.bind((group or host, port) if group else (host, port))
+        if group:
+            membership = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(interface))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -144,8 +172,12 @@ class UdpFeed:
     """An open UDP input; iterate `datagrams()`, call `close()` when done."""
 
     transport: asyncio.DatagramTransport
-    queue: asyncio.Queue[Datagram]
-    counters: FeedCounters = field(default_factory=FeedCounters)
+    queue: DatagramQueue
+
+    @property
+    def counters(self) -> FeedCounters:
+        """What the input received and dropped."""
+        return self.queue.counters
 
     @property
     def port(self) -> int:
@@ -163,15 +195,20 @@ class UdpFeed:
 
 
 async def udp_datagrams(
-    host: str = "0.0.0.0", port: int = 0, group: str | None = None, interface: str = "0.0.0.0", max_queue: int = 100_000
+    host: str = "0.0.0.0",
+    port: int = 0,
+    group: str | None = None,
+    interface: str = "0.0.0.0",
+    max_queue_bytes: int = UDP_QUEUE_BYTES,
+    counters: FeedCounters | None = None,
 ) -> UdpFeed:
-    """Open a UDP input (unicast on `host:port`, or multicast `group:port` on `interface`)."""
+    """Open a UDP input (unicast on `host:port`, or multicast `group:port` on `interface`); `counters`
+    (e.g. kept across reopenings) count what it receives, and `max_queue_bytes` caps what it holds."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Datagram] = asyncio.Queue()
-    counters = FeedCounters()
+    queue = DatagramQueue(counters if counters is not None else FeedCounters(), max_queue_bytes)
     sock = udp_socket(host, port, group, interface)
-    transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(queue, counters, max_queue), sock=sock)
-    return UdpFeed(transport, queue, counters)
+    transport, _ = await loop.create_datagram_endpoint(lambda: queue, sock=sock)
+    return UdpFeed(transport, queue)
 
 
 class UdpSender:

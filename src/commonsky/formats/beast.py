@@ -4,7 +4,9 @@ Each frame is `0x1a`, a type byte, a 6-byte big-endian MLAT counter, one signal-
 the payload: type '1' (0x31) Mode A/C, 2 bytes; '2' (0x32) Mode S short, 7 bytes; '3' (0x33)
 Mode S long, 14 bytes; '4' (0x34) Radarcape status, 14 bytes. A 0x1a inside a frame is sent
 twice. Bytes that do not fit are counted as one error per run (`DecodeReport.error` at the byte
-offset) and skipped up to the next `0x1a` followed by a known type, so a damaged stream resynchronises.
+offset) and skipped up to the next `0x1a` followed by a known type, so a damaged stream resynchronises;
+a frame that runs into the next one (not followed by a frame start while one starts inside it, as
+when a damaged byte reads as an escaped 0x1a) is an error too, and reading resumes at the frame inside.
 
 Beast carries no absolute time: the counter runs at 12 MHz from an arbitrary origin (and wraps at
 2^48). `time_s` is therefore `start_time_s` (the caller's UTC time of the first frame) plus the
@@ -107,6 +109,11 @@ class BeastReader:
                 i = start
                 break
             kind, body, i = parsed
+            inner = self._overlapped(data, start, i, base)
+            if inner is not None:
+                self.report.error(base + start, "frame runs into the next frame (a damaged byte): skipped")
+                i = inner
+                continue
             frames.append(body[7:].hex())
             offsets.append(base + start)
             kinds.append(chr(kind))
@@ -133,6 +140,23 @@ class BeastReader:
         if j > i:
             raise DecodeError(self.report.source, base + j - 1, f"{j - i} bytes outside a frame")
         return j
+
+    def _overlapped(self, data: bytes, start: int, stop: int, base: int) -> int | None:
+        """Where the real next frame starts inside the frame [start, stop) when that frame is not followed by
+        a frame start (a damaged byte, e.g. a 0x1a made out of its last one, swallowed the next frame's
+        first bytes): a frame start inside it whose frame is followed by a frame start. None otherwise."""
+        if stop >= len(data) or data[stop] == ESCAPE:
+            return None
+        j = data.find(ESCAPE, start + 1, stop)
+        while j >= 0:
+            try:
+                parsed = self._frame(data, j, base) if data[j + 1] in PAYLOAD_BYTES else None
+            except DecodeError:
+                parsed = None
+            if parsed is not None and (parsed[2] == len(data) or data[parsed[2]] == ESCAPE):
+                return j
+            j = data.find(ESCAPE, j + 1, stop)
+        return None
 
     def _frame(self, data: bytes, start: int, base: int) -> tuple[int, bytes, int] | None:
         """(type, unescaped counter+signal+payload, index after the frame), None if incomplete; raises DecodeError."""

@@ -53,7 +53,7 @@ def sniff_format(data: bytes) -> str:
     """The format of a recording from its first bytes (one of `FORMATS` but `auto`, or `"unknown"`)."""
     if len(data) >= 2 and data[0] == 0x1A and data[1] in b"1234":
         return "beast"
-    container = detect_format(data[: 1 << 20])
+    container = detect_format(data)
     if container in ("pcap", "pcapng"):
         return "pcap"
     if container == "final_format":

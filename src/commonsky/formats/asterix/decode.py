@@ -5,9 +5,10 @@ Data blocks are split on their headers; every block of a decoded category is wal
 block is one `DecodeError`, counted in the `DecodeReport` and logged; decoding goes on with the next
 block. A block whose records decode to an impossible latitude, longitude or time of day (another
 edition of the category, read under the configured one) is one such error too. A block header that
-cannot be right (category 0, length under 3 or past the end of its frame) is resynchronised on: the
-decoder looks for the next offset where two well-formed headers of known categories follow each
-other (or one that ends the frame exactly).
+cannot be right (category 0, length under 3 or past the end of its frame, or not followed by a
+plausible header) is resynchronised on: the damaged span is one error, and the decoder resumes at the
+next offset where three well-formed headers of known categories follow each other (or fewer that end
+the frame exactly), see `commonsky.formats.resync`.
 
 Conventions: `sensor_id` is `"SAC-SIC"` in decimal (`"25-201"`) of the I010 data source (for CAT021
 the ADS-B ground station); Mode A codes and Mode C flight levels flagged garbled (G=1) are dropped;
@@ -51,6 +52,7 @@ from commonsky.formats.asterix.specs import (
 )
 from commonsky.formats.containers import PCAP, PCAPNG, Frame, read_recording, strip_oradis
 from commonsky.formats.report import DecodeReport
+from commonsky.formats.resync import known_categories, walk_blocks
 
 C = TypeVar("C", bound=Columns)
 
@@ -257,53 +259,19 @@ class _Decoder:
         return self.report.error(f.offset + within, problem)
 
     def split(self) -> _Blocks:
-        """Every well-formed block header, resynchronising after a bad one."""
-        known = set(CATEGORIES)
-        cats: list[int] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        frames: list[int] = []
+        """Every plausible block of every frame, resynchronising after damage (`resync.walk_blocks`)."""
+        walk = walk_blocks(self.buf, self.frame_start, self.frame_end, known_categories(CATEGORIES))
         data = self.data
-        for fi in range(len(self.frames)):
-            pos, end = int(self.frame_start[fi]), int(self.frame_end[fi])
-            while pos < end:
-                if end - pos < 3:
-                    self.error(pos, fi, f"{end - pos} trailing bytes, too short for a data block header")
-                    break
-                length = (data[pos + 1] << 8) | data[pos + 2]
-                if data[pos] == 0 or length < 3 or pos + length > end:
-                    self.error(pos, fi, f"bad data block header (category {data[pos]}, length {length})")
-                    found = self._resync(pos + 1, end, known)
-                    if found is None:
-                        break
-                    pos = found
-                    continue
-                known.add(data[pos])
-                cats.append(data[pos])
-                starts.append(pos)
-                ends.append(pos + length)
-                frames.append(fi)
-                pos += length
-        return _Blocks(*(np.array(v, dtype=np.int64) for v in (cats, starts, ends, frames)))
-
-    def _resync(self, start: int, end: int, known: set[int]) -> int | None:
-        """First offset in [start, end) that opens a plausible chain of blocks of known categories."""
-        if end - start < 3:
-            return None
-        buf = self.buf
-        q = np.arange(start, end - 2)
-        length = (buf[q + 1].astype(np.int64) << 8) | buf[q + 2]
-        ok = np.isin(buf[q], np.fromiter(known, dtype=np.uint8)) & (length >= 3) & (q + length <= end)
-        for cand in np.flatnonzero(ok).tolist():
-            pos = start + cand
-            nxt = pos + int(length[cand])
-            if nxt == end:
-                return pos
-            if end - nxt >= 3 and int(buf[nxt]) in known:
-                nxt_len = (int(buf[nxt + 1]) << 8) | int(buf[nxt + 2])
-                if nxt_len >= 3 and nxt + nxt_len <= end:
-                    return pos
-        return None
+        for pos, stop, fi in walk.damaged.tolist():
+            end = int(self.frame_end[fi])
+            if stop == end and end - pos < 3:
+                self.error(pos, fi, f"{end - pos} trailing bytes, too short for a data block header")
+                continue
+            length = (data[pos + 1] << 8) | data[pos + 2]
+            after = f"{stop - pos} bytes skipped" if stop < end else f"rest of the frame ({end - pos} bytes) skipped"
+            self.error(pos, fi, f"bad data block header (category {data[pos]}, length {length}); {after}")
+        kept = walk.kept
+        return _Blocks(self.buf[kept[:, 0]].astype(np.int64), kept[:, 0], kept[:, 1], kept[:, 2])
 
     def category(self, blocks: _Blocks, cat: int, use_fast: bool) -> dict[str, NDArray[Any]]:
         """Fields of every record of category `cat`, with the global block index of each record."""
@@ -519,7 +487,7 @@ def _decode_frames(
     utc_frames: bool,
     packets: bool,
 ) -> AsterixDecoded:
-    frames = [strip_oradis(frame) for frame in frames]
+    frames = strip_oradis(frames, report, packets)
     dec = _Decoder(frames, report, editions, packets)
     blocks = dec.split()
     for cat in np.unique(blocks.category).tolist():
@@ -586,14 +554,16 @@ def decode_asterix(
     editions: Mapping[int, str] | None = None,
     use_fast: bool = True,
     received_utc_s: float | None = None,
+    log_key: str = "",
 ) -> AsterixDecoded:
     """Decode ASTERIX data blocks back to back (one datagram, or a raw file read whole).
 
     `source` names the input in errors; `editions` overrides `DEFAULT_EDITIONS` per category;
     `use_fast=False` decodes every block with libasterix alone (the reference path);
-    `received_utc_s` is when a datagram arrived, used like a pcap's capture time.
+    `received_utc_s` is when a datagram arrived, used like a pcap's capture time; `log_key` rate-limits
+    error warnings together with other datagrams of the same input (`DecodeReport.log_key`).
     """
-    report = DecodeReport(source)
+    report = DecodeReport(source, log_key=log_key)
     received = math.nan if received_utc_s is None else received_utc_s
     frame = [Frame(0, data, received)] if data else []
     utc = received_utc_s is not None
