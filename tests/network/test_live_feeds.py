@@ -14,7 +14,8 @@ from commonsky.core.batches import Tracks
 from commonsky.core.errors import ConfigError
 from commonsky.feeds import udp_datagrams
 from commonsky.formats import decode_asterix, decode_sbs, encode_sbs, read_tracks
-from commonsky.network.live import LiveNodeConfig, run_live_node
+from commonsky.network.live import LiveHooks, LiveNodeConfig, run_live_node
+from commonsky.network.node import Node, TickOutput
 from commonsky.network.transport.natsserver import ServerInfo
 
 BORDER = Path(__file__).resolve().parents[2] / "examples" / "border3.toml"
@@ -63,6 +64,12 @@ async def _sbs_source(port: int) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", port)
 
 
+def _shows_both(sbs: bytes) -> bool:
+    """Whether the complete SBS lines received so far show both aircraft."""
+    lines = sbs[: sbs.rfind(b"\n") + 1].decode()
+    return set(ADDRESSES) <= set(decode_sbs(lines, "display").plots.mode_s.tolist())
+
+
 def test_node_tracks_a_live_sbs_feed_and_serves_its_picture_as_cat062_and_sbs(
     nats_server: ServerInfo, tmp_path: Path
 ) -> None:
@@ -83,21 +90,25 @@ def test_node_tracks_a_live_sbs_feed_and_serves_its_picture_as_cat062_and_sbs(
         source = await _sbs_source(source_port)
         receiver = await udp_datagrams("127.0.0.1", cat062_port)
         datagrams: list[bytes] = []
+        serving = asyncio.Event()
 
         async def collect() -> None:
             async for datagram in receiver.datagrams():
                 datagrams.append(datagram.data)
 
         async def display() -> bytes:
-            await asyncio.sleep(5.0)  # a display connects while the node runs
+            await serving.wait()  # a display connects once the node's outputs listen, and watches while it runs
             reader, writer = await asyncio.open_connection("127.0.0.1", sbs_port)
-            data = await reader.read(1 << 16)
+            data = b""
+            while not _shows_both(data) and (chunk := await reader.read(1 << 16)):
+                data += chunk
             writer.close()
             return data
 
         collector = asyncio.create_task(collect())
         client = asyncio.create_task(display())
-        summary = await run_live_node(config, nats_server.creds("north"))
+        hooks = LiveHooks(on_start=lambda node: serving.set())
+        summary = await run_live_node(config, nats_server.creds("north"), hooks=hooks)
         sbs = await client
         collector.cancel()
         receiver.close()
@@ -107,6 +118,7 @@ def test_node_tracks_a_live_sbs_feed_and_serves_its_picture_as_cat062_and_sbs(
     summary, datagrams, sbs = asyncio.run(scenario())
     (feed,) = summary["inputs"]  # type: ignore[misc]
     assert feed["connects"] >= 1 and feed["plots"] > 20 and feed["errors"] == 0
+    assert feed["state"] == "running" and feed["failures"] == 0 and feed["reason"] is None
     local = read_tracks(tmp_path / "out" / "local_tracks.csv")
     assert set(ADDRESSES) <= set(local.mode_s.tolist())
     sent = [decode_asterix(d, "cat062").tracks for d in datagrams]
@@ -135,9 +147,19 @@ def test_node_serves_its_live_picture_to_the_operator_display(nats_server: Serve
     async def scenario() -> tuple[dict[str, object], dict[str, object]]:
         source = await _sbs_source(source_port)
         hooks = display_hooks(None, Deployment(port=display_port))
+        tracked = asyncio.Event()
+        display_tick = hooks.on_tick
+        assert display_tick is not None
+
+        def on_tick(node: Node, result: TickOutput) -> None:
+            display_tick(node, result)
+            if set(ADDRESSES) <= set(result.fused.as_tracks().mode_s.tolist()):
+                tracked.set()
+
+        hooks.on_tick = on_tick
 
         async def operator() -> tuple[dict[str, object], dict[str, object]]:
-            await asyncio.sleep(5.0)
+            await tracked.wait()  # the operator looks once the node's picture has both aircraft
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{display_port}") as client:
                 tracks = (await client.get("/api/tracks")).json()
                 sensors = (await client.get("/api/sensors")).json()
@@ -146,12 +168,14 @@ def test_node_serves_its_live_picture_to_the_operator_display(nats_server: Serve
         looking = asyncio.create_task(operator())
         await run_live_node(config, nats_server.creds("north"), hooks=hooks)
         source.close()
+        assert tracked.is_set(), "the node never tracked both aircraft"
         return await looking
 
     tracks, sensors = asyncio.run(scenario())
     shown = {int(t["mode_s"], 16) for t in tracks["tracks"] if t["mode_s"]}  # type: ignore[index]
     assert set(ADDRESSES) <= shown
-    assert "N-RX" in {s["id"] for s in sensors["sensors"]}  # type: ignore[index]
+    receiver = {s["id"]: s for s in sensors["sensors"]}["N-RX"]  # type: ignore[index]
+    assert receiver["input_state"] == "running" and receiver["input_reason"] is None
 
 
 def test_node_replays_an_old_recording_as_if_live(nats_server: ServerInfo, tmp_path: Path) -> None:

@@ -180,3 +180,11 @@ def test_serve_refuses_demo_accounts_off_loopback(feed: PictureFeed) -> None:
         serve(feed, load_users(DEMO_USERS), public)
     with pytest.raises(ConfigError, match="loopback only"):
         serve(feed, None, public)
+
+
+def test_a_failed_input_shows_on_its_sensor_with_the_reason(client: TestClient, feed: PictureFeed) -> None:
+    failed = {"N-SSR1": {"state": "failed", "reason": "OSError: [Errno 98] Address already in use"}}
+    feed.push(T0 + 21, system_tracks(T0 + 21), inputs=failed)
+    sign_in(client, "viewer")
+    (sensor,) = client.get("/api/sensors").json()["sensors"]
+    assert sensor["input_state"] == "failed" and "Address already in use" in sensor["input_reason"]

@@ -374,6 +374,8 @@ class LiveHooks:
     on_stop: Callable[[], Awaitable[None]] | None = None
     link: Callable[[], dict[str, Any] | None] = lambda: None
     """The coalition link's status now (`NatsTransport.status`), None for a stand-alone node; set by the node."""
+    inputs: Callable[[], list[dict[str, Any]]] = list
+    """The live inputs' status now (`FeedInput.status`: state, reason when failed, sensor); set by the node."""
 
 
 async def run_live_node(
@@ -462,6 +464,7 @@ async def run_live_node(
     status_written = 0.0
     intake: asyncio.Queue[Plots] = asyncio.Queue()
     readers = [asyncio.create_task(feed.run(intake)) for feed in feeds]
+    hooks.inputs = lambda: [feed.status() for feed in feeds]
     for picture in pictures:
         await picture.start()
     if hooks.on_start is not None:

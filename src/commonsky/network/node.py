@@ -37,6 +37,7 @@ from commonsky.assess import (
 from commonsky.core.batches import Plots, TrackReports, Tracks
 from commonsky.core.errors import DecodeError, SchemaError
 from commonsky.core.geodesy import LocalFrame
+from commonsky.core.logs import RateLimitedLog
 from commonsky.core.sensors import SensorSpec
 from commonsky.fusion import FusionConfig, SystemTracks, fuse, new_fusion_state
 from commonsky.network.transport.base import PartnerMonitor, PartnerStatus, SeqTracker
@@ -54,6 +55,9 @@ from commonsky.store import Checkpoint, Recorder, batch_to_bytes, plots_from_byt
 from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
+_dropped_log = RateLimitedLog(log)
+"""Dropped or refused partner input: at most one warning per partner and cause every 10 s (a noisy peer cannot
+flood the log; the counters count every one)."""
 
 
 NO_ZONES: dict[str, Any] = {"type": "FeatureCollection", "features": []}
@@ -238,11 +242,18 @@ class Node:
             message = decode(payload, source="partner message")
         except DecodeError as exc:
             self.counters.messages_bad += 1
-            log.warning("%s: dropped a bad message: %s", self.config.partner, exc)
+            _dropped_log.warning(
+                (self.config.partner, "bad"), "%s: dropped a bad message: %s", self.config.partner, exc
+            )
             return
         if message.sender not in self.config.peers:
             self.counters.messages_bad += 1
-            log.warning("%s: dropped a message from unknown partner %r", self.config.partner, message.sender)
+            _dropped_log.warning(
+                (self.config.partner, "unknown", message.sender),
+                "%s: dropped a message from unknown partner %r",
+                self.config.partner,
+                message.sender,
+            )
             return
         kind = message.KIND
         if self.applied.check(message.sender, kind, message.seq, message.sent_s) == "duplicate":
@@ -259,8 +270,13 @@ class Node:
             self.counters.rows_refused += len(rows) - stats.kept
             if stats.kept < len(rows):
                 refused = len(rows) - stats.kept
-                log.warning(
-                    "%s: refused %d rows from %s: %s", self.config.partner, refused, message.sender, stats.dropped
+                _dropped_log.warning(
+                    (self.config.partner, "refused", message.sender),
+                    "%s: refused %d rows from %s: %s",
+                    self.config.partner,
+                    refused,
+                    message.sender,
+                    stats.dropped,
                 )
             self.inbox.append(kept)
             self._tick_imported.append(kept)

@@ -185,6 +185,10 @@ class Sensor(BaseModel):
     age_s: float | None
     registration: dict[str, float | int | bool] | None = None
     """Own radars: the tracker's registration estimates (`commonsky.tracking.registration_report`)."""
+    input_state: str | None = None
+    """A sensor fed by a live input of its own: starting, running, failed or ended."""
+    input_reason: str | None = None
+    """Why that input failed (it is being reopened with back-off)."""
 
 
 class SensorsResponse(BaseModel):

@@ -85,8 +85,14 @@ def display_hooks(
         )
         with hooks.lock:
             registration = registration_report(node.tracker)
+        inputs = {i["sensor"]: i for i in hooks.inputs() if i.get("sensor")}
         held["feed"].push(
-            result.time_s, result.fused, partners, assessment=result.assessment, registration=registration
+            result.time_s,
+            result.fused,
+            partners,
+            assessment=result.assessment,
+            registration=registration,
+            inputs=inputs,
         )
 
     async def on_stop() -> None:

@@ -364,6 +364,7 @@ class PictureFeed:
         self._alerts: dict[str, dict[str, Any]] = {}
         self._identity: list[str] = []
         self._registration: dict[str, dict[str, Any]] = {}
+        self._inputs: dict[str, dict[str, Any]] = {}
         self._audit: list[AuditEntry] = []
         self._version = 0
         self._last: tuple[float, SystemTracks, list[dict[str, Any]], dict[str, float], dict[str, Any] | None] = (
@@ -394,10 +395,12 @@ class PictureFeed:
         replay: dict[str, Any] | None = None,
         assessment: Assessment | None = None,
         registration: dict[str, dict[str, Any]] | None = None,
+        inputs: dict[str, dict[str, Any]] | None = None,
     ) -> Picture:
-        """Publish a fused picture at `time_s` with its assessment (or assess it here), peer status, plot times
-        and the own radars' registration estimates."""
+        """Publish a fused picture at `time_s` with its assessment (or assess it here), peer status, plot times,
+        the own radars' registration estimates and, per sensor fed by a live input, that input's status."""
         with self._lock:
+            self._inputs = inputs or {}
             if assessment is None:
                 self._own, assessment = assess(self._standalone(), time_s, fused)
             for event in assessment.events:
@@ -422,7 +425,13 @@ class PictureFeed:
         time_s, fused, partners, last_plot_s, replay = self._last
         self._version += 1
         sensors = [
-            s | {"last_plot_s": last_plot_s.get(s["id"]), "registration": self._registration.get(s["id"])}
+            s
+            | {
+                "last_plot_s": last_plot_s.get(s["id"]),
+                "registration": self._registration.get(s["id"]),
+                "input_state": self._inputs.get(s["id"], {}).get("state"),
+                "input_reason": self._inputs.get(s["id"], {}).get("reason"),
+            }
             for s in self._sensors
         ]
         active: dict[int, list[str]] = {}

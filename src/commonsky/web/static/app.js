@@ -464,7 +464,7 @@ function renderStatus() {
   tid("sensor-table").tBodies[0].innerHTML = state.sensors.map((s) => `
     <tr data-testid="sensor-row" data-id="${esc(s.id)}">
       <td>${esc(s.id)}</td><td>${esc(s.kind.toUpperCase())}</td><td>${esc(s.partner)}</td><td>${Math.round(s.max_range_m / 1852)} NM</td>
-      <td>${s.own ? age(s.last_plot_s == null ? null : state.time_s - s.last_plot_s) : "—"}</td>
+      <td>${s.own ? age(s.last_plot_s == null ? null : state.time_s - s.last_plot_s) : "—"}${s.input_state === "failed" ? ` <small class="failed" data-testid="sensor-input-failed" title="${esc(s.input_reason || "")}">input failed: ${esc(s.input_reason || "")}</small>` : ""}</td>
       <td data-testid="sensor-registration">${registration(s.registration)}</td></tr>`).join("");
 }
 
