@@ -22,6 +22,7 @@ from benchmarks import (
     fusion_speed,
     modes_speed,
     nats_latency,
+    soak,
     tracker_accuracy,
     tracker_speed,
     web_load,
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     web_load.NAME: web_load.run,
     display_guessing.NAME: display_guessing.run,
     alert_rates.NAME: alert_rates.run,
+    soak.NAME: soak.run,
 }
 """Every benchmark by name, in the order they run."""
 
