@@ -7,22 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commonsky.core.bounded import BoundedDict, BoundedSet
+from tests.core.reference import lru_reference
 
 keys = st.lists(st.integers(0, 40), max_size=300)
-
-
-def _lru(items: list[int], cap: int) -> tuple[list[int], int]:
-    """The reference: a list, oldest first, moved to the end on a repeat; (held, evicted)."""
-    held: list[int] = []
-    evicted = 0
-    for item in items:
-        if item in held:
-            held.remove(item)
-        held.append(item)
-        if len(held) > cap:
-            held.pop(0)
-            evicted += 1
-    return held, evicted
 
 
 @given(keys, st.integers(1, 30))
@@ -31,7 +18,7 @@ def test_bounded_set_keeps_the_most_recently_added_within_the_cap(items: list[in
     for item in items:
         bounded.add(item)
         assert len(bounded) <= cap
-    held, evicted = _lru(items, cap)
+    held, evicted = lru_reference(items, cap)
     assert list(bounded) == held
     assert bounded.evicted == evicted
     assert len(bounded) == min(cap, len(set(items)))
@@ -43,7 +30,7 @@ def test_bounded_dict_keeps_the_most_recently_set_within_the_cap(pairs: list[tup
     for key, value in pairs:
         bounded[key] = value
         assert len(bounded) <= cap
-    held, evicted = _lru([k for k, _ in pairs], cap)
+    held, evicted = lru_reference([k for k, _ in pairs], cap)
     assert list(bounded) == held
     assert bounded.evicted == evicted
     assert dict(bounded) == {k: v for k, v in pairs if k in held}

@@ -23,6 +23,7 @@ from commonsky.feeds.inputs import MAX_IDENTITIES, AsterixStream, FeedInput, Inp
 from commonsky.feeds.sockets import DATAGRAM_OVERHEAD_BYTES, Backoff, DatagramQueue, FeedCounters, UdpSender
 from commonsky.feeds.sockets import udp_datagrams as open_udp
 from commonsky.formats import DecodeReport, decode_sbs, encode_cat048
+from tests.core.reference import lru_reference
 from tests.feeds.conftest import WAIT_S, until
 
 POISON = b"poison"
@@ -168,20 +169,6 @@ def _sbs_line(kind: str, ident: int, *, position: bool = False) -> str:
     return ",".join(f) + "\r\n"
 
 
-def _lru(items: list[str], cap: int) -> tuple[list[str], int]:
-    """The most recently seen `cap` distinct items, oldest first, and how many were evicted to keep them."""
-    held: list[str] = []
-    evicted = 0
-    for item in items:
-        if item in held:
-            held.remove(item)
-        held.append(item)
-        if len(held) > cap:
-            held.pop(0)
-            evicted += 1
-    return held, evicted
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from(["1", "3", "6"]), st.integers(0, 40)), max_size=150),
@@ -198,9 +185,9 @@ def test_a_live_stream_holds_at_most_its_cap_of_identities(
         held = (stream.report.addresses, stream.report.callsigns, stream.callsigns, stream.squawks)
         assert all(len(h) <= cap for h in held)
     assert stream.report.errors == 0
-    addresses, evicted = _lru([f"{ident:06X}" for _, ident in messages], cap)
+    addresses, evicted = lru_reference([f"{ident:06X}" for _, ident in messages], cap)
     assert list(stream.report.addresses) == addresses and stream.report.addresses.evicted == evicted
-    callsigns, _ = _lru([f"CS{ident}" for kind, ident in messages if kind == "1"], cap)
+    callsigns, _ = lru_reference([f"CS{ident}" for kind, ident in messages if kind == "1"], cap)
     assert list(stream.report.callsigns) == callsigns
     summary = stream.report.summary()
     assert (summary["addresses"], summary["addresses_evicted"]) == (len(addresses), evicted)

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -183,6 +183,16 @@ def _write_csv(table: pa.Table, sink: Any, header: bool) -> None:
         pv.write_csv(table, sink, pv.WriteOptions(quoting_style="needed", **options))
 
 
+def open_cut_back(path: Path, keep_bytes: int) -> BinaryIO:
+    """`path` opened for appending after its first `keep_bytes` (cut there; never grown), or new when 0 or
+    missing: an output file a restarted node goes on writing from its checkpoint's size."""
+    keep_bytes = min(keep_bytes, path.stat().st_size) if path.exists() else 0
+    out = path.open("r+b" if keep_bytes else "wb")
+    out.truncate(keep_bytes)
+    out.seek(keep_bytes)
+    return out
+
+
 class TracksCsvWriter:
     """tracks.csv written batch by batch as a run goes (a live node's pictures), the same as `write_tracks`
     of all the batches at once, without holding them in memory."""
@@ -192,11 +202,8 @@ class TracksCsvWriter:
         node goes on from its checkpoint's size)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        keep_bytes = min(keep_bytes, self.path.stat().st_size) if self.path.exists() else 0
-        self._file = self.path.open("r+b" if keep_bytes else "wb")
-        self._file.truncate(keep_bytes)
-        self._file.seek(keep_bytes)
-        self._header = keep_bytes == 0
+        self._file = open_cut_back(self.path, keep_bytes)
+        self._header = self._file.tell() == 0
 
     @property
     def size(self) -> int:

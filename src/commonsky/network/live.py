@@ -64,6 +64,7 @@ from commonsky.core.sensors import SensorSpec
 from commonsky.feeds.inputs import FeedInput, InputSpec
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
 from commonsky.formats import TracksCsvWriter, read_sensors
+from commonsky.formats.contracts import open_cut_back
 from commonsky.network.node import Node, NodeConfig, TickOutput, checkpoint_state, resume
 from commonsky.network.runner import alert_lines, node_configs
 from commonsky.network.transport.messages import decode, encode
@@ -71,7 +72,7 @@ from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import Credentials
 from commonsky.sim import load_scenario, simulate
 from commonsky.sim.scenario import Region
-from commonsky.store import Checkpoint, Recorder, prune, read_meta, write_checkpoint
+from commonsky.store import Checkpoint, Recorder, prune, read_meta, write_atomically, write_checkpoint
 from commonsky.store.recording import META
 
 log = logging.getLogger(__name__)
@@ -287,10 +288,7 @@ class _AlertLog:
 
     def start(self, keep_bytes: int) -> None:
         """Open the file, keeping its first `keep_bytes` (0: a new file)."""
-        keep_bytes = min(keep_bytes, self.path.stat().st_size) if self.path.exists() else 0
-        self.file = self.path.open("r+b" if keep_bytes else "wb")
-        self.file.truncate(keep_bytes)
-        self.file.seek(keep_bytes)
+        self.file = open_cut_back(self.path, keep_bytes)
 
     def write(self, result: TickOutput) -> None:
         """One tick's alert events (raised, acknowledged, cleared), flushed at once."""
@@ -517,7 +515,7 @@ async def run_live_node(
             if progress is not None:
                 progress((k + 1) / len(tick_times))
             if time.monotonic() - status_written >= 1.0:
-                _write_atomically(config.out / "status.json", json.dumps(summary(), indent=2) + "\n")
+                _write_status(config.out, summary())
                 status_written = time.monotonic()
         if transport is not None:  # the last ticks' batches, if the link lets them go within a few seconds
             await transport.drain_outbox(timeout_s=5.0)
@@ -537,7 +535,7 @@ async def run_live_node(
         alerts.close()
         tracks_out.close()
     final = summary()
-    _write_atomically(config.out / "status.json", json.dumps(final, indent=2) + "\n")
+    _write_status(config.out, final)
     return final
 
 
@@ -566,11 +564,10 @@ def _credentials(path: Path, url: str | None) -> Credentials:
     return replace(creds, urls=(url,)) if url else creds
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so a reader sees the old file or the new one, never half of one."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+def _write_status(out: Path, status: dict[str, Any]) -> None:
+    """status.json, replaced whole so a reader sees the old one or the new one (not forced to the disk: it is
+    rewritten every second)."""
+    write_atomically(out / "status.json", (json.dumps(status, indent=2) + "\n").encode(), durable=False)
 
 
 def _drain(intake: asyncio.Queue[Plots]) -> Plots:

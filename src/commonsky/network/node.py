@@ -377,12 +377,13 @@ class Node:
         """Go on under `config` from `now_s` (recorded): sharing policies, clock tolerance, and the assessment's
         lists, thresholds and zones may change; a peer whose export policy changed starts a fresh export
         state, so nothing more goes out under the old policy. Anything else is a new node (ValueError)."""
-        changed = sorted(k for k, v in config.to_json().items() if v != self.config.to_json()[k])
+        before, after = self.config.to_json(), config.to_json()
+        changed = sorted(k for k, v in after.items() if v != before[k])
         fixed = [k for k in changed if k not in RECONFIGURABLE]
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change in a running recording: start a new one")
         if self.recorder is not None:
-            self.recorder.append("config", now_s, json.dumps(config.to_json(), sort_keys=True).encode())
+            self.recorder.append("config", now_s, json.dumps(after, sort_keys=True).encode())
             self.recorder.sync()
         for peer in config.peers:
             if config.export_policy(peer) != self.config.export_policy(peer):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import math
 import os
@@ -119,12 +120,17 @@ def authenticate(users: dict[str, User], name: str, password: str) -> User | Non
 def uses_demo_accounts(users: dict[str, User] | None) -> bool:
     """True for no-auth mode or when any account's password is a demo password (checked with argon2's verify,
     so a demo password re-hashed, under any name, is still found)."""
-    if users is None:
-        return True
-    for user in users.values():
+    return users is None or _any_demo_password(frozenset(u.password_hash for u in users.values()))
+
+
+@functools.lru_cache(maxsize=16)
+def _any_demo_password(hashes: frozenset[str]) -> bool:
+    """Whether a hash verifies a demo password; remembered, since a deployment is checked where it is asked
+    for and again where the app is built (argon2: tens of ms a verify)."""
+    for password_hash in hashes:
         for password in DEMO_PASSWORDS:
             try:
-                if _hasher.verify(user.password_hash, password):
+                if _hasher.verify(password_hash, password):
                     return True
             except (VerificationError, InvalidHashError):
                 continue
