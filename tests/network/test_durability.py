@@ -228,13 +228,15 @@ def _narrowed(tmp_path: Path) -> None:
 
 
 def test_a_changed_configuration_is_refused_applied_or_starts_a_new_recording(tmp_path: Path) -> None:
-    asyncio.run(run_live_node(_live(tmp_path, 30), None))
+    asyncio.run(run_live_node(_live(tmp_path, 35), None))  # 5 ticks after the last checkpoint, to send again
     recording = tmp_path / "out" / "recording"
     _narrowed(tmp_path)
     with pytest.raises(ConfigError, match="on-config-change"):
         asyncio.run(run_live_node(_live(tmp_path, 40), None))
 
-    asyncio.run(run_live_node(_live(tmp_path, 40, on_config_change="apply"), None))
+    status = asyncio.run(run_live_node(_live(tmp_path, 40, on_config_change="apply"), None))
+    # The undelivered batches made under the old policy are not sent again to east, only to west.
+    assert status["restart"]["resend_withheld"] == 5 and status["restart"]["resent_batches"] == 5
     events = list(read_events(recording))
     (change,) = [e for e in events if e.kind == "config"]
     node = Node(node_meta(recording))

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from commonsky.network.node import Node, node_meta, replay
 from commonsky.network.transport.messages import decode
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
-from commonsky.network.transport.natsserver import find_nats_server, start, stop
+from commonsky.network.transport.natsserver import find_nats_server, restart_server, start, stop, stop_server
 from commonsky.store import checkpoints, read_events
 
 BORDER = Path(__file__).resolve().parents[2] / "examples" / "border3.toml"
@@ -176,3 +177,63 @@ def test_link_outage_takes_the_partner_down_ages_its_tracks_out_and_recovers(coa
     )
     assert back is not None, "north never came back"
     assert all(t["partners"]["north"] != "down" for t in after[back:])
+
+
+def test_batches_undelivered_when_a_node_is_killed_are_sent_after_its_restart(coalition, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The hub goes down, east queues its batches (some saved in checkpoints, some after the last one) and is
+    killed; the hub and east come back and north's recording holds every batch east ever numbered for it."""
+    duration = 80
+    text = _border_text().replace("duration_s = 600", f"duration_s = {duration}")
+    text = text.replace("count = 50", "count = 12")
+    (tmp_path / "scenario.toml").write_text(re.sub(r"\[\[events\]\][^\[]*", "", text))
+    configs, procs = {}, {}
+    epoch = time.time() + 10.0  # one pacing clock for all three, so east comes back where the others are
+    for partner in PARTNERS:
+        configs[partner] = tmp_path / f"{partner}.toml"
+        configs[partner].write_text(_node_config(partner, RESTART_SPEED, epoch=epoch) + "checkpoint_s = 1.0\n")
+        procs[partner] = subprocess.Popen(_node_command(configs[partner], coalition.creds(partner)))
+    east = tmp_path / "out" / "east"
+
+    def wait_for(what: str, done: Callable[[], bool], timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+            time.sleep(0.1)
+
+    def exported_rows() -> int:
+        path = east / "status.json"
+        return json.loads(path.read_text())["rows_exported"] if path.exists() else 0
+
+    def checkpoints_of_east() -> int:
+        return len(checkpoints(east / "recording")) if (east / "recording").exists() else 0
+
+    wait_for("export from east", lambda: exported_rows() > 0)
+    stop_server(coalition, 0)
+    hub_down = checkpoints_of_east()
+    wait_for("checkpoints while the hub is down", lambda: checkpoints_of_east() >= hub_down + 3)
+    time.sleep(0.6)  # a tick or two after the last checkpoint
+    assert procs["east"].poll() is None
+    procs["east"].send_signal(signal.SIGKILL)
+    procs["east"].wait()
+    restart_server(coalition, 0)
+    procs["east"] = subprocess.Popen(_node_command(configs["east"], coalition.creds("east")))
+    for proc in procs.values():
+        assert proc.wait(timeout=180) == 0
+
+    received = [
+        decode(event.payload)
+        for event in read_events(tmp_path / "out" / "north" / "recording")
+        if event.kind == "message"
+    ]
+    seqs = {m.seq for m in received if m.KIND == "tracks" and m.sender == "east"}
+    assert seqs == set(range(1, max(seqs) + 1)), sorted(set(range(1, max(seqs) + 1)) - seqs)
+    # Every batch east numbered for north (its replay says which) reached north, but for the last seconds'
+    # (north may stop before they arrive).
+    numbered = {
+        decode(result.outgoing["north"]).seq
+        for result in replay(east / "recording")
+        if "north" in result.outgoing and result.time_s < 1780000000 + duration - 10
+    }
+    assert numbered <= seqs, sorted(numbered - seqs)
+    restart = json.loads((east / "status.json").read_text())["restart"]
+    assert restart["from_checkpoint_seq"] is not None and restart["resent_batches"] > 0

@@ -51,7 +51,8 @@ import os
 import threading
 import time
 import tomllib
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ ACK_WAIT_S = 2.0
 """A fetched message not acked this long (its node died) is delivered again: a restarted node gets it."""
 DEFAULT_TICK_S = 0.1
 DEFAULT_CHECKPOINT_S = 300.0
+UNSENT_BYTES = 64 * 1024 * 1024
+"""At most this much of undelivered track batches is sent again after a restart (the transport's outbox bound)."""
 CONFIG_CHANGES = ("refuse", "apply", "new-recording")
 
 
@@ -195,16 +198,48 @@ def _pacing_epoch(config: LiveNodeConfig) -> float:
     return epoch
 
 
+class _Unsent:
+    """Track batches (peer, payload) a restarted node sends again: those its checkpoint says the link had not
+    delivered, then every tick's replayed after it. At most `UNSENT_BYTES`, the oldest dropped (counted)."""
+
+    def __init__(self, saved: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.batches: deque[tuple[str, bytes]] = deque()
+        self.size = self.dropped = self.withheld = 0
+        for peer, payload in saved:
+            self.add(peer, payload)
+
+    def add(self, peer: str, payload: bytes) -> None:
+        """Keep one batch, dropping the oldest beyond the byte cap."""
+        self.batches.append((peer, payload))
+        self.size += len(payload)
+        while self.size > UNSENT_BYTES:
+            self.size -= len(self.batches.popleft()[1])
+            self.dropped += 1
+
+    def withhold(self, peers: Iterable[str]) -> int:
+        """Drop the batches to `peers` (their export policy changed: nothing more goes out under the old one);
+        returns how many."""
+        gone = set(peers)
+        kept = [(peer, payload) for peer, payload in self.batches if peer not in gone]
+        withheld = len(self.batches) - len(kept)
+        self.batches = deque(kept)
+        self.size = sum(len(payload) for _, payload in kept)
+        self.withheld += withheld
+        return withheld
+
+
 def _resume(
     config: LiveNodeConfig, node_config: NodeConfig, alerts: _AlertLog, tracks: _TracksLog
-) -> tuple[Node, TickOutput | None, int, dict[str, Any]]:
+) -> tuple[Node, TickOutput | None, int, dict[str, Any], _Unsent]:
     """The node of an earlier run brought back from its newest checkpoint and what it recorded after (its output
     files cut back to that checkpoint and written on), under `node_config` as `config.on_config_change` says;
-    a fresh node when there is no recording. Returns (node, last tick output, ticks, how the restart went)."""
+    a fresh node when there is no recording. Returns (node, last tick output, ticks, how the restart went,
+    the track batches to send again)."""
     started = time.monotonic()
     recording = config.out / "recording"
     if not (recording / META).exists():
         return _fresh(config, node_config, alerts, tracks)
+    unsent = _Unsent()
 
     def start(checkpoint: Checkpoint | None) -> None:
         sizes = {} if checkpoint is None else dict(checkpoint.extra.get("sizes", {}))
@@ -214,8 +249,11 @@ def _resume(
     def write(result: TickOutput) -> None:
         alerts.write(result)
         tracks.write(result.local, result.fused.as_tracks())
+        for peer, payload in result.outgoing.items():
+            unsent.add(peer, payload)
 
     resumed = resume(recording, on_output=write, on_start=start)
+    unsent = _Unsent([*resumed.unsent, *unsent.batches])
     node = resumed.node
     if node.config != node_config:
         if config.on_config_change == "new-recording":
@@ -234,43 +272,56 @@ def _resume(
             )
     node.recorder = Recorder(recording, read_meta(recording), sync_interval_s=config.sync_interval_s)
     if node.config != node_config:
+        peers = {*node.config.peers, *node_config.peers}
+        changed = [p for p in peers if node_config.export_policy(p) != node.config.export_policy(p)]
         try:
             node.reconfigure(node_config, resumed.last.time_s if resumed.last is not None else 0.0)
         except ValueError as exc:
             problem = f"{exc} (--on-config-change new-recording)"
             raise ConfigError(str(config.out), "on_config_change", problem) from None
+        if unsent.withhold(changed):
+            log.warning("%s: %d undelivered batches under a changed policy withheld", config.partner, unsent.withheld)
+    if unsent.dropped:
+        log.warning("%s: %d undelivered track batches over the cap dropped", config.partner, unsent.dropped)
     restart = {
         "from_checkpoint_seq": None if resumed.checkpoint is None else resumed.checkpoint.seq,
         "replayed_ticks": resumed.replayed_ticks,
         "seconds": round(time.monotonic() - started, 3),
+        "resent_batches": len(unsent.batches),
+        "resend_dropped": unsent.dropped,
+        "resend_withheld": unsent.withheld,
     }
-    return node, resumed.last, resumed.ticks, restart
+    return node, resumed.last, resumed.ticks, restart, unsent
 
 
 def _fresh(
     config: LiveNodeConfig, node_config: NodeConfig, alerts: _AlertLog, tracks: _TracksLog
-) -> tuple[Node, TickOutput | None, int, dict[str, Any]]:
+) -> tuple[Node, TickOutput | None, int, dict[str, Any], _Unsent]:
     """A new node with a new recording and new output files."""
     alerts.start(0)
     tracks.start({})
     node = Node(node_config, recording=config.out / "recording", sync_interval_s=config.sync_interval_s)
-    return node, None, 0, {"from_checkpoint_seq": None, "replayed_ticks": 0, "seconds": 0.0}
+    return node, None, 0, {"from_checkpoint_seq": None, "replayed_ticks": 0, "seconds": 0.0}, _Unsent()
 
 
-def _publish(transport: NatsTransport | None, node: Node, result: TickOutput) -> None:
-    """Queue one tick's track batches and heartbeat, numbered as the node numbered them (stand-alone: nothing).
+def _publish(
+    transport: NatsTransport | None, batches: Iterable[tuple[str, bytes]], heartbeat: bytes | None = None
+) -> None:
+    """Queue track batches (peer, payload) and a heartbeat, numbered as the node numbered them (stand-alone:
+    nothing).
 
     Never waits for the coalition servers: the transport publishes in the background and keeps
     what it cannot deliver yet (hub down, receiver not connected) in a bounded outbox.
     """
     if transport is None:
         return
-    for peer, payload in result.outgoing.items():
+    for peer, payload in batches:
         sent = decode(payload)
         if peer in transport.receivers:
             transport.send("tracks", payload, receiver=peer, seq=sent.seq, sent_s=sent.sent_s)
-    beat = decode(result.heartbeat)
-    transport.send("heartbeat", result.heartbeat, seq=beat.seq, sent_s=beat.sent_s)
+    if heartbeat is not None:
+        beat = decode(heartbeat)
+        transport.send("heartbeat", heartbeat, seq=beat.seq, sent_s=beat.sent_s)
 
 
 def _fused_by_owner(partner: str, result: TickOutput) -> dict[str, int]:
@@ -415,7 +466,7 @@ async def run_live_node(
         plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
     alerts = _AlertLog(config.out / "alerts.jsonl")
     tracks_out = _TracksLog(config.out)
-    node, last, ticks, restart = _resume(config, node_config, alerts, tracks_out)
+    node, last, ticks, restart, unsent = _resume(config, node_config, alerts, tracks_out)
     epoch = _pacing_epoch(config)
     # Live feeds run on the wall clock (UTC); a simulated scenario on its own time, paced from the epoch.
     start = epoch if feeds else scenario.start_time_s
@@ -469,9 +520,11 @@ async def run_live_node(
         hooks.on_start(node)
     try:
         if last is not None:
-            # The process may have died between recording its last tick and publishing it: publish
-            # that tick again (same message ids, so JetStream stores each message once).
-            _publish(transport, node, last)
+            # The process may have died before its link delivered what it recorded: send every batch the last
+            # checkpoint held undelivered and every tick's since (the same message ids, so JetStream stores
+            # each once; the receiver drops what it applied already), and the last heartbeat.
+            _publish(transport, unsent.batches, last.heartbeat)
+        del unsent
         for k in range(first, len(tick_times)):
             now = float(tick_times[k])
             deadline = epoch + (now - start) / speed
@@ -493,7 +546,7 @@ async def run_live_node(
                 result = node.tick(now)
             if hooks.on_tick is not None:
                 hooks.on_tick(node, result)
-            _publish(transport, node, result)
+            _publish(transport, result.outgoing.items(), result.heartbeat)
             fused = result.fused.as_tracks()
             if pictures:
                 heard = node.assessment.sensor_last_plot_s
@@ -510,7 +563,8 @@ async def run_live_node(
             previous = now
             if now - last_checkpoint_s >= config.checkpoint_s:
                 with hooks.lock:
-                    _checkpoint(config, node, last, ticks, alerts, tracks_out)
+                    undelivered = transport.unsent("tracks") if transport is not None else []
+                    _checkpoint(config, node, last, ticks, alerts, tracks_out, undelivered)
                 last_checkpoint_s = now
             if progress is not None:
                 progress((k + 1) / len(tick_times))
@@ -540,10 +594,17 @@ async def run_live_node(
 
 
 def _checkpoint(
-    config: LiveNodeConfig, node: Node, last: TickOutput, ticks: int, alerts: _AlertLog, tracks: _TracksLog
+    config: LiveNodeConfig,
+    node: Node,
+    last: TickOutput,
+    ticks: int,
+    alerts: _AlertLog,
+    tracks: _TracksLog,
+    undelivered: Sequence[tuple[str, bytes]],
 ) -> None:
-    """Save the node's state after its last recorded event, with its output files' sizes then, start a new
-    segment, and drop what the retention setting no longer keeps."""
+    """Save the node's state after its last recorded event, with its output files' sizes then and the track
+    batches its link has not delivered yet, start a new segment, and drop what the retention setting no longer
+    keeps."""
     recorder = node.recorder
     if recorder is None:
         return
@@ -551,7 +612,8 @@ def _checkpoint(
     seq = recorder.seq
     segment = recorder.rotate()
     recording = recorder.directory
-    write_checkpoint(recording, checkpoint_state(node, last, ticks), seq, segment, last.time_s, {"sizes": sizes})
+    state = checkpoint_state(node, last, ticks, undelivered)
+    write_checkpoint(recording, state, seq, segment, last.time_s, {"sizes": sizes})
     if config.retain_s is not None or config.retain_bytes is not None:
         dropped = prune(recording, keep_s=config.retain_s, keep_bytes=config.retain_bytes)
         if dropped:

@@ -435,6 +435,8 @@ class Resumed:
     """Ticks in the whole recording."""
     replayed_ticks: int
     """Ticks replayed after the checkpoint (what the restart cost)."""
+    unsent: tuple[tuple[str, bytes], ...] = ()
+    """The track batches (peer, payload) its link had not delivered when the checkpoint was written."""
 
 
 def resume(
@@ -476,7 +478,8 @@ def _load(checkpoint: Checkpoint) -> Resumed | None:
     """The node a checkpoint holds, or None (logged) when the file is damaged."""
     try:
         saved = pickle.loads(checkpoint.state())
-        return Resumed(restore(saved["node"]), checkpoint, saved["last"], int(saved["ticks"]), 0)
+        unsent = tuple(saved.get("unsent", ()))
+        return Resumed(restore(saved["node"]), checkpoint, saved["last"], int(saved["ticks"]), 0, unsent)
     except (SchemaError, DecodeError, pickle.UnpicklingError, KeyError, EOFError) as exc:
         log.warning("%s: skipping a damaged checkpoint: %s", checkpoint.path, exc)
         return None
@@ -500,12 +503,16 @@ def _play(
             last, ticks, replayed = result, ticks + 1, replayed + 1
             if on_output is not None:
                 on_output(result)
-    return Resumed(node, start.checkpoint, last, ticks, replayed)
+    return Resumed(node, start.checkpoint, last, ticks, replayed, start.unsent)
 
 
-def checkpoint_state(node: Node, last: TickOutput | None, ticks: int) -> bytes:
-    """What `resume` needs from a checkpoint: the node's state, its last output and how many ticks it made."""
-    return pickle.dumps({"node": node.state(), "last": last, "ticks": ticks}, protocol=pickle.HIGHEST_PROTOCOL)
+def checkpoint_state(
+    node: Node, last: TickOutput | None, ticks: int, unsent: Sequence[tuple[str, bytes]] = ()
+) -> bytes:
+    """What `resume` needs from a checkpoint: the node's state, its last output, how many ticks it made and the
+    track batches (peer, payload) its link has not delivered yet (sent again after a restart)."""
+    saved = {"node": node.state(), "last": last, "ticks": ticks, "unsent": list(unsent)}
+    return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def node_meta(recording: str | Path) -> NodeConfig:

@@ -381,6 +381,11 @@ class NatsTransport:
         """Why `sender` is held back by its quota now, or None."""
         return self.status().throttled.get(sender)
 
+    def unsent(self, kind: Kind) -> list[tuple[str, bytes]]:
+        """The `kind` messages not yet stored by their receiver's stream, oldest first, as (receiver, payload):
+        what a checkpoint keeps so a node killed while its link is down sends them after the restart."""
+        return [(item.receiver, item.payload) for queue in self._outbox.values() for item in queue if item.kind == kind]
+
     async def drain_outbox(self, timeout_s: float) -> bool:
         """Wait (at most `timeout_s`) until every queued message is published; whether all were."""
         deadline = time.monotonic() + timeout_s
