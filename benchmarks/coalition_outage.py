@@ -54,6 +54,7 @@ from typing import IO, Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from tests.network.streams import left_on_server
 
 from benchmarks.common import BenchOptions, fmt, reproduce_command, write_result
 from benchmarks.nats_latency import (
@@ -72,9 +73,7 @@ from benchmarks.nats_latency import (
 from commonsky.core.batches import Tracks, Truth
 from commonsky.formats import read_tracks
 from commonsky.metrics import evaluate
-from commonsky.network.live import ACK_WAIT_S
 from commonsky.network.runner import ScenarioRun, run_scenario
-from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
 from commonsky.network.transport.natsserver import (
     ServerInfo,
@@ -191,23 +190,6 @@ def _stop_all(info: ServerInfo, kill: bool) -> None:
     """Stop every server of the cluster at once (one thread each)."""
     with concurrent.futures.ThreadPoolExecutor(len(info.servers)) as pool:
         list(pool.map(lambda i: stop_server(info, i, kill=kill), range(len(info.servers))))
-
-
-async def _left_on_server(info: ServerInfo, receiver: str) -> dict[str, set[int]]:
-    """Track batch seqs per sender still waiting in `receiver`'s streams (read with its creds, not acked)."""
-    transport = await NatsTransport.from_creds(info.creds(receiver), timeout_s=30.0, ack_wait_s=ACK_WAIT_S)
-    left: dict[str, set[int]] = {}
-    try:
-        for sender in transport.senders:
-            seqs = left.setdefault(sender, set())
-            empty = 0
-            while empty < 3:  # three empty pulls in a row: nothing left
-                messages = await transport.fetch(sender, batch=1000, timeout_s=0.5)
-                empty = 0 if messages else empty + 1
-                seqs.update(m.seq for m in messages if m.KIND == "tracks")
-    finally:
-        await transport.close()
-    return left
 
 
 def _gospa(truth: Truth, tracks: Tracks) -> tuple[np.ndarray, np.ndarray]:
@@ -393,7 +375,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
             while any(proc.poll() is None for proc in procs.values()) and time.time() < epoch + plan.duration_s + 60:
                 watch.until(time.time() + SAMPLE_S)
             _wait_nodes(procs, root, 120.0)
-            left = {p: asyncio.run(_left_on_server(info, p)) for p in PARTNERS}
+            left = {p: asyncio.run(left_on_server(info.creds(p))) for p in PARTNERS}
         finally:
             _kill_nodes(procs)
             stop(root / "nats", timeout_s=3.0)

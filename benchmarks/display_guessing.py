@@ -41,21 +41,21 @@ SEED = 20261207
 def _serve(port: int, defended: bool, started: Any) -> None:
     """The display in this (spawned) process: demo accounts, `AIRCRAFT` tracks, behind a trusted local proxy."""
     import uvicorn
+    from tests.web.hand_fed import HandFedNode
 
     from benchmarks.web_load import T0, Traffic
     from commonsky.web.app import create_app
     from commonsky.web.auth import DEMO_USERS, Backoff, HashGate, LoginThrottle, load_users
-    from commonsky.web.source import PictureFeed
 
-    feed = PictureFeed("north")
-    feed.push(T0, Traffic(AIRCRAFT, np.random.default_rng(SEED)).at(0.0))
+    node = HandFedNode("north")
+    node.push(T0, Traffic(AIRCRAFT, np.random.default_rng(SEED)).at(0.0))
     if defended:
         throttle, gate = None, None
     else:
         unlimited = Backoff(free=1 << 30, max_s=0.0)
         throttle = LoginThrottle(pair=unlimited, client=unlimited, name=unlimited)
         gate = HashGate(workers=40, max_waiting=1 << 30)
-    app = create_app(feed, load_users(DEMO_USERS), throttle=throttle, hash_gate=gate)
+    app = create_app(node.feed, load_users(DEMO_USERS), throttle=throttle, hash_gate=gate)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="error", proxy_headers=True, forwarded_allow_ips="127.0.0.1"
     )

@@ -72,8 +72,8 @@ from typing import IO, Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from tests.network.streams import left_on_server
 
-from benchmarks.coalition_outage import _left_on_server
 from benchmarks.common import REPO_ROOT, fmt, recorded, reproduce_command, standalone
 from benchmarks.nats_latency import _integrity, _kill_nodes, _launch, _timing
 from commonsky.network.transport.natsconfig import Coalition
@@ -564,7 +564,7 @@ def _soak(root: Path, plan: Plan, console: Console, sampler: _RssSampler) -> dic
                 raise RuntimeError(f"node {p} exited with {proc.returncode}:\n{tail}")
         if restarts:
             restarts[-1].status = _status(out / VICTIM)
-        left = {p: asyncio.run(_left_on_server(info, p)) for p in PARTNERS}
+        left = {p: asyncio.run(left_on_server(info.creds(p))) for p in PARTNERS}
     finally:
         sampler.stop()
         _kill_nodes(procs)

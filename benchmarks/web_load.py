@@ -25,12 +25,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 from tests.web.chromium import CHROMIUM, launch
+from tests.web.hand_fed import HandFedNode
 
 from benchmarks.common import recorded, standalone
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR
 from commonsky.core.geodesy import LocalFrame
 from commonsky.fusion import SystemTracks
-from commonsky.web.source import PictureFeed, picture_delta
+from commonsky.web.picture import picture_delta
 
 NAME = "web_load"
 AIRCRAFT = 10_000
@@ -97,14 +98,14 @@ class Traffic:
 
 def measure_server(traffic: Traffic, updates: int) -> dict[str, Any]:
     """Per update: picture build time, delta + encoding time, bytes raw and deflated; plus the snapshot size."""
-    feed = PictureFeed("north")
-    prev = feed.push(T0, traffic.at(0.0))
+    node = HandFedNode("north")
+    prev = node.push(T0, traffic.at(0.0))
     snapshot = msgspec.json.encode(picture_delta(None, prev))
     build_s, delta_s, raw, deflated = [], [], [], []
     for k in range(1, updates + 1):
         fused = traffic.at(float(k))
         t = time.perf_counter()
-        cur = feed.push(T0 + k, fused)
+        cur = node.push(T0 + k, fused)
         t1 = time.perf_counter()
         message = msgspec.json.encode(picture_delta(prev, cur))
         t2 = time.perf_counter()
@@ -127,10 +128,10 @@ def measure_server(traffic: Traffic, updates: int) -> dict[str, Any]:
 
 
 class _Pusher:
-    """Pushes the traffic's picture into a feed once a second (a node ticking) until stopped."""
+    """Pushes the traffic's picture through a node into its feed once a second (a node ticking) until stopped."""
 
-    def __init__(self, feed: PictureFeed, traffic: Traffic) -> None:
-        self.feed, self.traffic = feed, traffic
+    def __init__(self, node: HandFedNode, traffic: Traffic) -> None:
+        self.node, self.traffic = node, traffic
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -138,7 +139,7 @@ class _Pusher:
         k = 0
         while not self.stop.wait(1.0):
             k += 1
-            self.feed.push(T0 + k, self.traffic.at(float(k)))
+            self.node.push(T0 + k, self.traffic.at(float(k)))
 
 
 def measure_browser(traffic: Traffic, window_s: float) -> dict[str, Any]:
@@ -150,15 +151,16 @@ def measure_browser(traffic: Traffic, window_s: float) -> dict[str, Any]:
 
     from commonsky.web.app import create_app
 
-    feed = PictureFeed("north")
-    feed.push(T0, traffic.at(0.0))
+    node = HandFedNode("north")
+    node.push(T0, traffic.at(0.0))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(feed, None), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(node.feed, None), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
-    pusher = _Pusher(feed, traffic)
+    pusher = _Pusher(node, traffic)
     pusher.thread.start()
     try:
         while not server.started:

@@ -15,6 +15,7 @@ from commonsky.assess import (
     ZONE_ENTRY,
     ZONE_PREDICTED,
     AlertError,
+    AlertView,
     AssessmentState,
     acknowledge,
     assess,
@@ -74,6 +75,28 @@ def test_acknowledge_records_who_and_when_and_reports_the_event() -> None:
         acknowledge(st, alert_id, "bob", T0 + 30)
     with pytest.raises(AlertError, match="no alert 99"):
         acknowledge(st, 99, "bob", T0 + 30)
+
+
+def test_the_display_view_is_the_same_from_the_alert_and_from_each_of_its_events() -> None:
+    st, events = _drive(state(), [{"system_id": [7], "squawk": [7700]}] * 3)
+    st = acknowledge(st, events[0]["alert_id"], "bob", T0 + 2.5)
+    st, out = assess(st, T0 + 3, picture(T0 + 3, system_id=[7], squawk=[7700]))
+    (alert,) = out.alerts
+    view = alert.view()
+    assert view == AlertView.from_record(out.events[0])
+    assert view.to_dict() == {
+        "id": str(alert.id),
+        "kind": EMERGENCY,
+        "state": "acknowledged",
+        "system_id": 7,
+        "time_s": alert.raised_s,
+        "severity": "high",
+        "evidence": alert.evidence,
+        "acknowledged_by": "bob",
+        "acknowledged_s": T0 + 2.5,
+        "cleared_s": None,
+    }
+    assert AlertView.from_record(events[0]).state == "raised"
 
 
 def test_events_are_strict_json() -> None:

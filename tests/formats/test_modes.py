@@ -21,12 +21,11 @@ from commonsky.formats.modes import (
     KT_MPS,
     REPLY_DFS,
     ModeSDecoder,
-    _hex_to_bytes,
-    _parity_remainder,
     decode_modes,
     decode_modes_text,
     read_modes_text,
 )
+from commonsky.formats.modes.frames import hex_to_bytes, parity_remainder
 from commonsky.formats.report import DecodeReport
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "modes"
@@ -47,8 +46,8 @@ def _metres(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
 def _df11(address: int) -> str:
     """A clean DF11 acquisition squitter from `address`, parity computed with rs1090's check below."""
     head = f"5d{address:06x}"
-    b, _, _ = _hex_to_bytes([head + "000000"])
-    remainder = int(_parity_remainder(b, np.array([True]))[0])
+    b, _, _ = hex_to_bytes([head + "000000"])
+    remainder = int(parity_remainder(b, np.array([True]))[0])
     return f"{head}{remainder:06x}"
 
 
@@ -122,10 +121,10 @@ def test_flight_replies_follow_confirmation_and_match_peers(flight: list[dict[st
 
 def test_ap_address_agrees_with_rs1090(flight: list[dict[str, Any]]) -> None:
     frames = [r.get("hex_decoded", r["hex"]) for r in flight]
-    b, _, ok = _hex_to_bytes(frames)
+    b, _, ok = hex_to_bytes(frames)
     assert ok.all()
     short = np.array([len(f) == 14 for f in frames])
-    rem = _parity_remainder(b, short)
+    rem = parity_remainder(b, short)
     for f, r in zip(frames, rem.tolist(), strict=True):
         if int(f[:2], 16) >> 3 in REPLY_DFS:
             assert f"{r:06x}" == rs1090.decode(f)["icao24"]
@@ -184,8 +183,8 @@ def test_commb_replies_need_confirmation_then_match_pymodes() -> None:
 def test_golden_v2_fields() -> None:
     golden: dict[str, dict[str, Any]] = json.loads((DATA / "pymodes_golden_v2.json").read_text())
     frames = list(golden)
-    b, _, _ = _hex_to_bytes(frames)
-    rem = _parity_remainder(b, np.zeros(len(frames), dtype=bool))
+    b, _, _ = hex_to_bytes(frames)
+    rem = parity_remainder(b, np.zeros(len(frames), dtype=bool))
     addresses = sorted({int(f[2:8], 16) for f in frames if f.startswith("8")} | set(rem.tolist()))
     decoder = ModeSDecoder("rx")
     decoder.decode([_df11(a) for a in addresses], np.zeros(len(addresses)))
@@ -336,7 +335,7 @@ def test_identity_state_carries_across_calls(flight: list[dict[str, Any]]) -> No
     assert len(later.plots) == len(positions)
     assert (later.plots.callsign == "AFR34ZG").all()
     assert (later.plots.squawk >= 0).all()
-    assert len(decoder._ident["addr"]) == len(set(decoder._ident["addr"].tolist())) == 1
+    assert len(decoder.state.identities) == len(set(decoder.state.identities.addr.tolist())) == 1
 
 
 def test_nucp_stands_in_for_nacp_until_one_is_received() -> None:

@@ -116,11 +116,11 @@ def radar_residuals(out: SimulationOutput, sensor_id: str) -> tuple[NDArray[np.f
     the sensor's injected time offset) from the truth of the plot's `truth_id`.
     """
     scenario: Scenario = out.scenario
-    sensor = next(s for s in scenario.sensors if s.id == sensor_id)
+    sensor = next(s for s in scenario.sensors if s.spec.id == sensor_id)
     p = out.plots
     m = (p.sensor_id == sensor_id) & (p.truth_id >= 0)
     lat, lon, alt = truth_position(out, p.truth_id[m], p.time_s[m] - sensor.time_offset_s)
-    az, _, slant = sensor_aer(sensor.lat_deg, sensor.lon_deg, sensor.alt_m, lat, lon, alt)
+    az, _, slant = sensor_aer(sensor.spec.lat_deg, sensor.spec.lon_deg, sensor.spec.alt_m, lat, lon, alt)
     return p.range_m[m] - slant, np.mod(p.azimuth_deg[m] - az + 180.0, 360.0) - 180.0
 
 
@@ -128,7 +128,7 @@ def adsb_residuals_m(out: SimulationOutput, sensor_id: str) -> tuple[NDArray[np.
     """Reported minus true east and north position (m) of an ADS-B station's reports."""
     p = out.plots
     m = p.sensor_id == sensor_id
-    sensor = next(s for s in out.scenario.sensors if s.id == sensor_id)
+    sensor = next(s for s in out.scenario.sensors if s.spec.id == sensor_id)
     lat, lon, alt = truth_position(out, p.truth_id[m], p.time_s[m] - sensor.time_offset_s)
     lat_r = np.radians(lat)
     north = np.radians(p.lat_deg[m] - lat) * (meridian_radius_m(lat_r) + alt)

@@ -46,7 +46,7 @@ def eventful() -> SimulationOutput:
 
 
 def _true_time(out: SimulationOutput) -> np.ndarray:
-    offsets = {s.id: s.time_offset_s for s in out.scenario.sensors}
+    offsets = {s.spec.id: s.time_offset_s for s in out.scenario.sensors}
     p = out.plots
     return p.time_s - START - np.array([offsets[s] for s in p.sensor_id.tolist()])
 

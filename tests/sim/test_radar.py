@@ -81,10 +81,11 @@ def test_no_plot_beyond_max_range_or_radar_horizon() -> None:
         sensor_config(config, sid).update(alt_m=10.0, max_range_m=250_000, pd=1.0)
     out = run(config)
     truth = out.truth
-    for sensor in out.scenario.sensors[:2]:
+    for simulated in out.scenario.sensors[:2]:
+        sensor = simulated.spec
         p = out.plots
         m = (p.sensor_id == sensor.id) & (p.truth_id >= 0)
-        lat, lon, alt = truth_position(out, p.truth_id[m], p.time_s[m] - sensor.time_offset_s)
+        lat, lon, alt = truth_position(out, p.truth_id[m], p.time_s[m] - simulated.time_offset_s)
         _, _, slant = sensor_aer(sensor.lat_deg, sensor.lon_deg, sensor.alt_m, lat, lon, alt)
         assert np.count_nonzero(m) > 100
         assert np.all(slant <= sensor.max_range_m)

@@ -92,8 +92,8 @@ def test_valid_scenario_loads_with_defaults(tmp_path: Path) -> None:
     assert [p.id for p in scenario.partners] == ["a", "b"] and scenario.partners[1].name == "b"
     assert scenario.region.lat_deg == 47.5 and scenario.duration_s == 60.0
     adsb = scenario.sensors[1]
-    assert adsb.nacp == 8 and adsb.scan_period_s == 1.0 and adsb.kind is SensorKind.ADSB
-    assert scenario.sensors[2].sigma_altitude_m == pytest.approx(30.48 / 12**0.5)
+    assert adsb.nacp == 8 and adsb.spec.scan_period_s == 1.0 and adsb.spec.kind is SensorKind.ADSB
+    assert scenario.sensors[2].spec.sigma_altitude_m == pytest.approx(30.48 / 12**0.5)
     assert scenario.traffic.routes[0].equipage is Equipage.MODE_S
     assert scenario.traffic.max_turn_rate_deg_s == 3.0 and scenario.target_count == 6
 
@@ -166,18 +166,18 @@ def test_bad_event_names_the_key(tmp_path: Path, event: str, key: str, allowed: 
 def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         _load(tmp_path, VALID + "\nthis is not toml\n")
-    assert info.value.key == "<syntax>"
+    assert info.value.key == "(file)" and "not valid TOML" in info.value.problem
     with pytest.raises(ConfigError) as info:
         load_scenario(tmp_path / "nope.toml")
-    assert info.value.key == "<file>"
+    assert info.value.key == "(file)" and "cannot read" in info.value.problem
 
 
 def test_examples_load_and_match_their_description() -> None:
     border = load_scenario(EXAMPLES / "border3.toml")
-    kinds = [s.kind for s in border.sensors]
+    kinds = [s.spec.kind for s in border.sensors]
     assert kinds.count(SensorKind.PSR) >= 3 and kinds.count(SensorKind.SSR) >= 2
     assert {p.id for p in border.partners} == {"north", "east", "west"}
-    assert all(any(s.kind is SensorKind.ADSB for s in p.sensors) for p in border.partners)
+    assert all(any(s.spec.kind is SensorKind.ADSB for s in p.sensors) for p in border.partners)
     assert any(s.clutter_density_per_km2 > 0 for s in border.sensors)
     assert any(s.range_bias_m and s.azimuth_bias_deg and s.time_offset_s for s in border.sensors)
     assert sorted(e.KIND for e in border.events) == sorted(k.KIND for k in EVENT_KINDS)

@@ -1,4 +1,4 @@
-"""Fixtures of the web display tests: a hand-made picture feed, a signed-in client, a live server on a free port."""
+"""Fixtures of the web display tests: a feed of hand-made pictures, a signed-in client, a live server on a free port."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from commonsky.core.sensors import SensorKind, SensorSpec
 from commonsky.fusion import SystemTracks
 from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
-from commonsky.web.source import PictureFeed
+from commonsky.web.feed import PictureFeed
+from tests.web.hand_fed import HandFedNode
 
 T0 = 1_780_000_000.0
 SENSOR = SensorSpec("N-SSR1", "north", SensorKind.SSR, 48.2, 9.7, 900.0, 30.0, 0.06, 0.0, 5.0, 0.97, 120_000.0)
@@ -39,10 +40,10 @@ ZONES = {
 }
 
 
-def push_until_cleared(feed: PictureFeed, start_s: float) -> float:
+def push_until_cleared(hand_fed: HandFedNode, start_s: float) -> float:
     """Push pictures without the 7700 squawk, one a second, until its alert clears; returns the time reached."""
     for k in range(60):
-        pic = feed.push(start_s + k, system_tracks(start_s + k, squawk_7700=False))
+        pic = hand_fed.push(start_s + k, system_tracks(start_s + k, squawk_7700=False))
         if all(a["state"] == "cleared" for a in pic.alerts if a["kind"] == "emergency_squawk"):
             return start_s + k
     raise AssertionError("the emergency alert never cleared")
@@ -78,17 +79,23 @@ def system_tracks(time_s: float, squawk_7700: bool = True, shift_deg: float = 0.
 
 
 @pytest.fixture
-def feed() -> PictureFeed:
-    """A feed holding the three tracks, 20 s after they were first seen (identities settled, 7700 alert raised)."""
-    f = PictureFeed("north", [SENSOR], ZONES)
+def hand_fed() -> HandFedNode:
+    """North's node holding the three tracks, 20 s after they were first seen (identities settled, 7700 raised)."""
+    hand = HandFedNode("north", [SENSOR], ZONES)
     for k in range(20):
-        f.push(T0 + k, system_tracks(T0 + k))
+        hand.push(T0 + k, system_tracks(T0 + k))
     partners: list[dict[str, Any]] = [
         {"id": "east", "status": "up", "last_message_s": T0 + 19.5},
         {"id": "west", "status": "down", "last_message_s": None},
     ]
-    f.push(T0 + 20, system_tracks(T0 + 20), partners, {"N-SSR1": T0 + 18.0})
-    return f
+    hand.push(T0 + 20, system_tracks(T0 + 20), partners, {"N-SSR1": T0 + 18.0})
+    return hand
+
+
+@pytest.fixture
+def feed(hand_fed: HandFedNode) -> PictureFeed:
+    """The display's feed of `hand_fed`'s node."""
+    return hand_fed.feed
 
 
 def sign_in(client: TestClient, name: str) -> None:

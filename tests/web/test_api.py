@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 from commonsky.core.errors import ConfigError
 from commonsky.web.app import serve
 from commonsky.web.auth import DEMO_USERS, User, authenticate, hash_password, load_users, main, uses_demo_accounts
+from commonsky.web.feed import PictureFeed
 from commonsky.web.security import Deployment, is_loopback
-from commonsky.web.source import PictureFeed
 from tests.web.conftest import T0, no_auth_client, push_until_cleared, sign_in, system_tracks
+from tests.web.hand_fed import HandFedNode
 
 READS = [
     "/api/me",
@@ -95,7 +96,7 @@ def test_status_endpoints(client: TestClient) -> None:
     assert client.post("/api/replay/seek", json={"time_s": T0}).status_code == 409
 
 
-def test_acknowledge_is_audited_and_lifecycle_holds(client: TestClient, feed: PictureFeed) -> None:
+def test_acknowledge_is_audited_and_lifecycle_holds(client: TestClient, hand_fed: HandFedNode) -> None:
     sign_in(client, "operator")
     (alert,) = client.get("/api/alerts").json()["alerts"]
     assert alert["state"] == "raised" and alert["evidence"]["squawk"] == "7700"
@@ -106,19 +107,19 @@ def test_acknowledge_is_audited_and_lifecycle_holds(client: TestClient, feed: Pi
     (entry,) = client.get("/api/audit").json()
     assert entry["user"] == "operator" and entry["action"] == "acknowledge" and entry["target"] == "1"
     assert entry["time_s"] == T0 + 20 and entry["wall_utc"]
-    push_until_cleared(feed, T0 + 21)
+    push_until_cleared(hand_fed, T0 + 21)
     cleared = client.get("/api/alerts").json()["alerts"][0]
     assert cleared["state"] == "cleared" and cleared["acknowledged_by"] == "operator"
     assert client.get("/api/tracks/2").json()["alerts"] == []
 
 
-def test_override_identity_is_audited_and_sticks(client: TestClient, feed: PictureFeed) -> None:
+def test_override_identity_is_audited_and_sticks(client: TestClient, hand_fed: HandFedNode) -> None:
     sign_in(client, "operator")
     change = client.post("/api/tracks/1/identity", json={"identity": "hostile"}).json()
     assert change == {"time_s": T0 + 20, "identity": "hostile", "by": "operator", "reason": "override"}
     assert client.post("/api/tracks/1/identity", json={"identity": "martian"}).status_code == 422
     assert client.post("/api/tracks/99/identity", json={"identity": "friend"}).status_code == 404
-    feed.push(T0 + 21, system_tracks(T0 + 21))
+    hand_fed.push(T0 + 21, system_tracks(T0 + 21))
     d = client.get("/api/tracks/1").json()
     assert d["identity"] == "hostile"
     assert [h["identity"] for h in d["identity_history"]] == ["pending", "unknown", "hostile"]
@@ -182,9 +183,9 @@ def test_serve_refuses_demo_accounts_off_loopback(feed: PictureFeed) -> None:
         serve(feed, None, public)
 
 
-def test_a_failed_input_shows_on_its_sensor_with_the_reason(client: TestClient, feed: PictureFeed) -> None:
+def test_a_failed_input_shows_on_its_sensor_with_the_reason(client: TestClient, hand_fed: HandFedNode) -> None:
     failed = {"N-SSR1": {"state": "failed", "reason": "OSError: [Errno 98] Address already in use"}}
-    feed.push(T0 + 21, system_tracks(T0 + 21), inputs=failed)
+    hand_fed.push(T0 + 21, system_tracks(T0 + 21), inputs=failed)
     sign_in(client, "viewer")
     (sensor,) = client.get("/api/sensors").json()["sensors"]
     assert sensor["input_state"] == "failed" and "Address already in use" in sensor["input_reason"]

@@ -16,7 +16,7 @@ from commonsky.network.runner import ScenarioSession
 from commonsky.sim import load_scenario
 from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
-from commonsky.web.source import ScenarioSource
+from commonsky.web.scenario import ScenarioSource
 from tests.web.chromium import CHROMIUM, launch
 from tests.web.conftest import ZONES, LiveServer
 

@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse
 
 from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
+from commonsky.web.feed import PictureFeed
 from commonsky.web.security import SecurityLog
-from commonsky.web.source import PictureFeed
 from tests.web.chromium import CHROMIUM, launch
 from tests.web.conftest import LiveServer
 

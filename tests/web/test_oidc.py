@@ -355,8 +355,8 @@ def test_bad_config_names_the_key(tmp_path: Path, table: dict[str, Any], key: st
 def test_the_display_signs_an_sso_user_in_with_a_session_of_its_own(idp: FakeIdP, tmp_path: Path) -> None:
     from commonsky.web.app import create_app, load_accounts
     from commonsky.web.security import SecurityLog
-    from commonsky.web.source import PictureFeed
     from tests.web.conftest import free_port
+    from tests.web.hand_fed import HandFedNode
 
     idp.claims, idp.signing_key = {"groups": [OPERATORS]}, idp.key
     port = free_port()
@@ -364,7 +364,7 @@ def test_the_display_signs_an_sso_user_in_with_a_session_of_its_own(idp: FakeIdP
     users, config = load_accounts(path)  # SSO only: no local accounts
     assert users == {} and config is not None
     log = SecurityLog()
-    app = create_app(PictureFeed("north"), users, oidc=config, security_log=log)
+    app = create_app(HandFedNode("north").feed, users, oidc=config, security_log=log)
     with LiveServer(app, port=port) as server, httpx.Client(base_url=server.url, follow_redirects=True) as browser:
         assert browser.get("/api/sign-in").json() == {"password": False, "sso": True}
         landed = browser.get("/auth/oidc/login")

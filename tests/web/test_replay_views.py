@@ -10,7 +10,9 @@ import pytest
 
 from commonsky.network.runner import ScenarioSession
 from commonsky.sim import load_scenario
-from commonsky.web.source import PictureFeed, ReplaySource, ReplayView, ScenarioSource
+from commonsky.web.feed import PictureFeed
+from commonsky.web.replay import ReplaySource, ReplayView
+from commonsky.web.scenario import ScenarioSource
 
 BORDER3 = Path(__file__).resolve().parents[2] / "src" / "commonsky" / "examples" / "border3.toml"
 T0 = load_scenario(BORDER3).start_time_s

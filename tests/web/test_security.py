@@ -29,8 +29,8 @@ from commonsky.web.auth import (
     load_users,
     uses_demo_accounts,
 )
+from commonsky.web.feed import PictureFeed
 from commonsky.web.security import Browsers, Deployment, SecurityLog, host_allowed, origin_of
-from commonsky.web.source import PictureFeed
 from tests.web.conftest import WS, local_client, sign_in
 
 OWN = "http://127.0.0.1"

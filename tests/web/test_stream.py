@@ -11,8 +11,11 @@ from starlette.websockets import WebSocketDisconnect
 
 from commonsky.network.runner import ScenarioSession
 from commonsky.sim import load_scenario
-from commonsky.web.source import STREAM_COLUMNS, PictureFeed, ReplaySource, ScenarioSource, picture_delta
+from commonsky.web.picture import STREAM_COLUMNS, picture_delta
+from commonsky.web.replay import ReplaySource
+from commonsky.web.scenario import ScenarioSource
 from tests.web.conftest import T0, WS, no_auth_client, push_until_cleared, sign_in, system_tracks
+from tests.web.hand_fed import HandFedNode
 
 BORDER3 = Path(__file__).resolve().parents[2] / "src" / "commonsky" / "examples" / "border3.toml"
 
@@ -22,7 +25,7 @@ def test_stream_needs_sign_in(client: TestClient) -> None:
         ws.receive_json()
 
 
-def test_stream_sends_snapshot_then_deltas(client: TestClient, feed: PictureFeed) -> None:
+def test_stream_sends_snapshot_then_deltas(client: TestClient, hand_fed: HandFedNode) -> None:
     sign_in(client, "viewer")
     with client.websocket_connect(WS) as ws:
         first = ws.receive_json()
@@ -30,7 +33,7 @@ def test_stream_sends_snapshot_then_deltas(client: TestClient, feed: PictureFeed
         assert set(first["tracks"]) == set(STREAM_COLUMNS) and first["tracks"]["id"] == [1, 2, 3]
         assert first["zones"]["features"] and first["alerts"][0]["id"] == "1"
         moved = system_tracks(T0 + 21, shift_deg=0.01).take([0, 1])  # all move; track 3 gone
-        feed.push(T0 + 21, moved)
+        hand_fed.push(T0 + 21, moved)
         delta = ws.receive_json()
     assert delta["type"] == "delta" and delta["time_s"] == T0 + 21
     assert delta["moved"]["id"] == [1, 2] and delta["moved"]["lat"] == [47.51, 47.61]
@@ -38,17 +41,17 @@ def test_stream_sends_snapshot_then_deltas(client: TestClient, feed: PictureFeed
     assert "alerts" not in delta and "zones" not in delta
 
 
-def test_delta_sends_changed_attributes_in_full_and_alerts_when_they_change(feed: PictureFeed) -> None:
-    before = feed.snapshot()
-    after = feed.push(T0 + 20, system_tracks(T0 + 20, squawk_7700=False))
+def test_delta_sends_changed_attributes_in_full_and_alerts_when_they_change(hand_fed: HandFedNode) -> None:
+    before = hand_fed.feed.snapshot()
+    after = hand_fed.push(T0 + 20, system_tracks(T0 + 20, squawk_7700=False))
     delta = picture_delta(before, after)
     assert (
         delta["upsert"]["id"] == [2] and delta["upsert"]["squawk"] == ["2000"] and delta["upsert"]["alerts"] == [["1"]]
     )
     assert delta["moved"]["id"] == []  # positions rounded the same: nothing moved
     assert "alerts" not in delta  # the alert holds until the code has been gone for the clear time
-    cleared_at = push_until_cleared(feed, T0 + 21)
-    before = feed.push(cleared_at, system_tracks(cleared_at, squawk_7700=False))
+    cleared_at = push_until_cleared(hand_fed, T0 + 21)
+    before = hand_fed.push(cleared_at, system_tracks(cleared_at, squawk_7700=False))
     assert picture_delta(after, before)["alerts"][0]["state"] == "cleared"
     assert len(json.dumps(delta)) < len(json.dumps(picture_delta(None, after)))
 
@@ -142,12 +145,12 @@ def test_replay_source_seeks_and_shows_recorded_actions(tmp_path: Path) -> None:
 
 
 def test_the_feed_keeps_a_bounded_number_of_cleared_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("commonsky.web.source.CLEARED_KEPT", 2)
-    feed = PictureFeed("north")
+    monkeypatch.setattr("commonsky.web.feed.CLEARED_KEPT", 2)
+    hand_fed = HandFedNode("north")
     t = T0
     for _ in range(4):  # four emergencies, each raised and then cleared
         for k in range(20):
-            feed.push(t + k, system_tracks(t + k))
-        t = push_until_cleared(feed, t + 20) + 1
-    cleared = [a for a in feed.snapshot().alerts if a["state"] == "cleared"]
+            hand_fed.push(t + k, system_tracks(t + k))
+        t = push_until_cleared(hand_fed, t + 20) + 1
+    cleared = [a for a in hand_fed.feed.snapshot().alerts if a["state"] == "cleared"]
     assert len(cleared) == 2 and min(int(a["id"]) for a in cleared) > 2  # the two newest of four

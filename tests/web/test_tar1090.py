@@ -17,7 +17,8 @@ from commonsky.fusion import SystemTracks
 from commonsky.network.runner import ScenarioSession
 from commonsky.sharing import Area, SharingError, SharingPolicy
 from commonsky.sim import load_scenario
-from commonsky.web.source import EMPTY_ZONES, Picture, ScenarioSource
+from commonsky.web.picture import EMPTY_ZONES, Picture
+from commonsky.web.scenario import ScenarioSource
 from commonsky.web.tar1090 import aircraft_json, receiver_json
 from tests.web.conftest import T0
 from tests.web.tar1090_reader import Aircraft, read_aircraft_json
@@ -201,14 +202,14 @@ def test_aircraft_json_is_strict_json_in_the_format_for_any_picture(
 def test_the_display_serves_aircraft_json_matching_its_track_list(tmp_path: Any) -> None:
     from commonsky.web.app import create_app
     from commonsky.web.auth import DEMO_USERS, load_users
-    from commonsky.web.source import PictureFeed
     from commonsky.web.tar1090 import load_aircraft_policy
     from tests.web.conftest import local_client, sign_in
+    from tests.web.hand_fed import HandFedNode
 
     source = ScenarioSource(ScenarioSession(load_scenario(EXAMPLES / "border3.toml")), partner="north", stop_s=90)
     for _ in range(90):
         source.step()
-    copy = PictureFeed("north")  # the same tracks for the second app (a source starts once)
+    copy = HandFedNode("north")  # the same tracks for the second app (a source starts once)
     copy.push(source.snapshot().time_s, source.snapshot().fused)
     lat0, lat1, lon0, lon1 = BOX
     ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
@@ -218,7 +219,7 @@ def test_the_display_serves_aircraft_json_matching_its_track_list(tmp_path: Any)
         f"areas = '''{area}'''\n"
     )
     policy = load_aircraft_policy(tmp_path / "publish.toml", "north")
-    for picture, app_policy in ((source, None), (copy, policy)):
+    for picture, app_policy in ((source, None), (copy.feed, policy)):
         with local_client(create_app(picture, load_users(DEMO_USERS), aircraft_policy=app_policy)) as client:
             assert client.get("/data/aircraft.json").status_code == 401
             sign_in(client, "viewer")

@@ -2,26 +2,15 @@
 
 `new_assessment_state` and `assess(state, time_s, system, plots, local, partner)` form a pure,
 deterministic step per tick; `acknowledge` and `override_identity` record operator actions.
-`ALERT_KINDS` describes every kind of alert the rules raise (label, severities, colour, help).
+Every kind of alert is an `AlertRule` in one registry (`register`, `unregister`): `ALERT_KINDS` is that
+registry, read-only (label, severities, colour, help, settings and conditions of each kind); the built-in
+rules are in `commonsky.assess.rules`. `AlertView` is the one shape the display shows an alert in.
 Surveillance only: the package identifies and warns, it has no engagement function.
 """
 
-from commonsky.assess.alerts import ACKNOWLEDGED, CLEARED, RAISED, Alert, AlertError
+from commonsky.assess.alerts import ACKNOWLEDGED, CLEARED, RAISED, Alert, AlertError, AlertView, Condition
 from commonsky.assess.config import AssessmentConfig, load_assessment_config
 from commonsky.assess.engine import (
-    ADSB_INCONSISTENT,
-    ALERT_KINDS,
-    EMERGENCY,
-    PARTNER_CONTRADICTION,
-    SEVERITIES,
-    TRANSPONDER_LOSS,
-    UNKNOWN_NEAR_BORDER,
-    ZONE_ENTRY,
-    ZONE_PREDICTED,
-    AlertKind,
-    Assessment,
-    AssessmentState,
-    SystemPicture,
     acknowledge,
     assess,
     new_assessment_state,
@@ -29,6 +18,17 @@ from commonsky.assess.engine import (
     reconfigure_assessment,
 )
 from commonsky.assess.identity import IDENTITIES, Identity, IdentityChange
+from commonsky.assess.registry import ALERT_KINDS, SEVERITIES, AlertKind, AlertRule, Tick, register, unregister
+from commonsky.assess.rules import (
+    ADSB_INCONSISTENT,
+    EMERGENCY,
+    PARTNER_CONTRADICTION,
+    TRANSPONDER_LOSS,
+    UNKNOWN_NEAR_BORDER,
+    ZONE_ENTRY,
+    ZONE_PREDICTED,
+)
+from commonsky.assess.state import Assessment, AssessmentState, SystemPicture
 from commonsky.assess.zones import Zone, Zones, load_zones, zones_from_geojson
 
 __all__ = [
@@ -48,12 +48,16 @@ __all__ = [
     "Alert",
     "AlertError",
     "AlertKind",
+    "AlertRule",
+    "AlertView",
     "Assessment",
     "AssessmentConfig",
     "AssessmentState",
+    "Condition",
     "Identity",
     "IdentityChange",
     "SystemPicture",
+    "Tick",
     "Zone",
     "Zones",
     "acknowledge",
@@ -63,5 +67,7 @@ __all__ = [
     "new_assessment_state",
     "override_identity",
     "reconfigure_assessment",
+    "register",
+    "unregister",
     "zones_from_geojson",
 ]

@@ -10,7 +10,7 @@ active alert (recorded who and when); acknowledging does not clear it, only the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from commonsky.core.errors import CommonskyError
@@ -75,6 +75,47 @@ class Alert:
             "evidence": self.evidence,
         }
 
+    def view(self) -> AlertView:
+        """The alert as the display shows it."""
+        return AlertView.from_record(self.to_dict())
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as the display shows it: a string id and `time_s`, when it was raised; no hysteresis internals."""
+
+    id: str
+    kind: str
+    state: str
+    system_id: int
+    time_s: float
+    """When the alert was raised."""
+    severity: str
+    evidence: dict[str, Any]
+    acknowledged_by: str | None = None
+    acknowledged_s: float | None = None
+    cleared_s: float | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> AlertView:
+        """The view of an `Alert.to_dict()` or of a line of alerts.jsonl (the alert as it was after that event)."""
+        return cls(
+            id=str(record["alert_id"]),
+            kind=record["kind"],
+            state=record["state"],
+            system_id=int(record["system_id"]),
+            time_s=record["raised_s"],
+            severity=record["severity"],
+            evidence=record["evidence"],
+            acknowledged_by=record.get("acknowledged_by"),
+            acknowledged_s=record.get("acknowledged_s"),
+            cleared_s=record.get("cleared_s"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the API's alert objects)."""
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class _Run:
@@ -102,9 +143,11 @@ def update(
     conditions: list[Condition],
     raise_s: Mapping[str, float],
     min_ticks: int,
-    clear_s: float,
+    clear_s: Mapping[str, float],
 ) -> tuple[AlertBook, list[dict[str, Any]]]:
-    """Advance every key by one tick; return the new book and the raised/cleared events of this tick."""
+    """Advance every key by one tick; return the new book and the raised/cleared events of this tick.
+
+    `raise_s` and `clear_s` give each kind's raise and clear time."""
     runs: dict[str, _Run] = {}
     active = dict(book.active)
     events: list[dict[str, Any]] = []
@@ -144,7 +187,7 @@ def update(
     for key, previous in book.runs.items():
         if key in runs or previous.alert_id is None:
             continue
-        if time_s - previous.last_true_s >= clear_s:
+        if time_s - previous.last_true_s >= clear_s[active[previous.alert_id].kind]:
             cleared = replace(active.pop(previous.alert_id), state=CLEARED, cleared_s=time_s)
             events.append(_event(CLEARED, time_s, cleared))
         else:

@@ -2,35 +2,28 @@
 
 All times are seconds, distances metres. A TOML `[assess]` table overrides any field; the four identity
 lists take Mode S addresses as hex strings ("4B1A2C") and Mode A codes as four octal digits ("1000").
+Alert rules registered beside the built-in ones (`commonsky.assess.registry`) add their own settings as
+keys of the same table; a rule's raise time, like every `*_raise_s`, may be 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commonsky.core.config import read_toml_section, with_overrides
 from commonsky.core.errors import ConfigError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 TRANSPONDER_IDENTITIES = ("assumed_friend", "neutral", "unknown")
 """Identities a transponder-equipped track without a full ADS-B identity may be given by rule."""
 _LIST_KEYS = ("friend_mode_s", "friend_squawks", "neutral_mode_s", "neutral_squawks")
-_NON_NEGATIVE = frozenset(
-    {
-        "zone_raise_s",
-        "predicted_raise_s",
-        "emergency_raise_s",
-        "transponder_raise_s",
-        "adsb_raise_s",
-        "partner_raise_s",
-        "border_raise_s",
-        "startup_grace_s",
-        "radar_bias_sigma_m",
-        "partner_bias_sigma_m",
-    }
-)
+_NON_NEGATIVE = frozenset({"startup_grace_s", "radar_bias_sigma_m", "partner_bias_sigma_m"})
+"""Settings that may be 0 besides the registered rules' raise times."""
 
 
 @dataclass(frozen=True)
@@ -123,18 +116,73 @@ class AssessmentConfig:
     forget_s: float = 300.0
     """Memory of a system track (identity, history) is dropped this long after it was last seen."""
 
+    rule_settings: tuple[tuple[str, Any], ...] = ()
+    """(name, value) of the registered rules' own settings that the table set; the others keep their defaults."""
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<assess config>") -> AssessmentConfig:
         """Defaults overridden by a mapping (a TOML `[assess]` table); errors name the source and key."""
+        if "rule_settings" in data:
+            raise ConfigError(source, "rule_settings", "unknown key; the rules' own settings are keys of the table")
+        non_negative = _NON_NEGATIVE | {d.raise_s for d in _DECLARED.values()}
         lists: dict[str, Any] = {k: _codes(k, data[k], source) for k in _LIST_KEYS if k in data}
-        rest = {k: v for k, v in data.items() if k not in _LIST_KEYS}
+        rule_settings: dict[str, Any] = {}
+        for declared in _DECLARED.values():
+            own = {k: v for k, v in data.items() if k in declared.names}
+            if own and declared.settings is not None:
+                checked = with_overrides(declared.settings, own, source, non_negative=non_negative)
+                rule_settings.update((k, getattr(checked, k)) for k in own)
+        rest = {k: v for k, v in data.items() if k not in _LIST_KEYS and k not in rule_settings}
         return with_overrides(
-            replace(cls(), **lists),
+            replace(cls(), **lists, rule_settings=tuple(rule_settings.items())),
             rest,
             source,
-            non_negative=_NON_NEGATIVE,
+            non_negative=non_negative,
             choices={"transponder_identity": TRANSPONDER_IDENTITIES},
         )
+
+    def setting(self, name: str) -> Any:
+        """A setting by name: a field of this class, or a registered rule's own setting (set here or its default)."""
+        if name in _FIELDS:
+            return getattr(self, name)
+        values = dict(self.rule_settings)
+        if name in values:
+            return values[name]
+        for declared in _DECLARED.values():
+            if name in declared.names:
+                return getattr(declared.settings, name)
+        raise KeyError(f"{name!r} is no assessment setting")
+
+
+@dataclass(frozen=True)
+class _RuleSettings:
+    """What the config knows of a registered alert rule: its own settings and the name of its raise time."""
+
+    settings: DataclassInstance | None
+    names: frozenset[str]
+    raise_s: str
+
+
+_FIELDS = frozenset(f.name for f in fields(AssessmentConfig)) - {"rule_settings"}
+_DECLARED: dict[str, _RuleSettings] = {}
+"""By alert kind, the registered rules' settings."""
+
+
+def add_rule_settings(kind: str, settings: DataclassInstance | None, raise_s: str, clear_s: str) -> None:
+    """Accept an alert rule's own settings as keys; errors if one is taken or its raise or clear time is unknown."""
+    names = frozenset(f.name for f in fields(settings)) if settings is not None else frozenset()
+    taken = names & (_FIELDS | {"rule_settings"} | {n for d in _DECLARED.values() for n in d.names})
+    if taken:
+        raise ValueError(f"{kind}: settings {sorted(taken)} are already assessment settings")
+    unknown = {raise_s, clear_s} - _FIELDS - names
+    if unknown:
+        raise ValueError(f"{kind}: raise or clear time {sorted(unknown)} is no setting of the rule or the config")
+    _DECLARED[kind] = _RuleSettings(settings, names, raise_s)
+
+
+def remove_rule_settings(kind: str) -> None:
+    """Forget an unregistered rule's settings."""
+    del _DECLARED[kind]
 
 
 def load_assessment_config(path: str | Path) -> AssessmentConfig:

@@ -10,23 +10,60 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, TypeAlias, get_origin, get_type_hints
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from commonsky.core.errors import SchemaError
+from commonsky.core.sensors import SensorKind
 
 MISSING_INT = -1
 
+SENSOR_ID_DTYPE = "<U24"
+CALLSIGN_DTYPE = "<U8"
+STATUS_DTYPE = "<U10"
+OWNER_DTYPE = "<U16"
+
+
+class Col:
+    """Annotations of `Columns` fields: the array type for type checkers, the dtype (the metadata) for `DTYPES`."""
+
+    F64: TypeAlias = Annotated[NDArray[np.float64], np.float64]
+    I64: TypeAlias = Annotated[NDArray[np.int64], np.int64]
+    I32: TypeAlias = Annotated[NDArray[np.int32], np.int32]
+    I16: TypeAlias = Annotated[NDArray[np.int16], np.int16]
+    I8: TypeAlias = Annotated[NDArray[np.int8], np.int8]
+    Bool: TypeAlias = Annotated[NDArray[np.bool_], np.bool_]
+    SensorId: TypeAlias = Annotated[NDArray[np.str_], SENSOR_ID_DTYPE]
+    Callsign: TypeAlias = Annotated[NDArray[np.str_], CALLSIGN_DTYPE]
+    Status: TypeAlias = Annotated[NDArray[np.str_], STATUS_DTYPE]
+    Owner: TypeAlias = Annotated[NDArray[np.str_], OWNER_DTYPE]
+
 
 class Columns:
-    """Base of every batch: equal-length NumPy columns with typed construction and slicing."""
+    """Base of every batch: equal-length NumPy columns with typed construction and slicing.
+
+    Subclasses are frozen dataclasses whose fields are annotated `Annotated[NDArray[...], dtype]`
+    (`Col.F64`, ...), so each column is declared once and its dtype derived from it.
+    """
 
     DTYPES: ClassVar[dict[str, Any]] = {}
-    """Column name -> NumPy dtype; subclasses declare one entry per dataclass field."""
+    """Column name -> NumPy dtype, in declaration order; derived from the field annotations."""
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     """Fill value of a column left out at construction."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive `DTYPES` from the annotations, so a column without a dtype fails when its class is defined."""
+        super().__init_subclass__(**kwargs)
+        dtypes: dict[str, Any] = {}
+        for name, hint in get_type_hints(cls, include_extras=True).items():
+            if get_origin(hint) is ClassVar:
+                continue
+            if get_origin(hint) is not Annotated:
+                raise SchemaError(f"{cls.__name__}.{name}: a column needs an Annotated[NDArray[...], dtype] annotation")
+            dtypes[name] = hint.__metadata__[0]
+        cls.DTYPES = dtypes
 
     def __post_init__(self) -> None:
         n: int | None = None
@@ -109,12 +146,6 @@ def _missing_for(dtype: Any) -> Any:
     raise SchemaError(f"no missing value for dtype {dtype}")
 
 
-SENSOR_ID_DTYPE = "<U24"
-CALLSIGN_DTYPE = "<U8"
-STATUS_DTYPE = "<U10"
-OWNER_DTYPE = "<U16"
-
-
 @dataclass(frozen=True, eq=False)
 class Plots(Columns):
     """Sensor reports in each sensor's own terms (see docs/formats.md, `plots.csv`).
@@ -125,33 +156,18 @@ class Plots(Columns):
     read by trackers.
     """
 
-    time_s: NDArray[np.float64]
-    sensor_id: NDArray[np.str_]
-    range_m: NDArray[np.float64]
-    azimuth_deg: NDArray[np.float64]
-    altitude_m: NDArray[np.float64]
-    lat_deg: NDArray[np.float64]
-    lon_deg: NDArray[np.float64]
-    mode_s: NDArray[np.int32]
-    squawk: NDArray[np.int16]
-    callsign: NDArray[np.str_]
-    nacp: NDArray[np.int8]
-    truth_id: NDArray[np.int32]
-
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "sensor_id": SENSOR_ID_DTYPE,
-        "range_m": np.float64,
-        "azimuth_deg": np.float64,
-        "altitude_m": np.float64,
-        "lat_deg": np.float64,
-        "lon_deg": np.float64,
-        "mode_s": np.int32,
-        "squawk": np.int16,
-        "callsign": CALLSIGN_DTYPE,
-        "nacp": np.int8,
-        "truth_id": np.int32,
-    }
+    time_s: Col.F64
+    sensor_id: Col.SensorId
+    range_m: Col.F64
+    azimuth_deg: Col.F64
+    altitude_m: Col.F64
+    lat_deg: Col.F64
+    lon_deg: Col.F64
+    mode_s: Col.I32
+    squawk: Col.I16
+    callsign: Col.Callsign
+    nacp: Col.I8
+    truth_id: Col.I32
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,35 +178,20 @@ class Tracks(Columns):
     "tentative", "confirmed", "coasting".
     """
 
-    time_s: NDArray[np.float64]
-    track_id: NDArray[np.int64]
-    lat_deg: NDArray[np.float64]
-    lon_deg: NDArray[np.float64]
-    alt_m: NDArray[np.float64]
-    v_east_mps: NDArray[np.float64]
-    v_north_mps: NDArray[np.float64]
-    v_up_mps: NDArray[np.float64]
-    status: NDArray[np.str_]
-    mode_s: NDArray[np.int32]
-    squawk: NDArray[np.int16]
-    callsign: NDArray[np.str_]
-    quality: NDArray[np.float64]
+    time_s: Col.F64
+    track_id: Col.I64
+    lat_deg: Col.F64
+    lon_deg: Col.F64
+    alt_m: Col.F64
+    v_east_mps: Col.F64
+    v_north_mps: Col.F64
+    v_up_mps: Col.F64
+    status: Col.Status
+    mode_s: Col.I32
+    squawk: Col.I16
+    callsign: Col.Callsign
+    quality: Col.F64
 
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "track_id": np.int64,
-        "lat_deg": np.float64,
-        "lon_deg": np.float64,
-        "alt_m": np.float64,
-        "v_east_mps": np.float64,
-        "v_north_mps": np.float64,
-        "v_up_mps": np.float64,
-        "status": STATUS_DTYPE,
-        "mode_s": np.int32,
-        "squawk": np.int16,
-        "callsign": CALLSIGN_DTYPE,
-        "quality": np.float64,
-    }
     DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed"}
 
 
@@ -198,31 +199,17 @@ class Tracks(Columns):
 class Truth(Columns):
     """Simulated ground truth, one row per target per second (`truth.csv`)."""
 
-    time_s: NDArray[np.float64]
-    target_id: NDArray[np.int32]
-    lat_deg: NDArray[np.float64]
-    lon_deg: NDArray[np.float64]
-    alt_m: NDArray[np.float64]
-    v_east_mps: NDArray[np.float64]
-    v_north_mps: NDArray[np.float64]
-    v_up_mps: NDArray[np.float64]
-    mode_s: NDArray[np.int32]
-    squawk: NDArray[np.int16]
-    callsign: NDArray[np.str_]
-
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "target_id": np.int32,
-        "lat_deg": np.float64,
-        "lon_deg": np.float64,
-        "alt_m": np.float64,
-        "v_east_mps": np.float64,
-        "v_north_mps": np.float64,
-        "v_up_mps": np.float64,
-        "mode_s": np.int32,
-        "squawk": np.int16,
-        "callsign": CALLSIGN_DTYPE,
-    }
+    time_s: Col.F64
+    target_id: Col.I32
+    lat_deg: Col.F64
+    lon_deg: Col.F64
+    alt_m: Col.F64
+    v_east_mps: Col.F64
+    v_north_mps: Col.F64
+    v_up_mps: Col.F64
+    mode_s: Col.I32
+    squawk: Col.I16
+    callsign: Col.Callsign
 
 
 COVARIANCE_COLUMNS = (
@@ -248,15 +235,15 @@ def horizontal_covariance(batch: Columns) -> NDArray[np.float64]:
     return cov
 
 
-SENSOR_PSR = 1
-SENSOR_SSR = 2
-SENSOR_ADSB = 4
+SENSOR_PSR = SensorKind.PSR.bit
+SENSOR_SSR = SensorKind.SSR.bit
+SENSOR_ADSB = SensorKind.ADSB.bit
 """Bits of `TrackReports.sensor_kinds`: which kinds of sensor fed the track recently."""
 
 
 def sensor_kind_names(kinds: int) -> list[str]:
     """The sensor kinds ("psr", "ssr", "adsb") set in a `sensor_kinds` bit mask."""
-    return [name for bit, name in ((SENSOR_PSR, "psr"), (SENSOR_SSR, "ssr"), (SENSOR_ADSB, "adsb")) if kinds & bit]
+    return [kind.value for kind in SensorKind if kinds & kind.bit]
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,52 +256,33 @@ class TrackReports(Columns):
     owner. The covariance is one column per unique entry (see `COVARIANCE_COLUMNS`).
     """
 
-    time_s: NDArray[np.float64]
-    owner: NDArray[np.str_]
-    track_id: NDArray[np.int64]
-    lat_deg: NDArray[np.float64]
-    lon_deg: NDArray[np.float64]
-    alt_m: NDArray[np.float64]
-    v_east_mps: NDArray[np.float64]
-    v_north_mps: NDArray[np.float64]
-    v_up_mps: NDArray[np.float64]
-    var_alt_m2: NDArray[np.float64]
-    cov_ee: NDArray[np.float64]
-    cov_en: NDArray[np.float64]
-    cov_nn: NDArray[np.float64]
-    cov_e_ve: NDArray[np.float64]
-    cov_e_vn: NDArray[np.float64]
-    cov_n_ve: NDArray[np.float64]
-    cov_n_vn: NDArray[np.float64]
-    cov_ve_ve: NDArray[np.float64]
-    cov_ve_vn: NDArray[np.float64]
-    cov_vn_vn: NDArray[np.float64]
-    status: NDArray[np.str_]
-    quality: NDArray[np.float64]
-    sensor_kinds: NDArray[np.int8]
-    mode_s: NDArray[np.int32]
-    squawk: NDArray[np.int16]
-    callsign: NDArray[np.str_]
+    time_s: Col.F64
+    owner: Col.Owner
+    track_id: Col.I64
+    lat_deg: Col.F64
+    lon_deg: Col.F64
+    alt_m: Col.F64
+    v_east_mps: Col.F64
+    v_north_mps: Col.F64
+    v_up_mps: Col.F64
+    var_alt_m2: Col.F64
+    cov_ee: Col.F64
+    cov_en: Col.F64
+    cov_nn: Col.F64
+    cov_e_ve: Col.F64
+    cov_e_vn: Col.F64
+    cov_n_ve: Col.F64
+    cov_n_vn: Col.F64
+    cov_ve_ve: Col.F64
+    cov_ve_vn: Col.F64
+    cov_vn_vn: Col.F64
+    status: Col.Status
+    quality: Col.F64
+    sensor_kinds: Col.I8
+    mode_s: Col.I32
+    squawk: Col.I16
+    callsign: Col.Callsign
 
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "owner": OWNER_DTYPE,
-        "track_id": np.int64,
-        "lat_deg": np.float64,
-        "lon_deg": np.float64,
-        "alt_m": np.float64,
-        "v_east_mps": np.float64,
-        "v_north_mps": np.float64,
-        "v_up_mps": np.float64,
-        "var_alt_m2": np.float64,
-        **{name: np.float64 for name, _, _ in COVARIANCE_COLUMNS},
-        "status": STATUS_DTYPE,
-        "quality": np.float64,
-        "sensor_kinds": np.int8,
-        "mode_s": np.int32,
-        "squawk": np.int16,
-        "callsign": CALLSIGN_DTYPE,
-    }
     DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed", "sensor_kinds": 0}
 
     def covariance(self) -> NDArray[np.float64]:

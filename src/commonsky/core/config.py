@@ -1,12 +1,16 @@
-"""Typed configuration objects read from TOML: one validation rule set for every stage's config.
+"""Typed configuration read from TOML: one validation rule set for every config and scenario file.
 
-A stage's configuration is a frozen dataclass whose defaults are the documented values; a file
-or mapping supplies overrides, checked here against each field's type once, with errors naming
-the file, the key and what is allowed.
+`Table` reads one TOML table through typed accessors (numbers within ranges, integers, text,
+choices, sub-tables), so every mistake is a `ConfigError` naming the file, the dotted key (e.g.
+`partners[0].sensors[1].pd`) and what is allowed, and a key never read is an error, never silently
+ignored. A stage's configuration is a frozen dataclass whose defaults are the documented values;
+`with_overrides` checks a mapping of overrides against each field's type through the same `Table`.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import fields, replace
@@ -17,20 +21,186 @@ from commonsky.core.errors import ConfigError
 
 T = TypeVar("T")
 
+REQUIRED: Any = object()
+"""The default of an accessor whose key must be present."""
 
-def read_toml_section(path: str | Path, section: str) -> tuple[dict[str, Any], str]:
-    """The `[section]` table of a TOML file, or its top level when there is no such table."""
+
+def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """A TOML file's document and its path as the errors' source; an unreadable or invalid file is a ConfigError."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text(encoding="utf-8")), str(p)
     except OSError as exc:
         raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
+
+
+def read_toml_section(path: str | Path, section: str) -> tuple[dict[str, Any], str]:
+    """The `[section]` table of a TOML file, or its top level when there is no such table."""
+    data, source = read_toml(path)
     table = data.get(section, data)
     if not isinstance(table, dict):
-        raise ConfigError(str(p), section, "expected a table")
-    return table, str(p)
+        raise ConfigError(source, section, "expected a table")
+    return table, source
+
+
+def _bounded(noun: str, lo: float | None, hi: float | None, lo_open: bool = False) -> str:
+    """What a range allows, e.g. "a positive number", "an integer >= 0 and <= 11"."""
+    positive = (lo, lo_open) == ((1, False) if noun == "integer" else (0, True))
+    if positive and hi is None:
+        return f"a positive {noun}"
+    limits = [f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else []
+    limits += [f"<= {hi:g}"] if hi is not None else []
+    return " ".join(["an" if noun[0] in "aeiou" else "a", noun, " and ".join(limits)]).rstrip()
+
+
+class Table:
+    """A TOML table being read: typed accessors that raise ConfigError naming the source and dotted key."""
+
+    def __init__(self, data: Any, source: str, path: str = "") -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, path or "<root>", f"expected a table, got {type(data).__name__}")
+        self.data: Mapping[str, Any] = data
+        self.source = source
+        self.path = path
+        self._read: list[str] = []
+
+    def key(self, name: str) -> str:
+        """The dotted key of `name` in this table."""
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        """A ConfigError about key `name` of this table."""
+        return ConfigError(self.source, self.key(name), problem)
+
+    def expected(self, name: str, what: str, value: Any) -> ConfigError:
+        """A ConfigError saying what key `name` allows and what it got."""
+        return self.error(name, f"expected {what}, got {value!r}")
+
+    def raw(self, name: str, default: Any = REQUIRED) -> Any:
+        """The value of `name`, or `default`; a missing required key is an error."""
+        self._read.append(name)
+        if name in self.data:
+            return self.data[name]
+        if default is REQUIRED:
+            close = difflib.get_close_matches(name, [str(k) for k in self.data], n=1)
+            raise self.error(name, "missing (required)" + (f"; did you mean to write {close[0]!r}?" if close else ""))
+        return default
+
+    def number(
+        self,
+        name: str,
+        default: Any = REQUIRED,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        lo_open: bool = False,
+        finite: bool = True,
+    ) -> float:
+        """A number within [lo, hi] ((lo, hi] when lo_open), never NaN; infinite only when not `finite`."""
+        value = self.raw(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise self.expected(name, "a number", value)
+        if finite and not math.isfinite(value):
+            raise self.expected(name, "a finite number", value)
+        if (lo is not None and (value < lo or (lo_open and value == lo))) or (hi is not None and value > hi):
+            raise self.expected(name, _bounded("number", lo, hi, lo_open), value)
+        return float(value)
+
+    def integer(self, name: str, default: Any = REQUIRED, *, lo: int | None = None, hi: int | None = None) -> int:
+        """An integer within [lo, hi]."""
+        value = self.raw(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.expected(name, "an integer", value)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.expected(name, _bounded("integer", lo, hi), value)
+        return value
+
+    def boolean(self, name: str, default: Any = REQUIRED) -> bool:
+        """true or false."""
+        value = self.raw(name, default)
+        if not isinstance(value, bool):
+            raise self.expected(name, "true or false", value)
+        return value
+
+    def whole_seconds(self, name: str, *, positive: bool = False) -> float:
+        """A time that is a whole number of seconds, so truth samples fall on whole UTC seconds."""
+        value = self.number(name, lo=0.0, lo_open=positive)
+        if value != math.floor(value):
+            raise self.expected(name, "a whole number of seconds", value)
+        return value
+
+    def text(self, name: str, default: Any = REQUIRED, *, max_len: int | None = None) -> str:
+        """A non-empty string (or the default, which may be empty) of at most max_len characters."""
+        value = self.raw(name, default)
+        if not isinstance(value, str) or (not value and default is REQUIRED):
+            raise self.expected(name, "a non-empty string", value)
+        if max_len is not None and len(value) > max_len:
+            raise self.expected(name, f"at most {max_len} characters", value)
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: Any = REQUIRED) -> str:
+        """One of the allowed strings."""
+        value = self.raw(name, default)
+        if not isinstance(value, str) or value not in allowed:
+            raise self.expected(name, f"one of {', '.join(allowed)}", value)
+        return value
+
+    def texts(self, name: str, default: Any = REQUIRED) -> tuple[str, ...]:
+        """An array of strings."""
+        value = self.raw(name, default)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise self.expected(name, "an array of strings", value)
+        return tuple(value)
+
+    def present(self, name: str) -> bool:
+        """Whether the optional key `name` is given; either way a key this table allows."""
+        self._read.append(name)
+        return name in self.data
+
+    def squawk(self, name: str, default: Any = REQUIRED) -> int:
+        """A Mode A code given as "7700" or 7700: four octal digits, held as that decimal integer."""
+        value = self.raw(name, default)
+        if name not in self.data:
+            return int(default)
+        text = value if isinstance(value, str) else str(value) if isinstance(value, int) else ""
+        if isinstance(value, bool) or not text.isdigit() or len(text) > 4 or any(c in "89" for c in text):
+            raise self.expected(name, "a 4-digit octal squawk", value)
+        return int(text)
+
+    def mode_s(self, name: str, default: Any = REQUIRED) -> int:
+        """A 24-bit Mode S address given as a hex string ("4B1A2C") or an integer."""
+        value = self.raw(name, default)
+        if name not in self.data:
+            return int(default)
+        try:
+            address = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value), 16)
+        except ValueError:
+            raise self.expected(name, "a hex Mode S address", value) from None
+        if not 0 < address < 0xFFFFFF:
+            raise self.expected(name, "a 24-bit address (000001..FFFFFE)", value)
+        return address
+
+    def table(self, name: str, *, required: bool = True) -> Table:
+        """A sub-table (an empty one when optional and missing)."""
+        return Table(self.raw(name, REQUIRED if required else {}), self.source, self.key(name))
+
+    def tables(self, name: str, *, required: bool = False) -> list[Table]:
+        """An array of tables."""
+        value = self.raw(name, REQUIRED if required else [])
+        if not isinstance(value, list) or (required and not value):
+            raise self.expected(name, "a non-empty array of tables" if required else "an array of tables", value)
+        return [Table(item, self.source, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
+
+    def finish(self) -> None:
+        """Reject keys that were never read: typos must not pass silently."""
+        for name in self.data:
+            if name not in self._read:
+                allowed = sorted(set(self._read))
+                close = difflib.get_close_matches(str(name), allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.error(name, f"unknown key; {hint}allowed: {', '.join(allowed) or 'none'}")
 
 
 def with_overrides(
@@ -43,31 +213,24 @@ def with_overrides(
 ) -> T:
     """`defaults` with the overrides in `data`, each checked against its field's type.
 
-    Booleans must be booleans, integers positive integers, text one of `choices[key]`, and
-    numbers positive (or >= 0 for the keys in `non_negative`); unknown keys are errors.
+    Booleans must be booleans, integers positive integers, text one of `choices[key]` (any text
+    without), and numbers positive (or >= 0 for the keys in `non_negative`; infinity allowed);
+    unknown keys are errors.
     """
-    known = {f.name for f in fields(defaults)}  # type: ignore[arg-type]
+    table = Table(data, source)
     values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in known:
-            raise ConfigError(source, key, f"unknown key; allowed: {', '.join(sorted(known))}")
-        default = getattr(defaults, key)
+    for f in fields(defaults):  # type: ignore[arg-type]
+        key, default = f.name, getattr(defaults, f.name)
+        if not table.present(key):
+            continue
         if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(source, key, f"expected true or false, got {value!r}")
+            values[key] = table.boolean(key)
         elif isinstance(default, str):
             allowed = (choices or {}).get(key)
-            if not isinstance(value, str) or (allowed is not None and value not in allowed):
-                raise ConfigError(source, key, f"expected one of {', '.join(allowed or ())}, got {value!r}")
+            values[key] = table.text(key, "") if allowed is None else table.choice(key, allowed)
         elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(source, key, f"expected a positive integer, got {value!r}")
+            values[key] = table.integer(key, lo=1)
         else:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise ConfigError(source, key, f"expected a number, got {value!r}")
-            if key in non_negative and value < 0:
-                raise ConfigError(source, key, f"expected a number >= 0, got {value!r}")
-            if key not in non_negative and value <= 0:
-                raise ConfigError(source, key, f"expected a positive number, got {value!r}")
-        values[key] = value
+            values[key] = table.number(key, lo=0.0, lo_open=key not in non_negative, finite=False)
+    table.finish()
     return replace(defaults, **values)  # type: ignore[type-var]

@@ -24,6 +24,16 @@ class SensorKind(StrEnum):
         """True for sensors that measure range and azimuth."""
         return self is not SensorKind.ADSB
 
+    @property
+    def code(self) -> int:
+        """Integer code in arrays (the tracker's sensor table): psr 0, ssr 1, adsb 2."""
+        return list(SensorKind).index(self)
+
+    @property
+    def bit(self) -> int:
+        """Bit of the kind in a `sensor_kinds` mask (`TrackReports`): psr 1, ssr 2, adsb 4."""
+        return 1 << self.code
+
 
 @dataclass(frozen=True)
 class SensorSpec:

@@ -2,7 +2,6 @@
 servers that broadcast, and file replay at recorded or accelerated pace. Bytes in, bytes out: the
 decoders and encoders of `commonsky.formats` turn them into columnar batches and back."""
 
-from commonsky.feeds.framing import LineFramer
 from commonsky.feeds.inputs import FeedInput, FeedLimits, InputSpec, stream_decoder
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
 from commonsky.feeds.pacing import paced
@@ -18,6 +17,7 @@ from commonsky.feeds.sockets import (
     tcp_chunks,
     udp_datagrams,
 )
+from commonsky.formats.framing import LineFramer
 
 __all__ = [
     "Backoff",

@@ -25,13 +25,13 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
 import pyais
 from numpy.typing import NDArray
 
-from commonsky.core.batches import CALLSIGN_DTYPE, SENSOR_ID_DTYPE, Columns, Plots
+from commonsky.core.batches import CALLSIGN_DTYPE, SENSOR_ID_DTYPE, Col, Columns, Plots
 from commonsky.core.errors import DecodeError
 from commonsky.formats.modes import KT_MPS
 from commonsky.formats.report import DecodeReport
@@ -47,37 +47,20 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 class AisReports(Columns):
     """AIS position reports, one row per message; speeds in m/s, angles in degrees, NaN / -1 / "" when unknown."""
 
-    time_s: NDArray[np.float64]
-    sensor_id: NDArray[np.str_]
-    mmsi: NDArray[np.int32]
-    msg_type: NDArray[np.int8]
-    lat_deg: NDArray[np.float64]
-    lon_deg: NDArray[np.float64]
-    sog_mps: NDArray[np.float64]
-    cog_deg: NDArray[np.float64]
-    heading_deg: NDArray[np.float64]
-    nav_status: NDArray[np.int8]
-    altitude_m: NDArray[np.float64]
-    name: NDArray[np.str_]
-    callsign: NDArray[np.str_]
-    ship_type: NDArray[np.int16]
-
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "sensor_id": SENSOR_ID_DTYPE,
-        "mmsi": np.int32,
-        "msg_type": np.int8,
-        "lat_deg": np.float64,
-        "lon_deg": np.float64,
-        "sog_mps": np.float64,
-        "cog_deg": np.float64,
-        "heading_deg": np.float64,
-        "nav_status": np.int8,
-        "altitude_m": np.float64,
-        "name": NAME_DTYPE,
-        "callsign": CALLSIGN_DTYPE,
-        "ship_type": np.int16,
-    }
+    time_s: Col.F64
+    sensor_id: Col.SensorId
+    mmsi: Col.I32
+    msg_type: Col.I8
+    lat_deg: Col.F64
+    lon_deg: Col.F64
+    sog_mps: Col.F64
+    cog_deg: Col.F64
+    heading_deg: Col.F64
+    nav_status: Col.I8
+    altitude_m: Col.F64
+    name: Annotated[NDArray[np.str_], NAME_DTYPE]
+    callsign: Col.Callsign
+    ship_type: Col.I16
 
     def to_plots(self) -> Plots:
         """Plots of the moving platforms with a position (see the module docstring)."""

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated
 
 import numpy as np
 from numpy.typing import NDArray
 
-from commonsky.core.batches import Columns
+from commonsky.core.batches import Col, Columns
 from commonsky.core.errors import DecodeError
-from commonsky.formats.modes import FRAME_DTYPE, ModeSBatch, ModeSDecoder, RawFrames
+from commonsky.formats.modes import FRAME_DTYPE, FrameCol, ModeSBatch, ModeSDecoder, RawFrames
 from commonsky.formats.report import DecodeReport
 
 ESCAPE = 0x1A
@@ -41,21 +41,12 @@ MODE_S_KINDS = ("2", "3")
 class BeastFrames(Columns):
     """Beast frames, one row each: `kind` is the type character ('1'-'4'), `frame` the payload in hex."""
 
-    time_s: NDArray[np.float64]
-    frame: NDArray[np.str_]
-    offset: NDArray[np.int64]
-    kind: NDArray[np.str_]
-    mlat_ticks: NDArray[np.int64]
-    signal: NDArray[np.int16]
-
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "frame": FRAME_DTYPE,
-        "offset": np.int64,
-        "kind": "<U1",
-        "mlat_ticks": np.int64,
-        "signal": np.int16,
-    }
+    time_s: Col.F64
+    frame: FrameCol
+    offset: Col.I64
+    kind: Annotated[NDArray[np.str_], "<U1"]
+    mlat_ticks: Col.I64
+    signal: Col.I16
 
     def mode_s(self) -> RawFrames:
         """The Mode S frames (short and long), ready for `ModeSDecoder.decode_raw`."""

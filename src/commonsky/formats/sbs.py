@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable
+from typing import Final
 
 import numpy as np
 
@@ -32,6 +33,10 @@ from commonsky.formats.modes import FPM_MPS, FT_M, KT_MPS, ModeSBatch, Replies, 
 from commonsky.formats.report import DecodeReport
 
 SBS_FIELDS = 22
+OTHER_RECORDS: Final = ("SEL", "ID", "AIR", "STA", "CLK")
+"""Record types besides MSG: counted by type, carry nothing decoded."""
+RECORD_TYPES: Final = ("MSG", *OTHER_RECORDS)
+"""The first field of every SBS-1 line (what sniffing a recording looks for)."""
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -88,7 +93,7 @@ def decode_sbs(
             f = line.split(",")
             kind = f[0]
             if kind != "MSG":
-                if kind not in ("SEL", "ID", "AIR", "STA", "CLK"):
+                if kind not in OTHER_RECORDS:
                     raise DecodeError(report.source, lineno, f"unknown record type {kind[:16]!r}")
                 report.messages += 1
                 report.by_category[kind] += 1

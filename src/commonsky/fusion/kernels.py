@@ -168,17 +168,23 @@ def _chol_solve(low: F64, b: F64, out: F64, size: int) -> None:
 
 
 @njit(cache=True)
+def _weighted_information(w: F64, info: F64, m: int, M: F64) -> None:
+    """M = Σ w_k info_k over the first m inputs: the fused information of covariance intersection at w."""
+    for i in range(DIM):
+        for j in range(DIM):
+            acc = 0.0
+            for k in range(m):
+                acc += w[k] * info[k, i, j]
+            M[i, j] = acc
+
+
+@njit(cache=True)
 def _ci_objective(
     w: F64, info: F64, m: int, trace_criterion: bool, smoothing: float, M: F64, Pm: F64, low: F64, linv: F64
 ) -> float:
     """CI objective at w: log det M(w)⁻¹ or tr M(w)⁻¹, plus (s/2) Σ (w - 1/m)²; inf if M(w) is not SPD."""
     n = DIM
-    for i in range(n):
-        for j in range(n):
-            acc = 0.0
-            for k in range(m):
-                acc += w[k] * info[k, i, j]
-            M[i, j] = acc
+    _weighted_information(w, info, m, M)
     t = 0.0
     if trace_criterion:
         if not _spd_inverse(M, Pm, low, linv, n):
@@ -306,12 +312,7 @@ def covariance_intersection(
             eps = smoothing * _ci_objective(w, info, m, True, 0.0, M, Pm, low, linv)
         for _ in range(max_iterations):
             # M and P at w, A_k = P I_k, objective, gradient and Hessian.
-            for i in range(n):
-                for j in range(n):
-                    acc = 0.0
-                    for k in range(m):
-                        acc += w[k] * info[k, i, j]
-                    M[i, j] = acc
+            _weighted_information(w, info, m, M)
             if not _spd_inverse(M, Pm, low, linv, n):
                 break
             f = 0.0
@@ -444,12 +445,7 @@ def covariance_intersection(
                     if w[k] > 0.0:
                         free[k] = True
         # Final fused estimate with the chosen weights.
-        for i in range(n):
-            for j in range(n):
-                acc = 0.0
-                for k in range(m):
-                    acc += w[k] * info[k, i, j]
-                M[i, j] = acc
+        _weighted_information(w, info, m, M)
         if not _spd_inverse(M, Pm, low, linv, n):
             ok[g] = False
             xf[g] = np.nan

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from commonsky.core.batches import OWNER_DTYPE, Columns, TrackReports, Tracks, horizontal_covariance
+from commonsky.core.batches import Col, Columns, TrackReports, Tracks, horizontal_covariance
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,45 +24,36 @@ class SystemTracks(Columns):
     callsign) comes from the best-quality source that has it.
     """
 
-    time_s: NDArray[np.float64]
-    system_id: NDArray[np.int64]
-    lat_deg: NDArray[np.float64]
-    lon_deg: NDArray[np.float64]
-    alt_m: NDArray[np.float64]
-    v_east_mps: NDArray[np.float64]
-    v_north_mps: NDArray[np.float64]
-    v_up_mps: NDArray[np.float64]
-    var_alt_m2: NDArray[np.float64]
-    cov_ee: NDArray[np.float64]
-    cov_en: NDArray[np.float64]
-    cov_nn: NDArray[np.float64]
-    cov_e_ve: NDArray[np.float64]
-    cov_e_vn: NDArray[np.float64]
-    cov_n_ve: NDArray[np.float64]
-    cov_n_vn: NDArray[np.float64]
-    cov_ve_ve: NDArray[np.float64]
-    cov_ve_vn: NDArray[np.float64]
-    cov_vn_vn: NDArray[np.float64]
-    status: NDArray[np.str_]
-    quality: NDArray[np.float64]
-    sensor_kinds: NDArray[np.int8]
-    mode_s: NDArray[np.int32]
-    squawk: NDArray[np.int16]
-    callsign: NDArray[np.str_]
-    responsible: NDArray[np.str_]
-    n_sources: NDArray[np.int16]
-    sources: NDArray[np.str_]
+    time_s: Col.F64
+    system_id: Col.I64
+    lat_deg: Col.F64
+    lon_deg: Col.F64
+    alt_m: Col.F64
+    v_east_mps: Col.F64
+    v_north_mps: Col.F64
+    v_up_mps: Col.F64
+    var_alt_m2: Col.F64
+    cov_ee: Col.F64
+    cov_en: Col.F64
+    cov_nn: Col.F64
+    cov_e_ve: Col.F64
+    cov_e_vn: Col.F64
+    cov_n_ve: Col.F64
+    cov_n_vn: Col.F64
+    cov_ve_ve: Col.F64
+    cov_ve_vn: Col.F64
+    cov_vn_vn: Col.F64
+    status: Col.Status
+    quality: Col.F64
+    sensor_kinds: Col.I8
+    mode_s: Col.I32
+    squawk: Col.I16
+    callsign: Col.Callsign
+    responsible: Col.Owner
+    n_sources: Col.I16
+    sources: Annotated[NDArray[np.str_], np.str_]
+    """A text column of whatever width its longest entry needs."""
 
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "system_id": np.int64,
-        **{k: v for k, v in TrackReports.DTYPES.items() if k not in ("time_s", "owner", "track_id")},
-        "responsible": OWNER_DTYPE,
-        "n_sources": np.int16,
-        "sources": np.str_,
-    }
-    """The columns of `TrackReports` (system_id instead of owner and track_id) and the make-up;
-    `sources` is a text column of whatever width its longest entry needs."""
     DEFAULTS: ClassVar[dict[str, Any]] = {**TrackReports.DEFAULTS, "n_sources": 0}
 
     def covariance(self) -> NDArray[np.float64]:

@@ -1,14 +1,14 @@
 """One partner per process over NATS JetStream (`commonsky node`): the same `Node`, real transport.
 
-The node's own plots come from its sensors in a scenario (every partner simulates the same
-scenario and seed, and keeps only its own sensors' plots), released against the wall clock at
-`speed` simulated seconds per second from a pacing epoch (the wall-clock UTC time at which the
-scenario starts; `start_epoch_s` in the config, else the moment the node first started, kept in
-`out/pacing.json` so a restart keeps the same pace). Every `tick_s` simulated seconds the node
-takes the plots released since its last tick, ticks (tracks, exports, fuses) and publishes its
-track batches and heartbeat. Between ticks it waits on its peers' durable consumers and fuses
-each partner batch **on arrival** (`Node.fuse`), so a partner's update reaches the common
-picture without waiting for the next tick.
+The node's own plots come from its live inputs on the wall clock, or from its sensors in a
+scenario (every partner simulates the same scenario and seed, and keeps only its own sensors'
+plots), released against the wall clock at `speed` simulated seconds per second from a pacing epoch
+(the wall-clock UTC time at which the scenario starts; `start_epoch_s` in the config, else the
+moment the node first started, kept in `out/pacing.json` so a restart keeps the same pace). Every
+`tick_s` simulated seconds the node takes the plots released since its last tick, ticks (tracks,
+exports, fuses) and publishes its track batches and heartbeat. Between ticks it waits on its peers'
+durable consumers and fuses each partner batch **on arrival** (`Node.fuse`), so a partner's update
+reaches the common picture without waiting for the next tick.
 
 A link outage of the scenario that involves this partner is played for real: during the window
 the node takes nothing from that peer (the messages wait on its durable consumer, as they would
@@ -22,7 +22,7 @@ display and writing its outputs; `status.json` (rewritten every second) and the 
 link's state, and on its return the durable consumers deliver everything missed, once.
 
 Without NATS credentials the node runs stand-alone: nothing is published or received, and any
-peers the scenario names are reported down. That is the mode for one receiver's owner: live
+peers it names are reported down. That is the mode for one receiver's owner: live
 inputs, the local picture, assessment, recording, outputs and the display, no coalition server.
 
 A restarted process replays its recording to rebuild the node, then goes on at the current time
@@ -36,10 +36,8 @@ and the sequence number of each batch sent, and per fusion the batches it fused:
 compute the plot-to-fused-picture latency across processes on one host
 (`benchmarks/nats_latency.py`).
 
-Node config (TOML): `partner`, `scenario` (path, relative to the config file), optional `seed`,
-`speed` (default 1.0), `tick_s` (default 0.1), `start_epoch_s`, `duration_s` (default: the
-scenario's), `out` (directory for the recording, `local_tracks.csv`, `fused_tracks.csv`,
-`status.json`, `pacing.json` and `timing.jsonl`; relative to the config file).
+The node's config (`LiveNodeConfig`, `commonsky.network.live_config`) names a scenario, or, for a node
+without one (e.g. one receiver's owner), its sensors, inputs, frame origin and optional peers and sharing.
 """
 
 from __future__ import annotations
@@ -50,7 +48,6 @@ import logging
 import os
 import threading
 import time
-import tomllib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,18 +58,17 @@ import numpy as np
 
 from commonsky.core.batches import Plots, Tracks
 from commonsky.core.errors import ConfigError
-from commonsky.core.sensors import SensorSpec
-from commonsky.feeds.inputs import FeedInput, InputSpec
+from commonsky.feeds.inputs import FeedInput
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
-from commonsky.formats import TracksCsvWriter, read_sensors
+from commonsky.formats import TracksCsvWriter
 from commonsky.formats.contracts import open_cut_back
+from commonsky.network.live_config import CONFIG_CHANGES as CONFIG_CHANGES
+from commonsky.network.live_config import LiveNodeConfig, live_input, node_setup
 from commonsky.network.node import Node, NodeConfig, TickOutput, checkpoint_state, resume
-from commonsky.network.runner import alert_lines, node_configs
+from commonsky.network.runner import alert_lines
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import Credentials
-from commonsky.sim import load_scenario, simulate
-from commonsky.sim.scenario import Region
 from commonsky.store import Checkpoint, Recorder, prune, read_meta, write_atomically, write_checkpoint
 from commonsky.store.recording import META
 
@@ -84,107 +80,8 @@ FETCH_TIMEOUT_S = 0.025
 """How long one wait for peers' messages lasts: short, so the node keeps its tick."""
 ACK_WAIT_S = 2.0
 """A fetched message not acked this long (its node died) is delivered again: a restarted node gets it."""
-DEFAULT_TICK_S = 0.1
-DEFAULT_CHECKPOINT_S = 300.0
 UNSENT_BYTES = 64 * 1024 * 1024
 """At most this much of undelivered track batches is sent again after a restart (the transport's outbox bound)."""
-CONFIG_CHANGES = ("refuse", "apply", "new-recording")
-
-
-def _positive(path: Path, data: dict[str, Any], key: str, default: float) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(str(path), key, f"expected a positive number, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class LiveNodeConfig:
-    """A `commonsky node` configuration, validated once."""
-
-    partner: str
-    scenario: Path
-    out: Path
-    seed: int | None = None
-    speed: float = 1.0
-    tick_s: float = DEFAULT_TICK_S
-    start_epoch_s: float | None = None
-    duration_s: float | None = None
-    inputs: tuple[str, ...] = ()
-    """Live feed URLs (`commonsky.feeds.InputSpec`); when given they replace the scenario's plots."""
-    outputs: tuple[str, ...] = ()
-    """Picture output URLs (`commonsky.feeds.OutputSpec`): the fused picture each tick."""
-    sensors: Path | None = None
-    """sensors.json describing the radars behind the inputs (ADS-B receivers get a default entry)."""
-    checkpoint_s: float = DEFAULT_CHECKPOINT_S
-    """Node seconds between checkpoints: a restart replays at most this much of the recording."""
-    retain_s: float | None = None
-    """Keep this many node seconds of recording before the newest checkpoint (None: everything)."""
-    retain_bytes: int | None = None
-    """Keep the recording under this many bytes, dropping its oldest checkpoints and segments (None: no cap)."""
-    sync_interval_s: float = 1.0
-    """The recording is forced to the disk at least this often (and always before an acknowledgement)."""
-    on_config_change: str = "refuse"
-    """A restart whose configuration differs from the recording's: "refuse", "apply" (the new sharing
-    policies, assessment and zones from now on, recorded) or "new-recording" (the old one is set aside)."""
-
-    @classmethod
-    def load(cls, path: str | Path, out: Path | None = None) -> LiveNodeConfig:
-        """Read a node config TOML; errors name the file and the key. `out` overrides (or stands in for) its `out`."""
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(str(p), "(file)", f"cannot read: {exc}") from None
-        allowed = {"partner", "scenario", "out", "seed", "speed", "tick_s", "start_epoch_s", "duration_s"}
-        allowed |= {"inputs", "outputs", "sensors", "users"}  # [[users]]: the display's, `commonsky serve --users`
-        allowed |= {"checkpoint_s", "retain_s", "retain_bytes", "sync_interval_s", "on_config_change"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ConfigError(str(p), unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        for key in ("partner", "scenario") if out is not None else ("partner", "scenario", "out"):
-            if not isinstance(data.get(key), str) or not data[key]:
-                raise ConfigError(str(p), key, "required text")
-        epoch = data.get("start_epoch_s")
-        urls: dict[str, tuple[str, ...]] = {}
-        for key in ("inputs", "outputs"):
-            value = data.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(str(p), key, "expected a list of URLs")
-            urls[key] = tuple(value)
-        sensors = data.get("sensors")
-        if sensors is not None and not isinstance(sensors, str):
-            raise ConfigError(str(p), "sensors", "expected a sensors.json path")
-        if data.get("on_config_change", "refuse") not in CONFIG_CHANGES:
-            raise ConfigError(str(p), "on_config_change", f"one of {', '.join(CONFIG_CHANGES)}")
-        return cls(
-            partner=data["partner"],
-            scenario=(p.parent / data["scenario"]).resolve(),
-            out=out.resolve() if out is not None else (p.parent / data["out"]).resolve(),
-            seed=data.get("seed"),
-            speed=_positive(p, data, "speed", 1.0),
-            tick_s=_positive(p, data, "tick_s", DEFAULT_TICK_S),
-            start_epoch_s=None if epoch is None else _positive(p, data, "start_epoch_s", 0.0),
-            duration_s=data.get("duration_s"),
-            inputs=urls["inputs"],
-            outputs=urls["outputs"],
-            sensors=None if sensors is None else (p.parent / sensors).resolve(),
-            checkpoint_s=_positive(p, data, "checkpoint_s", DEFAULT_CHECKPOINT_S),
-            retain_s=None if "retain_s" not in data else _positive(p, data, "retain_s", 1.0),
-            retain_bytes=None if "retain_bytes" not in data else int(_positive(p, data, "retain_bytes", 1.0)),
-            sync_interval_s=_positive(p, data, "sync_interval_s", 1.0),
-            on_config_change=data.get("on_config_change", "refuse"),
-        )
-
-
-def _live_input(url: str) -> InputSpec:
-    """A node input; a file replays as if live, so only at its recorded pace (the node's clock is the wall clock)."""
-    spec = InputSpec.parse(url)
-    if spec.scheme == "file" and spec.speed != 1.0:
-        raise ConfigError(
-            url, "speed", "a node replays a file at its recorded pace (speed=1): its clock is the wall clock"
-        )
-    return spec
 
 
 def _pacing_epoch(config: LiveNodeConfig) -> float:
@@ -434,44 +331,30 @@ async def run_live_node(
     progress: Callable[[float], None] | None = None,
     hooks: LiveHooks | None = None,
 ) -> dict[str, Any]:
-    """Run one partner's node until the scenario ends, over NATS (`creds`) or stand-alone (None); returns a summary."""
+    """Run one partner's node to the end of its run, over NATS (`creds`) or stand-alone (None); returns a summary."""
     hooks = hooks or LiveHooks()
-    scenario = load_scenario(config.scenario)
-    simulation = simulate(scenario, seed=config.seed)
-    node_config = next((c for c in node_configs(scenario, simulation) if c.partner == config.partner), None)
-    if node_config is None:
-        raise ConfigError(str(config.scenario), "partners", f"no partner {config.partner!r} in the scenario")
+    inputs = [live_input(url) for url in config.inputs]
+    setup = node_setup(config, inputs)
     # Separate processes pace themselves: a peer's batch may be stamped up to a tick ahead of us.
-    node_config = replace(node_config, clock_tolerance_s=PACING_TOLERANCE_S)
-    outages = [
-        (e["partner_b"] if e["partner_a"] == config.partner else e["partner_a"], e["time_s"], e["end_time_s"])
-        for e in simulation.events
-        if e["kind"] == "link_outage" and config.partner in (e["partner_a"], e["partner_b"])
-    ]
-
+    node_config = replace(setup.node_config, clock_tolerance_s=PACING_TOLERANCE_S)
     all_peers = node_config.peers
 
     def reachable(now_s: float) -> tuple[str, ...]:
         """The peers whose link to us is up at `now_s` (scenario link outages are played for real)."""
-        cut = {peer for peer, lo, hi in outages if lo <= now_s < hi}
+        cut = {peer for peer, lo, hi in setup.outages if lo <= now_s < hi}
         return tuple(p for p in all_peers if p not in cut)
 
-    feeds = [FeedInput(_live_input(url), as_live=True) for url in config.inputs]
+    feeds = [FeedInput(spec, as_live=True) for spec in inputs]
     pictures = [PictureOutput(OutputSpec.parse(url)) for url in config.outputs]
-    if feeds:
-        node_config = replace(node_config, sensors=feed_sensors(config, feeds, scenario.region))
-        plots = Plots.empty()
-    else:
-        own = {s.id for s in simulation.sensors if s.partner == config.partner}
-        plots = simulation.plots.take(np.isin(simulation.plots.sensor_id, list(own)))
+    plots = setup.plots
     alerts = _AlertLog(config.out / "alerts.jsonl")
     tracks_out = _TracksLog(config.out)
     node, last, ticks, restart, unsent = _resume(config, node_config, alerts, tracks_out)
     epoch = _pacing_epoch(config)
     # Live feeds run on the wall clock (UTC); a simulated scenario on its own time, paced from the epoch.
-    start = epoch if feeds else scenario.start_time_s
-    speed = 1.0 if feeds else config.speed
-    end = start + (config.duration_s or scenario.duration_s)
+    start = epoch if setup.start_time_s is None else setup.start_time_s
+    speed = 1.0 if setup.start_time_s is None else config.speed
+    end = start + (config.duration_s or setup.duration_s)
     tick_times = start + config.tick_s * np.arange(1, int(np.ceil((end - start) / config.tick_s - 1e-9)) + 1)
     done = float(last.time_s) if last is not None else start
     last_checkpoint_s = done
@@ -534,7 +417,7 @@ async def run_live_node(
                 await _receive(transport, node, hooks.lock, timing, up, pace, (previous, now), wait)
             # Messages that came while ticks ran late are taken in by this tick's fusion.
             await _receive(transport, node, hooks.lock, timing, reachable(now), pace, (previous, now), 0.0)
-            if feeds:
+            if setup.start_time_s is None:
                 tick_plots = _drain(intake)
                 release = np.full(len(tick_plots), time.time())
             else:
@@ -638,23 +521,6 @@ def _drain(intake: asyncio.Queue[Plots]) -> Plots:
     while not intake.empty():
         batches.append(intake.get_nowait())
     return Plots.concat(batches).sorted_by_time() if batches else Plots.empty()
-
-
-def feed_sensors(config: LiveNodeConfig, feeds: list[FeedInput], region: Region) -> tuple[SensorSpec, ...]:
-    """The sensors behind live inputs: sensors.json for radars, a default receiver per ADS-B input.
-
-    An ADS-B receiver stands at its input's `ref` (else the scenario's region centre).
-    """
-    described = list(read_sensors(config.sensors)) if config.sensors is not None else []
-    known = {s.id for s in described}
-    for feed in feeds:
-        spec = feed.spec
-        if spec.format in ("asterix", "pcap", "final") or spec.sensor_id in known:
-            continue
-        lat, lon = spec.reference if spec.reference is not None else (region.lat_deg, region.lon_deg)
-        described.append(SensorSpec.adsb_receiver(spec.sensor_id, config.partner, lat, lon))
-        known.add(spec.sensor_id)
-    return tuple(described)
 
 
 async def _receive(

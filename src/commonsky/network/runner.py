@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,21 +61,26 @@ class ScenarioRun:
 
 
 def assessment_inputs(scenario: Scenario) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The scenario's `[assess]` table without `zones`, and the zones GeoJSON its `zones` path names.
+    """The scenario's `[assess]` table without `zones`, and the zones GeoJSON its `zones` path names."""
+    return assessment_and_zones(scenario.assess, scenario.source)
 
-    The path is relative to the scenario file; without one, no zones.
+
+def assessment_and_zones(assess: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An `[assess]` table without `zones`, and the zones GeoJSON its `zones` path names.
+
+    The path is relative to the file `source` (a scenario or a node config); without one, no zones.
     """
-    table = dict(scenario.assess)
+    table = dict(assess)
     path = table.pop("zones", None)
     if path is None:
         return table, dict(NO_ZONES)
     if not isinstance(path, str):
-        raise ConfigError(scenario.source, "assess.zones", f"expected a GeoJSON file path, got {path!r}")
-    full = Path(scenario.source).parent / path
+        raise ConfigError(source, "assess.zones", f"expected a GeoJSON file path, got {path!r}")
+    full = Path(source).parent / path
     try:
         return table, json.loads(full.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(scenario.source, "assess.zones", f"cannot read {full}: {exc}") from None
+        raise ConfigError(source, "assess.zones", f"cannot read {full}: {exc}") from None
 
 
 def node_configs(scenario: Scenario, simulation: SimulationOutput) -> list[NodeConfig]:

@@ -4,7 +4,8 @@
 contracts (sensors.json, plots.csv, truth.csv) plus events.json and sensor_errors.json.
 """
 
-from commonsky.sim.scenario import Scenario, load_scenario, parse_scenario
+from commonsky.sim.scenario import Scenario
+from commonsky.sim.scenario_file import load_scenario, parse_scenario
 from commonsky.sim.simulate import SimulationOutput, simulate, write_outputs
 from commonsky.sim.traffic import Trajectories
 

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from commonsky.core.batches import Plots
 from commonsky.core.geodesy import radar_horizon_m, sensor_aer
-from commonsky.core.sensors import SensorKind
+from commonsky.core.sensors import SensorKind, SensorSpec
 from commonsky.sim.events import EventEffects
 from commonsky.sim.scenario import (
     FEET_M,
@@ -45,9 +45,9 @@ def _quantise(value: FloatArray, quantum: float) -> FloatArray:
     return np.round(value / quantum) * quantum
 
 
-def _in_cover(sensor: SensorConfig, slant_m: FloatArray, alt_m: FloatArray) -> NDArray[np.bool_]:
+def _in_cover(spec: SensorSpec, slant_m: FloatArray, alt_m: FloatArray) -> NDArray[np.bool_]:
     """Within the instrumented range and the line of sight over a 4/3 Earth."""
-    return (slant_m <= sensor.max_range_m) & (slant_m <= radar_horizon_m(sensor.alt_m, alt_m))
+    return (slant_m <= spec.max_range_m) & (slant_m <= radar_horizon_m(spec.alt_m, alt_m))
 
 
 def _blocks(n_times: int, n_targets: int) -> list[slice]:
@@ -72,14 +72,15 @@ def radar_plots(
     the Mode A code, Mode C altitude (100 ft steps) and, for Mode S aircraft, the address.
     """
     phase_rng, detect_rng, noise_rng, clutter_rng = (np.random.default_rng(s) for s in seeds.spawn(4))
-    period = sensor.scan_period_s
+    spec = sensor.spec
+    period = spec.scan_period_s
     duration = scenario.duration_s
     phase = phase_rng.uniform(0.0, period)
     scan_start = phase + period * np.arange(-1, math.ceil((duration - phase) / period) + 1, dtype=np.float64)
-    ssr = sensor.kind is SensorKind.SSR
+    ssr = spec.kind is SensorKind.SSR
     floor = Equipage.MODE_AC.code if ssr else Equipage.NONE.code
     candidates = np.flatnonzero(targets.equipage >= floor)
-    site = (sensor.lat_deg, sensor.lon_deg, sensor.alt_m)
+    site = (spec.lat_deg, spec.lon_deg, spec.alt_m)
     parts: list[Plots] = []
     for block in _blocks(len(scan_start), len(candidates)):
         starts = scan_start[block]
@@ -89,26 +90,26 @@ def radar_plots(
         az, _, slant = sensor_aer(*site, lat, lon, alt)
         # Skip pairs that cannot come into cover within one scan, before the costly iterations.
         reach = (MAX_SPEED_MPS + MAX_VERTICAL_RATE_MPS) * period
-        horizon = radar_horizon_m(sensor.alt_m, alt + MAX_VERTICAL_RATE_MPS * period) + reach
+        horizon = radar_horizon_m(spec.alt_m, alt + MAX_VERTICAL_RATE_MPS * period) + reach
         near = (t_scan + period >= 0.0) & (t_scan <= duration)
-        near &= (slant <= sensor.max_range_m + reach) & (slant <= horizon)
+        near &= (slant <= spec.max_range_m + reach) & (slant <= horizon)
         index, t_scan, az = index[near], t_scan[near], az[near]
         for _ in range(ILLUMINATION_ITERATIONS):
             t = t_scan + az / 360.0 * period
             lat, lon, alt = trajectories.position(index, t)
             az, _, slant = sensor_aer(*site, lat, lon, alt)
-        seen = (t >= 0.0) & (t <= duration) & trajectories.alive(index, t) & _in_cover(sensor, slant, alt)
-        seen &= effects.sensor_up(sensor.id, t)
+        seen = (t >= 0.0) & (t <= duration) & trajectories.alive(index, t) & _in_cover(spec, slant, alt)
+        seen &= effects.sensor_up(spec.id, t)
         if ssr:
             seen &= effects.transponder_on(index, t)
-        seen[seen] = detect_rng.random(int(seen.sum())) < sensor.pd
+        seen[seen] = detect_rng.random(int(seen.sum())) < spec.pd
         index, t, az, slant, alt = index[seen], t[seen], az[seen], slant[seen], alt[seen]
         noise = noise_rng.standard_normal((2, len(t)))
         columns: dict[str, ArrayLike] = {
             "time_s": scenario.start_time_s + t + sensor.time_offset_s,
-            "sensor_id": np.full(len(t), sensor.id),
-            "range_m": slant + sensor.range_bias_m + sensor.sigma_range_m * noise[0],
-            "azimuth_deg": np.mod(az + sensor.azimuth_bias_deg + sensor.sigma_azimuth_deg * noise[1], 360.0),
+            "sensor_id": np.full(len(t), spec.id),
+            "range_m": slant + sensor.range_bias_m + spec.sigma_range_m * noise[0],
+            "azimuth_deg": np.mod(az + sensor.azimuth_bias_deg + spec.sigma_azimuth_deg * noise[1], 360.0),
             "truth_id": index + 1,
         }
         if ssr:
@@ -130,17 +131,18 @@ def _clutter(
     rng: np.random.Generator,
 ) -> Plots:
     """False plots: per scan Poisson(density * coverage area), uniform in area over the coverage disk."""
-    area_km2 = math.pi * (sensor.max_range_m / 1000.0) ** 2
+    spec = sensor.spec
+    area_km2 = math.pi * (spec.max_range_m / 1000.0) ** 2
     counts = rng.poisson(sensor.clutter_density_per_km2 * area_km2, size=len(scan_start))
     n = int(counts.sum())
     az = rng.uniform(0.0, 360.0, n)
-    ground = sensor.max_range_m * np.sqrt(rng.random(n))
-    t = np.repeat(scan_start, counts) + az / 360.0 * sensor.scan_period_s
-    keep = (t >= 0.0) & (t <= scenario.duration_s) & effects.sensor_up(sensor.id, t)
+    ground = spec.max_range_m * np.sqrt(rng.random(n))
+    t = np.repeat(scan_start, counts) + az / 360.0 * spec.scan_period_s
+    keep = (t >= 0.0) & (t <= scenario.duration_s) & effects.sensor_up(spec.id, t)
     return Plots.build(
         int(keep.sum()),
         time_s=scenario.start_time_s + t[keep] + sensor.time_offset_s,
-        sensor_id=np.full(int(keep.sum()), sensor.id),
+        sensor_id=np.full(int(keep.sum()), spec.id),
         range_m=ground[keep],
         azimuth_deg=az[keep],
         truth_id=np.full(int(keep.sum()), -1),
@@ -189,23 +191,24 @@ def adsb_plots(
     (`broadcast_normals`), and any spoofing offset; altitude is in 25 ft steps.
     """
     _, detect_rng, _, _ = (np.random.default_rng(s) for s in seeds.spawn(4))
-    period = sensor.scan_period_s
+    spec = sensor.spec
+    period = spec.scan_period_s
     duration = scenario.duration_s
     candidates = np.flatnonzero(targets.equipage == Equipage.ADSB.code)
     slots = np.arange(math.ceil(duration / period) + 1)
     sigma = sensor.position_sigma_m
-    site = (sensor.lat_deg, sensor.lon_deg, sensor.alt_m)
+    site = (spec.lat_deg, spec.lon_deg, spec.alt_m)
     parts: list[Plots] = []
     for block in _blocks(len(slots), len(candidates)):
         index = np.tile(candidates, len(slots[block]))
         t = (np.repeat(slots[block], len(candidates)) + targets.adsb_phase[index]) * period
         sent = (t <= duration) & trajectories.alive(index, t) & effects.transponder_on(index, t)
-        sent &= effects.sensor_up(sensor.id, t)
+        sent &= effects.sensor_up(spec.id, t)
         index, t = index[sent], t[sent]
         lat, lon, alt = trajectories.position(index, t)
         _, _, slant = sensor_aer(*site, lat, lon, alt)
-        heard = _in_cover(sensor, slant, alt)
-        heard[heard] = detect_rng.random(int(heard.sum())) < sensor.pd
+        heard = _in_cover(spec, slant, alt)
+        heard[heard] = detect_rng.random(int(heard.sum())) < spec.pd
         index, t, lat, lon, alt = index[heard], t[heard], lat[heard], lon[heard], alt[heard]
         east, north = effects.spoof_offset(index, t)
         noise = broadcast_normals(targets.broadcast_key, index, t)
@@ -214,7 +217,7 @@ def adsb_plots(
             Plots.build(
                 len(t),
                 time_s=scenario.start_time_s + t + sensor.time_offset_s,
-                sensor_id=np.full(len(t), sensor.id),
+                sensor_id=np.full(len(t), spec.id),
                 lat_deg=lat + np.degrees(dlat),
                 lon_deg=np.mod(lon + np.degrees(dlon) + 180.0, 360.0) - 180.0,
                 altitude_m=_quantise(alt, ADSB_ALTITUDE_QUANTUM_M),

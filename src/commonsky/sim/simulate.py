@@ -95,8 +95,8 @@ def simulate(
     parts: list[Plots] = []
     sensors = scenario.sensors
     for i, sensor in enumerate(sensors):
-        model = adsb_plots if sensor.kind is SensorKind.ADSB else radar_plots
-        parts.append(model(sensor, scenario, targets, trajectories, effects, sensor_seeds(run_seed, sensor.id)))
+        model = adsb_plots if sensor.spec.kind is SensorKind.ADSB else radar_plots
+        parts.append(model(sensor, scenario, targets, trajectories, effects, sensor_seeds(run_seed, sensor.spec.id)))
         report(TRAFFIC_SHARE + (1.0 - TRAFFIC_SHARE) * (i + 1) / len(sensors))
     return SimulationOutput(
         scenario=scenario,
@@ -105,7 +105,7 @@ def simulate(
         plots=Plots.concat(parts).sorted_by_time(),
         truth=truth,
         events=event_records(scenario, targets, trajectories),
-        sensor_errors={s.id: s.errors for s in sensors},
+        sensor_errors={s.spec.id: s.errors for s in sensors},
     )
 
 

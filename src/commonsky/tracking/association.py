@@ -1,10 +1,8 @@
-"""Gating and global-nearest-neighbour assignment over sparse candidate pairs.
+"""Pre-gating and one-to-one assignment over sparse candidate pairs (the solvers behind `associate.GNN`).
 
-The associator sees only pairs that survived the pre-gate and the Mahalanobis gate, as flat
-arrays (plot, column, cost). Columns are (track, sensor) keys so one track can take one plot from
-each sensor in a slice. Independent clusters are found as connected components of the bipartite
-pair graph and each is solved exactly by `scipy.optimize.linear_sum_assignment`; singletons are
-assigned without a solver call. JPDA or MHT would replace `assign_gnn` behind the same inputs.
+Pairs come as flat arrays (a, b, cost). Independent clusters are found as connected components of
+the bipartite pair graph and each is solved exactly by `scipy.optimize.linear_sum_assignment`;
+singletons are assigned without a solver call. Fusion uses the same solver for its own pairs.
 """
 
 from __future__ import annotations
@@ -65,12 +63,3 @@ def assign_pairs(a: I64, b: I64, cost: F64) -> I64:
         lookup[r_inv, c_inv] = idx
         chosen.append(lookup[r_sel[ok], c_sel[ok]])
     return np.sort(np.concatenate(chosen))
-
-
-def assign_gnn(plot: I64, column: I64, cost: F64) -> tuple[I64, I64]:
-    """GNN: the minimum-total-cost one-to-one assignment of plots to columns among the candidate pairs.
-
-    Returns the chosen (plot, column) pairs.
-    """
-    picked = assign_pairs(plot, column, cost)
-    return plot[picked], column[picked]

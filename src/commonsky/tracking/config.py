@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from commonsky.core.config import read_toml_section, with_overrides
+from commonsky.tracking.associate import ASSOCIATORS, Associator
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class TrackerConfig:
     """Standard deviation of that assumed altitude."""
 
     # Gating and association.
+    associator: str | Associator = "gnn"
+    """How plots are shared among the tracks that gate them: a name from `associate.ASSOCIATORS`
+    ("gnn": global nearest neighbour), or an object implementing `associate.Associator` (in code only)."""
     gate_chi2: float = 16.0
     """Mahalanobis gate on a 2-D innovation (16 keeps 99.97 % of true plots)."""
     initiation_exclusion_chi2: float = 60.0
@@ -95,4 +99,4 @@ class TrackerConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "tracker config") -> TrackerConfig:
         """Validate a mapping of overrides against the declared fields and their types."""
-        return with_overrides(cls(), data, source)
+        return with_overrides(cls(), data, source, choices={"associator": tuple(ASSOCIATORS)})

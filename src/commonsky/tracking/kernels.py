@@ -2,11 +2,11 @@
 
 A round of updates touches a few hundred tracks, each a 5-state, 2-model filter. As NumPy batch
 operations that costs hundreds of tiny array calls per round, dominated by call overhead; as one
-compiled loop over rows it is a few microseconds per plot. The motion models match the NumPy
-ones in `models` (used for output prediction) and the radar geometry matches `measurements`.
+compiled loop over rows it is a few microseconds per plot. The IMM iterates over the rows of the
+`motion` table; the radar geometry matches `measurements`.
 
 Conventions: state [e, n, v_e, v_n, omega, h, v_h] (m, m/s, rad/s; h the height above the
-ellipsoid); model 0 is CV, model 1 is CT in the horizontal plane, both CV in height. A plot is a
+ellipsoid); each model is CV or CT in the horizontal plane and CV in height. A plot is a
 3-vector: radar (slant range m, azimuth rad, Mode C height m), ADS-B (e m, n m, height m); a
 plot without a height (primary radar) has a zero third row in H, so only the geometry couples it
 to h. That is how primary-only tracks get their height from several radars.
@@ -21,14 +21,16 @@ from numba import njit
 from numpy.typing import NDArray
 
 from commonsky.core.geodesy import EARTH_RADIUS_M, WGS84_A, WGS84_B, WGS84_E2, WGS84_EP2, WGS84_F
+from commonsky.tracking.motion import M_ENTRY_RATE, M_Q, M_Q_TURN, M_Q_VERTICAL, M_TURN
 
 F64 = NDArray[np.float64]
+PlotColumns = tuple[F64, F64, NDArray[np.bool_], NDArray[np.bool_], F64, F64]
+"""Plots as the kernels take them: z (K,3), sigma (K,3), has_height, is_radar, sensor position (K,3), axes (K,3,3)."""
+Frame = tuple[F64, F64]
+"""The local frame as the kernels take it: ECEF origin (3,) and ECEF-to-frame rotation (3,3)."""
 
 SMALL_TURN = 1e-6
 LOG_2PI = math.log(2.0 * math.pi)
-# Parameter vector layout shared with the tracker.
-P_Q_CV, P_Q_CT, P_Q_TURN, P_CV_SOJOURN, P_CT_SOJOURN, P_Q_VERTICAL = 0, 1, 2, 3, 4, 5
-N_PARAMS = 6
 NX = 7
 """State dimension."""
 NZ = 3
@@ -141,25 +143,14 @@ def _sandwich(A: F64, P: F64, out: F64, tmp: F64) -> None:
 
 
 @njit(cache=True, fastmath=True)
-def _predict(
-    x: F64,
-    P: F64,
-    dt: float,
-    turn_model: bool,
-    q: float,
-    q_turn: float,
-    q_vertical: float,
-    xn: F64,
-    Pn: F64,
-    F: F64,
-    tmp: F64,
-) -> None:
-    """CV or CT (EKF) prediction of one state into xn, Pn; height is constant-rate in both; F, tmp scratch."""
+def _predict(x: F64, P: F64, dt: float, model: F64, xn: F64, Pn: F64, F: F64, tmp: F64) -> None:
+    """Prediction of one state into xn, Pn by one row of the model table (CV, or CT as an EKF); height is
+    constant-rate in both; F, tmp scratch."""
     for i in range(NX):
         for j in range(NX):
             F[i, j] = 1.0 if i == j else 0.0
         xn[i] = x[i]
-    if turn_model:
+    if model[M_TURN] != 0.0:
         ve, vn, w = x[2], x[3], x[4]
         wt = w * dt
         s, c = math.sin(wt), math.cos(wt)
@@ -189,50 +180,43 @@ def _predict(
     xn[5] = x[5] + dt * x[6]
     F[5, 6] = dt
     _sandwich(F, P, Pn, tmp)
-    _add_noise(Pn, dt, q, q_turn, q_vertical)
+    _add_noise(Pn, dt, model[M_Q], model[M_Q_TURN], model[M_Q_VERTICAL])
 
 
 @njit(cache=True, fastmath=True)
-def _measurement(
-    origin: F64,
-    rot: F64,
-    is_radar: bool,
-    s_pos: F64,
-    s_rot: F64,
-    e: float,
-    n: float,
-    h: float,
-    sigma: F64,
-    has_height: bool,
-    zp: F64,
-    H: F64,
-    R: F64,
-    J: F64,
-    H2: F64,
-) -> None:
-    """Predicted plot zp (3) at state (e, n, h); fills H (3 x NX) and R (3x3). H2, J are scratch."""
+def _measurement(frame: Frame, plots: PlotColumns, k: int, xs: F64, zp: F64, H: F64, R: F64, J: F64, H2: F64) -> None:
+    """Predicted plot k of `plots` zp (3) at state xs; fills H (3 x NX) and R (3x3). H2, J are scratch."""
+    origin, rot = frame
+    _, sigma, has_height, is_radar, s_pos, s_rot = plots
     for i in range(NZ):
         for j in range(NX):
             H[i, j] = 0.0
         for j in range(NZ):
             R[i, j] = 0.0
-    R[0, 0] = sigma[0] * sigma[0]
-    R[1, 1] = sigma[1] * sigma[1]
-    if is_radar:
-        zp[0], zp[1] = _radar_geometry(origin, rot, s_pos, s_rot, e, n, h, H2, J)
+    R[0, 0] = sigma[k, 0] * sigma[k, 0]
+    R[1, 1] = sigma[k, 1] * sigma[k, 1]
+    e, n, h = xs[0], xs[1], xs[5]
+    if is_radar[k]:
+        zp[0], zp[1] = _radar_geometry(origin, rot, s_pos[k], s_rot[k], e, n, h, H2, J)
         H[0, 0], H[0, 1], H[0, 5] = H2[0, 0], H2[0, 1], J[0]
         H[1, 0], H[1, 1], H[1, 5] = H2[1, 0], H2[1, 1], J[1]
     else:
         zp[0], zp[1] = e, n
         H[0, 0] = 1.0
         H[1, 1] = 1.0
-    if has_height:
+    if has_height[k]:
         zp[2] = h
         H[2, 5] = 1.0
-        R[2, 2] = sigma[2] * sigma[2]
+        R[2, 2] = sigma[k, 2] * sigma[k, 2]
     else:
         zp[2] = 0.0
         R[2, 2] = 1.0  # an empty row: zero innovation, unit variance, no effect
+
+
+@njit(cache=True, fastmath=True)
+def _observation_scratch() -> tuple[F64, F64, F64, F64, F64, F64]:
+    """Scratch of one predicted plot: H (NZ,NX), R (NZ,NZ), H2 (2,2), J (2), zp (NZ), innovation (NZ)."""
+    return np.empty((NZ, NX)), np.empty((NZ, NZ)), np.empty((2, 2)), np.empty(2), np.empty(NZ), np.empty(NZ)
 
 
 @njit(cache=True, fastmath=True)
@@ -311,15 +295,26 @@ def _ekf_update(
 
 
 @njit(cache=True, fastmath=True)
-def _mix(x: F64, P: F64, w0: float, w1: float, x0: F64, P0: F64) -> None:
-    """x0, P0 = the Gaussian mixture w0 N(x[0], P[0]) + w1 N(x[1], P[1]) moment-matched."""
+def _weighted_sum(w: F64, x: F64, out: F64) -> None:
+    """out (NX) = sum_m w[m] x[m] over the models' rows of x."""
     for i in range(NX):
-        x0[i] = w0 * x[0, i] + w1 * x[1, i]
+        acc = w[0] * x[0, i]
+        for m in range(1, w.shape[0]):
+            acc += w[m] * x[m, i]
+        out[i] = acc
+
+
+@njit(cache=True, fastmath=True)
+def _mix(x: F64, P: F64, w: F64, x0: F64, P0: F64) -> None:
+    """x0, P0 = the Gaussian mixture sum_m w[m] N(x[m], P[m]) moment-matched."""
+    M = w.shape[0]
+    _weighted_sum(w, x, x0)
     for i in range(NX):
-        a0 = x[0, i] - x0[i]
-        a1 = x[1, i] - x0[i]
         for j in range(NX):
-            P0[i, j] = w0 * (P[0, i, j] + a0 * (x[0, j] - x0[j])) + w1 * (P[1, i, j] + a1 * (x[1, j] - x0[j]))
+            acc = w[0] * (P[0, i, j] + (x[0, i] - x0[i]) * (x[0, j] - x0[j]))
+            for m in range(1, M):
+                acc += w[m] * (P[m, i, j] + (x[m, i] - x0[i]) * (x[m, j] - x0[j]))
+            P0[i, j] = acc
 
 
 @njit(cache=True, fastmath=True)
@@ -328,131 +323,185 @@ def _wrap(angle: float) -> float:
 
 
 @njit(cache=True, fastmath=True)
-def _innovation(z: F64, zp: F64, H: F64, dx: F64, is_radar: bool, has_height: bool, nu: F64) -> None:
-    """z - (zp + H dx), azimuth wrapped; zero for an empty height row."""
+def _innovation(plots: PlotColumns, k: int, zp: F64, H: F64, dx: F64, nu: F64) -> None:
+    """z - (zp + H dx) of plot k of `plots`, azimuth wrapped; zero for an empty height row."""
+    z, _, has_height, is_radar, _, _ = plots
     for a in range(NZ):
         acc = zp[a]
         for j in range(NX):
             acc += H[a, j] * dx[j]
-        nu[a] = z[a] - acc
-    if is_radar:
+        nu[a] = z[k, a] - acc
+    if is_radar[k]:
         nu[1] = _wrap(nu[1])
-    if not has_height:
+    if not has_height[k]:
         nu[2] = 0.0
 
 
 @njit(cache=True, fastmath=True)
-def imm_update_rows(
+def _switching(models: F64) -> tuple[float, F64]:
+    """Total switching rate and the long-run share of each model (the last takes the remainder, so they sum to one)."""
+    M = models.shape[0]
+    rate = models[0, M_ENTRY_RATE]
+    for m in range(1, M):
+        rate += models[m, M_ENTRY_RATE]
+    shares = np.empty(M)
+    rest = 1.0
+    for m in range(M - 1):
+        shares[m] = models[m, M_ENTRY_RATE] / rate
+        rest -= shares[m]
+    shares[M - 1] = rest
+    return rate, shares
+
+
+@njit(cache=True, fastmath=True)
+def _transition(rate: float, shares: F64, dt: float, T: F64) -> None:
+    """Model transition probabilities T[i, j] over dt: each model relaxes towards the long-run shares."""
+    M = shares.shape[0]
+    decay = math.exp(-rate * max(dt, 0.0))
+    for i in range(M):
+        leave = 0.0
+        for j in range(M):
+            if j != i:
+                T[i, j] = shares[j] * (1.0 - decay)
+                leave += shares[j]
+        T[i, i] = shares[i] + leave * decay
+
+
+@njit(cache=True, fastmath=True)
+def _mixture(
+    xp: F64, Pp: F64, xu: F64, Pu: F64, ll: F64, weight: F64, missed: float, xo: F64, Po: F64, loglik: F64
+) -> None:
+    """Per model: the moment-matched mixture of the prediction (weight `missed`) and its update by each plot,
+    into xo, Po; loglik gets the log of the plots' weighted likelihood, given that one of them is the target's."""
+    M = xp.shape[0]
+    n = weight.shape[0]
+    detected = 1.0 - missed
+    for j in range(M):
+        for i in range(NX):
+            acc = missed * xp[j, i]
+            for a in range(n):
+                acc += weight[a] * xu[a, j, i]
+            xo[j, i] = acc
+        for i in range(NX):
+            for m in range(NX):
+                acc = missed * (Pp[j, i, m] + (xp[j, i] - xo[j, i]) * (xp[j, m] - xo[j, m]))
+                for a in range(n):
+                    acc += weight[a] * (Pu[a, j, i, m] + (xu[a, j, i] - xo[j, i]) * (xu[a, j, m] - xo[j, m]))
+                Po[j, i, m] = acc
+        top = ll[0, j]
+        for a in range(1, n):
+            top = max(top, ll[a, j])
+        acc = 0.0
+        for a in range(n):
+            acc += weight[a] / detected * math.exp(ll[a, j] - top)
+        loglik[j] = top + math.log(acc)
+
+
+@njit(cache=True, fastmath=True)
+def _model_probabilities(loglik: F64, c: F64, missed: float, mu: F64, m: F64) -> None:
+    """Posterior model probabilities into mu from the predicted ones c and each model's log-likelihood;
+    with weight `missed` the target was not seen and the predicted probabilities stand. m is scratch."""
+    M = c.shape[0]
+    for j in range(M):
+        m[j] = loglik[j] + math.log(c[j])
+    top = m.max()
+    for j in range(M):
+        m[j] = math.exp(m[j] - top)
+    total = m.sum()
+    for j in range(M):
+        m[j] = max(m[j] / total, 1e-6)
+    total = m.sum()
+    csum = c.sum()
+    for j in range(M):
+        mu[j] = m[j] / total
+        if missed > 0.0:
+            mu[j] = missed * c[j] / csum + (1.0 - missed) * mu[j]
+
+
+@njit(cache=True, fastmath=True)
+def imm_update(
     x: F64,
     P: F64,
     mu: F64,
     rows: NDArray[np.int64],
     dt: F64,
-    z: F64,
-    sigma: F64,
-    has_height: NDArray[np.bool_],
-    is_radar: NDArray[np.bool_],
-    s_pos: F64,
-    s_rot: F64,
-    origin: F64,
-    rot: F64,
-    params: F64,
+    start: NDArray[np.int64],
+    weight: F64,
+    missed: F64,
+    plots: PlotColumns,
+    frame: Frame,
+    models: F64,
 ) -> None:
-    """IMM interaction, model-matched prediction by dt and EKF update with one plot, in place.
+    """IMM interaction, model-matched prediction by dt and an EKF update with weighted plots, in place.
 
-    x (N,2,7), P (N,2,7,7), mu (N,2) hold every track; track rows[k] (distinct) takes plot k:
-    z[k] (3) with standard deviations sigma[k] (3), its third component valid when
-    has_height[k], from a radar at s_pos[k] with axes s_rot[k] when is_radar[k]. Working on the
-    whole arrays by index avoids copying every updated track's covariance in and out.
+    Track rows[k] (distinct) takes the plots start[k]:start[k+1] of `plots` with their weights, and
+    missed[k], the weight that none of them is the target's. Each model's posterior is the
+    moment-matched mixture of its update by each plot and, for the missed weight, its prediction: one
+    plot of weight one (GNN) is the plain IMM update, several (JPDA) give the PDA update. x (N,M,7),
+    P (N,M,7,7), mu (N,M) hold every track, M models as the rows of `models`; working on the whole
+    arrays by index avoids copying every updated track's covariance in and out.
     """
     K = rows.shape[0]
-    xo = np.empty((2, NX))
-    Po = np.empty((2, NX, NX))
-    mun = np.empty(2)
-    q_cv, q_ct, q_turn, q_v = params[P_Q_CV], params[P_Q_CT], params[P_Q_TURN], params[P_Q_VERTICAL]
-    rate = 1.0 / params[P_CV_SOJOURN] + 1.0 / params[P_CT_SOJOURN]
-    p_cv = (1.0 / params[P_CT_SOJOURN]) / rate
-    p_ct = 1.0 - p_cv
-    H = np.empty((NZ, NX))
-    R = np.empty((NZ, NZ))
-    H2 = np.empty((2, 2))
-    J = np.empty(2)
-    zp = np.empty(NZ)
-    nu = np.empty(NZ)
-    dx = np.empty(NX)
-    T = np.empty((2, 2))
-    c = np.empty(2)
-    loglik = np.empty(2)
-    x0 = np.empty(NX)
-    P0 = np.empty((NX, NX))
-    xp = np.empty((2, NX))
-    Pp = np.empty((2, NX, NX))
-    F = np.empty((NX, NX))
-    A = np.empty((NX, NZ))
-    tmp = np.empty((NX, NX))
-    PHt = np.empty((NX, NZ))
-    G = np.empty((NX, NZ))
-    S = np.empty((NZ, NZ))
-    Si = np.empty((NZ, NZ))
-    xr = np.empty(NX)
+    M = models.shape[0]
+    most = 1
+    for k in range(K):
+        most = max(most, start[k + 1] - start[k])
+    xu = np.empty((most, M, NX))
+    Pu = np.empty((most, M, NX, NX))
+    ll = np.empty((most, M))
+    rate, shares = _switching(models)
+    T = np.empty((M, M))
+    c = np.empty(M)
+    w = np.empty(M)
+    loglik = np.empty(M)
+    x0, P0 = np.empty(NX), np.empty((NX, NX))
+    xp, Pp = np.empty((M, NX)), np.empty((M, NX, NX))
+    xr, dx = np.empty(NX), np.empty(NX)
+    F, tmp = np.empty((NX, NX)), np.empty((NX, NX))
+    H, R, H2, J, zp, nu = _observation_scratch()
+    A, PHt, G = np.empty((NX, NZ)), np.empty((NX, NZ)), np.empty((NX, NZ))
+    S, Si = np.empty((NZ, NZ)), np.empty((NZ, NZ))
     for k in range(K):
         r = rows[k]
-        decay = math.exp(-rate * max(dt[k], 0.0))
-        T[0, 0] = p_cv + p_ct * decay
-        T[0, 1] = p_ct * (1.0 - decay)
-        T[1, 0] = p_cv * (1.0 - decay)
-        T[1, 1] = p_ct + p_cv * decay
-        for j in range(2):
-            c[j] = max(mu[r, 0] * T[0, j] + mu[r, 1] * T[1, j], 1e-12)
-        for j in range(2):
-            _mix(x[r], P[r], mu[r, 0] * T[0, j] / c[j], mu[r, 1] * T[1, j] / c[j], x0, P0)
-            if j == 0:
-                _predict(x0, P0, dt[k], False, q_cv, q_turn * 0.1, q_v, xp[0], Pp[0], F, tmp)
-            else:
-                _predict(x0, P0, dt[k], True, q_ct, q_turn, q_v, xp[1], Pp[1], F, tmp)
-        csum = c[0] + c[1]
+        _transition(rate, shares, dt[k], T)
+        for j in range(M):
+            acc = mu[r, 0] * T[0, j]
+            for i in range(1, M):
+                acc += mu[r, i] * T[i, j]
+            c[j] = max(acc, 1e-12)
+        for j in range(M):
+            inv = 1.0 / c[j]
+            for i in range(M):
+                w[i] = mu[r, i] * T[i, j] * inv
+            _mix(x[r], P[r], w, x0, P0)
+            _predict(x0, P0, dt[k], models[j], xp[j], Pp[j], F, tmp)
+        inv = 1.0 / c.sum()
+        _weighted_sum(c, xp, xr)
         for i in range(NX):
-            xr[i] = (c[0] * xp[0, i] + c[1] * xp[1, i]) / csum
-        _measurement(
-            origin, rot, is_radar[k], s_pos[k], s_rot[k], xr[0], xr[1], xr[5], sigma[k], has_height[k], zp, H, R, J, H2
-        )
-        for j in range(2):
-            for i in range(NX):
-                dx[i] = xp[j, i] - xr[i]
-            _innovation(z[k], zp, H, dx, is_radar[k], has_height[k], nu)
-            loglik[j] = _ekf_update(xp[j], Pp[j], H, R, nu, xo[j], Po[j], PHt, S, Si, G, A)
-            xo[j, 5] = min(max(xo[j, 5], H_MIN), H_MAX)
-        top = max(loglik[0] + math.log(c[0]), loglik[1] + math.log(c[1]))
-        m0 = math.exp(loglik[0] + math.log(c[0]) - top)
-        m1 = math.exp(loglik[1] + math.log(c[1]) - top)
-        m0, m1 = max(m0 / (m0 + m1), 1e-6), max(m1 / (m0 + m1), 1e-6)
-        mun[0] = m0 / (m0 + m1)
-        mun[1] = m1 / (m0 + m1)
-        x[r] = xo
-        P[r] = Po
-        mu[r] = mun
+            xr[i] *= inv
+        first, n = start[k], start[k + 1] - start[k]
+        for a in range(n):
+            _measurement(frame, plots, first + a, xr, zp, H, R, J, H2)
+            for j in range(M):
+                for i in range(NX):
+                    dx[i] = xp[j, i] - xr[i]
+                _innovation(plots, first + a, zp, H, dx, nu)
+                ll[a, j] = _ekf_update(xp[j], Pp[j], H, R, nu, xu[a, j], Pu[a, j], PHt, S, Si, G, A)
+                xu[a, j, 5] = min(max(xu[a, j, 5], H_MIN), H_MAX)
+        if n == 1 and missed[k] == 0.0:
+            loglik[:] = ll[0]
+            x[r] = xu[0]
+            P[r] = Pu[0]
+        else:
+            _mixture(xp, Pp, xu[:n], Pu[:n], ll[:n], weight[first : first + n], missed[k], x[r], P[r], loglik)
+        _model_probabilities(loglik, c, missed[k], mu[r], w)
 
 
 @njit(cache=True, fastmath=True)
 def gate_rows(
-    x: F64,
-    P: F64,
-    mu: F64,
-    rows: NDArray[np.int64],
-    dt: F64,
-    z: F64,
-    sigma: F64,
-    has_height: NDArray[np.bool_],
-    is_radar: NDArray[np.bool_],
-    s_pos: F64,
-    s_rot: F64,
-    origin: F64,
-    rot: F64,
-    q: float,
-    q_turn: float,
-    q_vertical: float,
+    x: F64, P: F64, mu: F64, rows: NDArray[np.int64], dt: F64, plots: PlotColumns, frame: Frame, model: F64
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """Score pairs (track rows[k], plot k): the track's moment-matched mixture predicted by dt under CV.
+    """Score pairs (track rows[k], plot k): the track's moment-matched mixture predicted by dt under `model`.
 
     Returns the squared Mahalanobis distance (over 2 or 3 components), log det S, the horizontal
     innovation (K,2), its covariance S (K,2,2), d(plot)/d(e, n) (K,2,2), and the plot's rate of
@@ -465,29 +514,20 @@ def gate_rows(
     So = np.empty((K, 2, 2))
     Ho = np.empty((K, 2, 2))
     rates = np.empty((K, 2))
-    H = np.empty((NZ, NX))
-    R = np.empty((NZ, NZ))
-    H2 = np.empty((2, 2))
-    J = np.empty(2)
-    zp = np.empty(NZ)
-    nu = np.empty(NZ)
+    H, R, H2, J, zp, nu = _observation_scratch()
     dx = np.zeros(NX)
     xc = np.empty(NX)
     Pc = np.empty((NX, NX))
     xp = np.empty(NX)
     Pp = np.empty((NX, NX))
-    F = np.empty((NX, NX))
-    tmp = np.empty((NX, NX))
-    S = np.empty((NZ, NZ))
-    Si = np.empty((NZ, NZ))
+    F, tmp = np.empty((NX, NX)), np.empty((NX, NX))
+    S, Si = np.empty((NZ, NZ)), np.empty((NZ, NZ))
     for k in range(K):
         r = rows[k]
-        _mix(x[r], P[r], mu[r, 0], mu[r, 1], xc, Pc)
-        _predict(xc, Pc, dt[k], False, q, q_turn, q_vertical, xp, Pp, F, tmp)
-        _measurement(
-            origin, rot, is_radar[k], s_pos[k], s_rot[k], xp[0], xp[1], xp[5], sigma[k], has_height[k], zp, H, R, J, H2
-        )
-        _innovation(z[k], zp, H, dx, is_radar[k], has_height[k], nu)
+        _mix(x[r], P[r], mu[r], xc, Pc)
+        _predict(xc, Pc, dt[k], model, xp, Pp, F, tmp)
+        _measurement(frame, plots, k, xp, zp, H, R, J, H2)
+        _innovation(plots, k, zp, H, dx, nu)
         for a in range(NZ):
             for b in range(NZ):
                 acc = R[a, b]
@@ -512,17 +552,16 @@ def gate_rows(
 
 
 @njit(cache=True, fastmath=True)
-def predict_rows(x: F64, P: F64, dt: F64, params: F64) -> tuple[F64, F64]:
+def predict_rows(x: F64, P: F64, dt: F64, models: F64) -> tuple[F64, F64]:
     """Each model of each row predicted by dt without interaction (reporting tracks at a later time)."""
     K = x.shape[0]
     xo = np.empty_like(x)
     Po = np.empty_like(P)
     F = np.empty((NX, NX))
     tmp = np.empty((NX, NX))
-    q_cv, q_ct, q_turn, q_v = params[P_Q_CV], params[P_Q_CT], params[P_Q_TURN], params[P_Q_VERTICAL]
     for k in range(K):
-        _predict(x[k, 0], P[k, 0], dt[k], False, q_cv, q_turn * 0.1, q_v, xo[k, 0], Po[k, 0], F, tmp)
-        _predict(x[k, 1], P[k, 1], dt[k], True, q_ct, q_turn, q_v, xo[k, 1], Po[k, 1], F, tmp)
+        for m in range(models.shape[0]):
+            _predict(x[k, m], P[k, m], dt[k], models[m], xo[k, m], Po[k, m], F, tmp)
     return xo, Po
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from commonsky.core.geodesy import EARTH_RADIUS_M, LocalFrame, ecef_to_geodetic, geodetic_to_ecef
-from commonsky.core.sensors import SensorKind, SensorSpec
+from commonsky.core.sensors import SensorSpec
 from commonsky.tracking import kernels
 
 F64 = NDArray[np.float64]
@@ -27,7 +27,6 @@ NACP_EPU_M = np.array([np.nan, 18_520.0, 7_408.0, 3_704.0, 1_852.0, 926.0, 555.6
 """95 % horizontal position bound (EPU, m) of each NACp value 0..11 (DO-260B); NACp 0 is unknown."""
 RAYLEIGH_95 = 2.4477
 """Ratio of the 95 % radius to the per-axis sigma of a circular 2-D Gaussian."""
-KIND_CODES = {SensorKind.PSR: 0, SensorKind.SSR: 1, SensorKind.ADSB: 2}
 
 
 def nacp_sigma_m(nacp: NDArray[np.int8], fallback_m: F64) -> F64:
@@ -71,7 +70,7 @@ class SensorTable:
         )
         return cls(
             ids=np.array([s.id for s in sensors], dtype="<U24"),
-            kind=np.array([KIND_CODES[s.kind] for s in sensors], dtype=np.int8),
+            kind=np.array([s.kind.code for s in sensors], dtype=np.int8),
             position=position,
             to_sensor=to_sensor,
             sigma_range_m=np.array([s.sigma_range_m for s in sensors], dtype=np.float64),
@@ -81,6 +80,11 @@ class SensorTable:
             frame_origin=frame.origin_ecef,
             frame_rotation=frame_rot,
         )
+
+    @property
+    def kernel_frame(self) -> kernels.Frame:
+        """The local frame as the compiled kernels take it."""
+        return self.frame_origin, self.frame_rotation
 
     def index_of(self, sensor_ids: NDArray[np.str_]) -> I64:
         """Integer index of each sensor id; -1 for ids not in the table."""

@@ -23,11 +23,11 @@ class TrackArrays:
 
     track_id: NDArray[np.int64]
     x: NDArray[np.float64]
-    """(K,2,7) per-model state [e, n, v_e, v_n, omega, height, vertical rate] (see `kernels`)."""
+    """(K,M,7) per-model state [e, n, v_e, v_n, omega, height, vertical rate] (see `kernels`), M models."""
     P: NDArray[np.float64]
-    """(K,2,7,7) per-model covariances."""
+    """(K,M,7,7) per-model covariances."""
     mu: NDArray[np.float64]
-    """(K,2) model probabilities (CV, CT)."""
+    """(K,M) model probabilities, in the order of the `motion` table."""
     has_alt: NDArray[np.bool_]
     """A height was measured (Mode C or ADS-B), not only inferred from radar geometry."""
     time_s: NDArray[np.float64]
@@ -49,13 +49,13 @@ class TrackArrays:
     callsign: NDArray[np.str_]
 
     @classmethod
-    def empty(cls) -> TrackArrays:
-        """No tracks."""
+    def empty(cls, n_models: int) -> TrackArrays:
+        """No tracks, for an IMM of n_models models."""
         return cls(
             track_id=np.zeros(0, np.int64),
-            x=np.zeros((0, 2, 7)),
-            P=np.zeros((0, 2, 7, 7)),
-            mu=np.zeros((0, 2)),
+            x=np.zeros((0, n_models, 7)),
+            P=np.zeros((0, n_models, 7, 7)),
+            mu=np.zeros((0, n_models)),
             has_alt=np.zeros(0, bool),
             time_s=np.zeros(0),
             created_s=np.zeros(0),
@@ -88,6 +88,14 @@ class TrackArrays:
     def nbytes(self) -> int:
         """Memory held by the arrays."""
         return sum(getattr(self, f.name).nbytes for f in fields(self))
+
+
+def sensor_bits(sensor: NDArray[np.int64]) -> NDArray[np.uint64]:
+    """Each sensor index as its bit of `TrackArrays.sensor_mask` (none for sensors beyond the 64th)."""
+    bits = np.zeros(len(sensor), np.uint64)
+    low = sensor < 64
+    bits[low] = np.left_shift(np.uint64(1), sensor[low].astype(np.uint64))
+    return bits
 
 
 @dataclass

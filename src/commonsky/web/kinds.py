@@ -1,17 +1,17 @@
-"""The alert kinds for the display, from the assessment's one table (`commonsky.assess.ALERT_KINDS`).
+"""The alert kinds for the display, from the assessment's registry of alert rules (`commonsky.assess.ALERT_KINDS`).
 
 The page labels, colours and explains alerts with what `GET /api/alert-kinds` returns, so its names
-cannot drift from the rules that raise them.
+cannot drift from the rules that raise them; a rule registered later is listed too.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from commonsky.assess import ALERT_KINDS
+from commonsky.assess import ALERT_KINDS, AlertKind
 
 
 class AlertKindInfo(BaseModel):
@@ -25,5 +25,8 @@ class AlertKindInfo(BaseModel):
 
 
 def alert_kinds_payload() -> list[dict[str, Any]]:
-    """Every alert kind the rules raise, JSON-ready, in the table's order."""
-    return [asdict(k) | {"severities": list(k.severities)} for k in ALERT_KINDS.values()]
+    """Every registered alert kind as operators see it (the `AlertKind` part of its rule), JSON-ready, in order."""
+    return [
+        {f.name: getattr(rule, f.name) for f in fields(AlertKind)} | {"severities": list(rule.severities)}
+        for rule in ALERT_KINDS.values()
+    ]

@@ -19,9 +19,9 @@ from commonsky.sharing import SharingPolicy
 from commonsky.tracking import registration_report
 from commonsky.web.app import deployed_app
 from commonsky.web.auth import User, uses_demo_accounts
+from commonsky.web.feed import PictureFeed
 from commonsky.web.oidc import OidcConfig
 from commonsky.web.security import Deployment
-from commonsky.web.source import PictureFeed
 
 
 def link_rows(partners: list[dict[str, Any]], link: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -65,10 +65,10 @@ def display_hooks(
         config = node.config
         feed = PictureFeed(
             config.partner,
+            act,
+            lambda sid: node.assessment.identity_history(sid),
             [*config.sensors, *config.known_sensors],
             config.zones,
-            act=act,
-            history=lambda sid: node.assessment.identity_history(sid),
         )
         app = deployed_app(feed, users, deployment, oidc=oidc, aircraft_policy=aircraft_policy)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **deployment.uvicorn_options()))
@@ -87,12 +87,7 @@ def display_hooks(
             registration = registration_report(node.tracker)
         inputs = {i["sensor"]: i for i in hooks.inputs() if i.get("sensor")}
         held["feed"].push(
-            result.time_s,
-            result.fused,
-            partners,
-            assessment=result.assessment,
-            registration=registration,
-            inputs=inputs,
+            result.time_s, result.fused, result.assessment, partners, registration=registration, inputs=inputs
         )
 
     async def on_stop() -> None:

@@ -33,7 +33,7 @@ from commonsky.core.errors import ConfigError
 from commonsky.formats.modes import FPM_MPS, FT_M, KT_MPS
 from commonsky.fusion import SystemTracks
 from commonsky.sharing import SharingAgreement, SharingError, SharingPolicy, releasable
-from commonsky.web.source import Picture
+from commonsky.web.picture import Picture
 
 ADDRESS_MAX = 0xFFFFFF
 """Mode S addresses (and readsb's `~` track identifiers) are 24 bits."""

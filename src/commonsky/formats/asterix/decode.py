@@ -29,13 +29,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 from asterix.base import Bits, ParsingMode
 from numpy.typing import NDArray
 
-from commonsky.core.batches import SENSOR_ID_DTYPE, Columns, Plots, Tracks
+from commonsky.core.batches import SENSOR_ID_DTYPE, Col, Columns, Plots, Tracks
 from commonsky.core.errors import DecodeError
 from commonsky.formats.asterix import fast
 from commonsky.formats.asterix.specs import (
@@ -78,29 +78,16 @@ class ServiceMessages(Columns):
     I063/015 or I065/015 and `batch` I065/020. Missing: NaN, -1, "".
     """
 
-    time_s: NDArray[np.float64]
-    sensor_id: NDArray[np.str_]
-    category: NDArray[np.int16]
-    message_type: NDArray[np.int16]
-    sector_deg: NDArray[np.float64]
-    period_s: NDArray[np.float64]
-    subject_id: NDArray[np.str_]
-    status: NDArray[np.int16]
-    service_id: NDArray[np.int16]
-    batch: NDArray[np.int16]
-
-    DTYPES: ClassVar[dict[str, Any]] = {
-        "time_s": np.float64,
-        "sensor_id": SENSOR_ID_DTYPE,
-        "category": np.int16,
-        "message_type": np.int16,
-        "sector_deg": np.float64,
-        "period_s": np.float64,
-        "subject_id": SENSOR_ID_DTYPE,
-        "status": np.int16,
-        "service_id": np.int16,
-        "batch": np.int16,
-    }
+    time_s: Col.F64
+    sensor_id: Col.SensorId
+    category: Col.I16
+    message_type: Col.I16
+    sector_deg: Col.F64
+    period_s: Col.F64
+    subject_id: Col.SensorId
+    status: Col.I16
+    service_id: Col.I16
+    batch: Col.I16
 
 
 @dataclass

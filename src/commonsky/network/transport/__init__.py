@@ -5,11 +5,13 @@
   duplicate detection, partner status from message age.
 - `inprocess`: `InProcessBus` / `InProcessEndpoint`, deterministic, on simulated time (the default).
 - `nats`: `NatsTransport`, asyncio: a partner's link in its own account, over mutual TLS, that comes
-  up and back in the background, with an outbox, durable consumers and quotas on import (import it
-  explicitly: it needs nats-py).
-- `natsconfig`, `natsserver`: one NATS account per partner with exports/imports of exactly the agreed
-  subjects, join requests and grants, creds files; keygen / hub / join and starting one server or a
-  three-server cluster, and partners' own servers as leaf nodes.
+  up and back in the background (import it explicitly: it needs nats-py); its halves are
+  `natsoutbox` (bounded outboxes published in order) and `natsinbox` (pulls from durable consumers
+  within quotas, checked and de-duplicated).
+- `natsconfig`: one NATS account per partner with exports/imports of exactly the agreed subjects,
+  join requests and grants, creds files; `natshub`: keygen / hub / join; `natsprocess`: a
+  `nats-server` process (binary, ports, launch, readiness, stop); `natsserver`: starting one server
+  or a three-server cluster, and partners' own servers as leaf nodes.
 - `keys`, `seal`: partners' NKeys and TLS certificates; end-to-end sealing of every message for its receiver.
 """
 

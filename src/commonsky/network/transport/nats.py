@@ -29,27 +29,24 @@ Sealed end to end (`seal`): each message is sealed by its sender for its one rec
 servers store ciphertext, and a message that is not sealed by the sender its subject names is
 refused like any malformed one.
 
-Bounds on import (the receiver protects itself; a partner cannot exhaust its memory or CPU):
-each pull asks for at most `batch` messages and at most `FETCH_MAX_BYTES` bytes (the server stops
-there); a token bucket per sender caps messages per second and bytes per second across fetches
-(`Limits.max_messages_per_s`, `burst_messages`, `max_bytes_per_s`): a sender over its quota is
-not read until its bucket refills (its messages wait in its own stream at the receiver, and once
-that is full its publishes are refused), and `throttled` names it with the reason; a track batch
-of more than `max_rows_per_batch` rows is refused.
+Bounds on import (the receiver protects itself; a partner cannot exhaust its memory or CPU): a
+token bucket per sender caps messages and bytes per second across fetches (see `natsinbox`); a
+sender over its quota is not read until its bucket refills (its messages wait in its own stream at
+the receiver, and once that is full its publishes are refused).
+
+This module is the link itself (connection, reconnects, the inbound streams, status); the outbox
+and its publishers are `natsoutbox`'s, fetching, quotas and the checks on import `natsinbox`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,8 +54,6 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -72,20 +67,10 @@ from nats.js.api import (
 
 from commonsky.core.batches import TrackReports
 from commonsky.core.errors import DecodeError
-from commonsky.network.transport.base import (
-    Kind,
-    PartnerMonitor,
-    SeqTracker,
-    Sequencer,
-    check_partner_id,
-    split_subject,
-    subject,
-)
+from commonsky.network.transport.base import Kind, PartnerMonitor, SeqTracker, Sequencer, check_partner_id, subject
 from commonsky.network.transport.messages import (
     HeartbeatStatus,
     Message,
-    TrackBatch,
-    decode,
     encode_heartbeat,
     encode_policy,
     encode_tracks,
@@ -97,64 +82,38 @@ from commonsky.network.transport.natsconfig import (
     inbound_stream,
     inbound_subject,
 )
+from commonsky.network.transport.natsinbox import FETCH_MAX_BYTES, THROTTLE_SHOWN_S, Inbox, TokenBucket
+from commonsky.network.transport.natsoutbox import (
+    PUBLISH_RETRY_MAX_S,
+    PUBLISH_WINDOW,
+    Outbox,
+    Outgoing,
+    ReceiverUnavailableError,
+)
 from commonsky.network.transport.seal import OVERHEAD_BYTES as SEAL_OVERHEAD_BYTES
-from commonsky.network.transport.seal import SEAL_HEADER, SEAL_SCHEME, Sealer, SealError
+from commonsky.network.transport.seal import SEAL_HEADER, SEAL_SCHEME, Sealer
+
+__all__ = [
+    "FETCH_MAX_BYTES",
+    "PUBLISH_RETRY_MAX_S",
+    "PUBLISH_WINDOW",
+    "RECONNECT_MAX_S",
+    "THROTTLE_SHOWN_S",
+    "LinkState",
+    "LinkStatus",
+    "NatsTransport",
+    "ReceiverUnavailableError",
+    "Storage",
+    "TokenBucket",
+]
 
 log = logging.getLogger(__name__)
 
 
 Storage = Literal["file", "memory"]
 LinkState = Literal["connecting", "up", "down"]
-FETCH_MAX_BYTES = 32 * 1024 * 1024
-"""Most bytes one pull asks for from one sender (the server stops there)."""
-THROTTLE_SHOWN_S = 5.0
-"""A sender stays `throttled` this long after its quota last held it back."""
 RECONNECT_MAX_S = 30.0
 """Longest pause between two connection attempts (exponential back-off from 0.25 s)."""
-PUBLISH_WINDOW = 32
-"""Messages published to one receiver at once, each waiting for its acknowledgement (sent in order on
-one connection, so stored in order unless one of them must be retried)."""
-PUBLISH_RETRY_MAX_S = 1.0
-"""Longest pause before publishing again to a receiver that refused (its stream not made yet, or full)."""
-
-
-def _key(message: Message) -> tuple[str, str, int]:
-    return (message.sender, message.KIND, message.seq)
-
-
-class ReceiverUnavailableError(Exception):
-    """A receiver's stream did not take a message (missing, full, or the link is down); retried later."""
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `capacity` saved up; starts full."""
-
-    def __init__(self, rate: float, capacity: float) -> None:
-        self.rate, self.capacity = rate, capacity
-        self.tokens = capacity
-        self.stamp = time.monotonic()
-
-    def available(self) -> float:
-        """Tokens available now (refilled for the time since the last look)."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        return self.tokens
-
-    def take(self, amount: float) -> None:
-        """Spend `amount` tokens (may go below zero: the next ones wait longer)."""
-        self.available()
-        self.tokens -= amount
-
-
-@dataclass
-class _Outgoing:
-    kind: Kind
-    receiver: str
-    seq: int
-    sent_s: float
-    payload: bytes
-    queued: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -216,12 +175,6 @@ class NatsTransport:
         self.outbox_bytes = outbox_bytes
         self.outbox_age_s = outbox_age_s
         self.sequencer = Sequencer()
-        self.applied = applied if applied is not None else SeqTracker()
-        self.monitor = PartnerMonitor()
-        self.rejected: list[DecodeError] = []
-        """Messages refused on fetch (undecodable, not on the sender's subject, too many rows); terminated."""
-        self.duplicates = 0
-        """Redelivered messages dropped because they were already applied."""
         self.errors: deque[str] = deque(maxlen=100)
         """The last asynchronous errors the server or the client reported (bounded: a node left
         without a hub for days hears one a second)."""
@@ -236,21 +189,19 @@ class NatsTransport:
         self._since = time.time()
         self._reconnects = 0
         self._last_error: str | None = None
-        self._pulls: dict[str, tuple[str, Subscription]] = {}
-        self._pending: dict[tuple[str, str, int], Msg] = {}
-        per_s, burst = self.limits.max_messages_per_s, float(self.limits.burst_messages)
-        self._msg_quota = {s: TokenBucket(per_s, burst) for s in self.senders}
-        self._byte_quota = {
-            s: TokenBucket(self.limits.max_bytes_per_s, 10 * self.limits.max_bytes_per_s) for s in self.senders
-        }
-        self._throttled: dict[str, tuple[float, str]] = {}
-        self._outbox: dict[str, deque[_Outgoing]] = {r: deque() for r in self.receivers}
-        self._outbox_size: dict[str, int] = dict.fromkeys(self.receivers, 0)
-        self._dropped: dict[str, int] = dict.fromkeys(self.receivers, 0)
-        self._wake: dict[str, asyncio.Event] = {r: asyncio.Event() for r in self.receivers}
         self._tasks: list[asyncio.Task[None]] = []
         self._resetup: asyncio.Task[None] | None = None
         self._ever_connected = False
+        self.outbox = Outbox(self.receivers, outbox_bytes, outbox_age_s)
+        self.inbox = Inbox(
+            self,
+            self.partner,
+            self.senders,
+            self.limits,
+            api=self._api,
+            sealer=self._sealer,
+            applied=applied if applied is not None else SeqTracker(),
+        )
 
     # -- the link ---------------------------------------------------------------------------
 
@@ -260,7 +211,10 @@ class NatsTransport:
         transport = cls(creds if isinstance(creds, Credentials) else Credentials.read(creds), **options)
         transport._tasks.append(asyncio.create_task(transport._connect_loop()))
         for receiver in transport.receivers:
-            transport._tasks.append(asyncio.create_task(transport._publisher(receiver)))
+            publisher = transport.outbox.publisher(
+                receiver, transport._publish, lambda: transport.connected, transport.note_error
+            )
+            transport._tasks.append(asyncio.create_task(publisher))
         return transport
 
     @classmethod
@@ -287,6 +241,30 @@ class NatsTransport:
     def connected(self) -> bool:
         """Whether the link is up now."""
         return self._ready.is_set() and self.nc.is_connected
+
+    @property
+    def applied(self) -> SeqTracker:
+        """(sender, kind, seq) of every message applied: a redelivery of one is dropped."""
+        return self.inbox.applied
+
+    @property
+    def monitor(self) -> PartnerMonitor:
+        """Each sender's status from the messages fetched."""
+        return self.inbox.monitor
+
+    @property
+    def rejected(self) -> list[DecodeError]:
+        """Messages refused on fetch (undecodable, not on the sender's subject, too many rows); terminated."""
+        return self.inbox.rejected
+
+    @property
+    def duplicates(self) -> int:
+        """Redelivered messages dropped because they were already applied."""
+        return self.inbox.duplicates
+
+    def note_error(self, error: str) -> None:
+        """Keep `error` as the link's last error (shown in `status`)."""
+        self._last_error = error
 
     def _set_state(self, state: LinkState, error: str | None = None) -> None:
         if error is not None:
@@ -326,7 +304,7 @@ class NatsTransport:
                     await self.nc.close()
                 self.nc = Client()
                 self.js = self.nc.jetstream(timeout=self.request_timeout_s, domain=self.creds.domain)
-                self._pulls.clear()
+                self.inbox.forget_pulls()
                 await asyncio.sleep(pause)
                 pause = min(RECONNECT_MAX_S, pause * 2)
 
@@ -348,8 +326,7 @@ class NatsTransport:
         self._set_state("up")
         if self._resetup is None or self._resetup.done():
             self._resetup = asyncio.create_task(self._setup_until_done())
-        for event in self._wake.values():
-            event.set()
+        self.outbox.wake_all()
 
     async def _setup_until_done(self) -> None:
         """After a reconnect: make the inbound streams again if a rebuilt server lost them (idempotent),
@@ -366,14 +343,13 @@ class NatsTransport:
 
     def status(self) -> LinkStatus:
         """The link now: state, outboxes, drops, throttled senders."""
-        now = time.monotonic()
         return LinkStatus(
             state="up" if self.connected else "connecting" if not self._ready.is_set() else "down",
             since_s=self._since,
             reconnects=self._reconnects,
-            outbox={r: len(q) for r, q in self._outbox.items()},
-            dropped=dict(self._dropped),
-            throttled={s: reason for s, (at, reason) in self._throttled.items() if now - at <= THROTTLE_SHOWN_S},
+            outbox=self.outbox.waiting(),
+            dropped=dict(self.outbox.dropped),
+            throttled=self.inbox.throttled(),
             last_error=self._last_error,
         )
 
@@ -384,16 +360,11 @@ class NatsTransport:
     def unsent(self, kind: Kind) -> list[tuple[str, bytes]]:
         """The `kind` messages not yet stored by their receiver's stream, oldest first, as (receiver, payload):
         what a checkpoint keeps so a node killed while its link is down sends them after the restart."""
-        return [(item.receiver, item.payload) for queue in self._outbox.values() for item in queue if item.kind == kind]
+        return self.outbox.unsent(kind)
 
     async def drain_outbox(self, timeout_s: float) -> bool:
         """Wait (at most `timeout_s`) until every queued message is published; whether all were."""
-        deadline = time.monotonic() + timeout_s
-        while any(self._outbox.values()):
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.02)
-        return True
+        return await self.outbox.drain(timeout_s)
 
     async def close(self) -> None:
         """Hand back fetched but unacked messages (redelivered at once on the next fetch), stop
@@ -406,13 +377,10 @@ class NatsTransport:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.nc.is_connected:
-            for m in self._pending.values():
-                with contextlib.suppress(Exception):
-                    await m.nak()
+            await self.inbox.give_back()
             with contextlib.suppress(Exception):
                 await self.nc.flush(timeout=2)
-        self._pending.clear()
-        self._pulls.clear()
+        self.inbox.reset()
         if self._ever_connected and not self.nc.is_closed:  # nats-py refuses to close what never connected
             await self.nc.close()
 
@@ -484,13 +452,9 @@ class NatsTransport:
     def send(self, kind: Kind, payload: bytes, *, seq: int, sent_s: float, receiver: str | None = None) -> None:
         """Queue an encoded message for `receiver` (None: each receiver); published in the background, in order."""
         for item in self._addressed(kind, payload, seq, sent_s, receiver):
-            r = item.receiver
-            self._outbox[r].append(item)
-            self._outbox_size[r] += len(payload)
-            self._trim(r)
-            self._wake[r].set()
+            self.outbox.put(item)
 
-    def _addressed(self, kind: Kind, payload: bytes, seq: int, sent_s: float, receiver: str | None) -> list[_Outgoing]:
+    def _addressed(self, kind: Kind, payload: bytes, seq: int, sent_s: float, receiver: str | None) -> list[Outgoing]:
         """One outgoing message per addressee (`receiver`, or each receiver); ValueError for a message
         over the coalition's size limit or a partner that does not receive from us."""
         if len(payload) > self.limits.max_batch_bytes:
@@ -498,52 +462,12 @@ class NatsTransport:
                 f"{kind} message of {len(payload)} bytes exceeds the coalition's {self.limits.max_batch_bytes}"
             )
         targets = self.receivers if receiver is None else (receiver,)
-        unknown = [r for r in targets if r not in self._outbox]
+        unknown = [r for r in targets if r not in self.outbox.queues]
         if unknown:
             raise ValueError(f"{unknown[0]!r} is not among {self.partner}'s receivers {self.receivers}")
-        return [_Outgoing(kind, r, seq, sent_s, payload) for r in targets]
+        return [Outgoing(kind, r, seq, sent_s, payload) for r in targets]
 
-    def _trim(self, receiver: str) -> None:
-        """Drop the oldest queued messages beyond the outbox's age and byte bounds (counted)."""
-        queue, now = self._outbox[receiver], time.monotonic()
-        while queue and (self._outbox_size[receiver] > self.outbox_bytes or now - queue[0].queued > self.outbox_age_s):
-            gone = queue.popleft()
-            self._outbox_size[receiver] -= len(gone.payload)
-            self._dropped[receiver] += 1
-
-    async def _publisher(self, receiver: str) -> None:
-        """Publish `receiver`'s outbox in order, up to `PUBLISH_WINDOW` messages in flight (a backlog
-        after an outage drains in seconds); a refused or failed publish is retried with back-off, under
-        the same message id, so the receiver's stream stores it once."""
-        queue, wake = self._outbox[receiver], self._wake[receiver]
-        pause = 0.1
-        while True:
-            if not queue or not self.connected:
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 1.0)
-                continue
-            window = list(itertools.islice(queue, PUBLISH_WINDOW))
-            results = await asyncio.gather(*(self._publish(item) for item in window), return_exceptions=True)
-            done = {id(item) for item, result in zip(window, results, strict=True) if result is None}
-            if done:  # taken off wherever they stand (a trim may have moved the queue meanwhile)
-                kept = [item for item in queue if id(item) not in done]
-                self._outbox_size[receiver] = sum(len(item.payload) for item in kept)
-                queue.clear()
-                queue.extend(kept)
-            failures = [r for r in results if r is not None]
-            for failure in failures:
-                if not isinstance(failure, ReceiverUnavailableError):
-                    raise failure
-            if failures:
-                self._last_error = str(failures[0])
-                self._trim(receiver)
-                await asyncio.sleep(pause)
-                pause = min(PUBLISH_RETRY_MAX_S, pause * 2)
-            else:
-                pause = 0.1
-
-    async def _publish(self, item: _Outgoing) -> None:
+    async def _publish(self, item: Outgoing) -> None:
         """Publish one message to its receiver's stream and wait for that stream's acknowledgement."""
         subj = subject(self.partner, item.kind, item.receiver)
         # Same id on a retry, so a publish whose ack was lost is stored once (duplicate window).
@@ -626,30 +550,6 @@ class NatsTransport:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def _pull(self, sender: str) -> tuple[str, Subscription]:
-        """The request subject and reply subscription of pulls from `sender`'s inbound durable."""
-        pull = self._pulls.get(sender)
-        if pull is None:
-            nms = f"{self._api}.CONSUMER.MSG.NEXT.{inbound_stream(sender)}.{durable_name(self.partner, sender)}"
-            inbox = self.nc.new_inbox()
-            sub = await self.nc.subscribe(inbox, pending_bytes_limit=2 * FETCH_MAX_BYTES)
-            pull = self._pulls[sender] = (nms, sub)
-        return pull
-
-    def _quota(self, sender: str, batch: int) -> tuple[int, int]:
-        """(messages, bytes) `sender`'s quota lets this fetch take; (0, 0) and `throttled` set when none."""
-        messages = min(batch, math.floor(self._msg_quota[sender].available()))
-        max_bytes = min(FETCH_MAX_BYTES, math.floor(self._byte_quota[sender].available()))
-        if messages < 1 or max_bytes < self.limits.max_batch_bytes:
-            limit = (
-                f"{self.limits.max_messages_per_s:g} messages/s"
-                if messages < 1
-                else f"{self.limits.max_bytes_per_s / 1024**2:g} MiB/s"
-            )
-            self._throttled[sender] = (time.monotonic(), f"over quota: more than {limit}")
-            return 0, 0
-        return messages, max_bytes
-
     async def fetch(self, sender: str, batch: int = 100, timeout_s: float = 1.0) -> list[Message]:
         """Up to `batch` new messages from `sender`, oldest first; [] if none came within `timeout_s`,
         if the link is down, or if `sender` is over its quota.
@@ -658,152 +558,13 @@ class NatsTransport:
         sender's own subjects and oversized batches are terminated (never redelivered) and kept in
         `rejected`. Returned messages stay unacked until `ack`: a crash before then means redelivery.
         """
-        check_partner_id(sender)
-        if sender not in self._msg_quota:
-            raise ValueError(f"{sender!r} is not among the partners {self.partner} receives from {self.senders}")
-        if not self.connected:
-            await asyncio.sleep(timeout_s)
-            return []
-        deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0.005:
-            count, max_bytes = self._quota(sender, batch)
-            if count == 0:
-                await asyncio.sleep(remaining)
-                return []
-            try:
-                msgs = await self._fetch_raw(sender, count, max_bytes, remaining)
-            except (nats.errors.Error, OSError) as exc:
-                self._last_error = f"fetch from {sender}: {exc}"
-                return []
-            self._msg_quota[sender].take(len(msgs))
-            self._byte_quota[sender].take(sum(len(m.data) for m in msgs))
-            out = await self._accept(sender, msgs)
-            if out or not msgs:
-                return out
-            # everything fetched was a duplicate or refused: look again while time is left
-        return []
-
-    async def _fetch_raw(self, sender: str, count: int, max_bytes: int, timeout_s: float) -> list[Msg]:
-        """Up to `count` messages and `max_bytes` from `sender`'s durable, returned as soon as any are in.
-
-        What is waiting is taken at once (a no-wait pull); when nothing is, one message is waited for
-        (a pull of one, expiring within `timeout_s`), then whatever came behind it (no-wait again):
-        a batch is passed on the moment it arrives, not when a long pull expires.
-        """
-        nms, sub = await self._pull(sender)
-        got: list[Msg] = []
-        while True:  # messages of an earlier pull that arrived after it gave up are still good
-            try:
-                m = sub._pending_queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            sub._pending_size -= len(m.data)
-            if m.reply and not _status(m):
-                got.append(m)
-        deadline = time.monotonic() + timeout_s
-        if len(got) < count:
-            got += await self._pull_once(nms, sub, count - len(got), max_bytes, deadline, wait=False)
-        if not got:
-            got = await self._pull_once(nms, sub, 1, max_bytes, deadline, wait=True)
-            if got and count > 1:
-                got += await self._pull_once(nms, sub, count - 1, max_bytes - len(got[0].data), deadline, wait=False)
-        return got
-
-    async def _pull_once(
-        self, nms: str, sub: Subscription, count: int, max_bytes: int, deadline: float, *, wait: bool
-    ) -> list[Msg]:
-        """One pull request and what came for it: no-wait (ends with the server's 404 when fewer are
-        stored), or waiting (expires just before `deadline`)."""
-        request: dict[str, Any] = {"batch": count, "max_bytes": max(1, max_bytes)}
-        if wait:
-            request["expires"] = max(1_000_000, int((deadline - time.monotonic() - 0.002) * 1e9))
-        else:
-            request["no_wait"] = True  # with `expires` the server would ignore it
-        await self.nc.publish(nms, json.dumps(request).encode(), reply=sub.subject)
-        got: list[Msg] = []
-        while len(got) < count and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                m = await sub.next_msg(timeout=remaining)
-            except nats.errors.TimeoutError:
-                break
-            status = _status(m)
-            if status == "100":  # idle heartbeat
-                continue
-            if status is not None:  # 404 no messages, 408 expired, 409 max bytes or other end of this pull
-                break
-            got.append(m)
-        return got
-
-    async def _accept(self, sender: str, msgs: list[Msg]) -> list[Message]:
-        """Decode, check and de-duplicate fetched messages; the new ones are held for `ack`."""
-        out: list[Message] = []
-        for m in msgs:
-            offset = m.metadata.sequence.stream if m.reply else 0
-            try:
-                subj_sender, kind, receiver = split_subject(m.subject)
-                message = decode(self._unseal(subj_sender, m, offset), source=m.subject, offset=offset)
-                if (
-                    message.sender != subj_sender
-                    or subj_sender != sender
-                    or kind != message.KIND
-                    or receiver != self.partner
-                ):
-                    raise DecodeError(m.subject, offset, f"{message.KIND} from {message.sender!r} on this subject")
-                if isinstance(message, TrackBatch) and message.rows > self.limits.max_rows_per_batch:
-                    raise DecodeError(
-                        m.subject,
-                        offset,
-                        f"{message.rows} rows, more than the coalition's {self.limits.max_rows_per_batch}",
-                    )
-            except (DecodeError, ValueError) as exc:
-                self.rejected.append(exc if isinstance(exc, DecodeError) else DecodeError(m.subject, offset, str(exc)))
-                await m.term()
-                continue
-            key = _key(message)
-            if key in self._pending:
-                self._pending[key] = m  # redelivered while we hold it: the caller already has it
-                continue
-            if self.applied.check(message.sender, kind, message.seq, message.sent_s) == "duplicate":
-                self.duplicates += 1
-                await m.ack()
-                continue
-            self._pending[key] = m
-            self.monitor.observe_message(message)
-            out.append(message)
-        return out
-
-    def _unseal(self, sender: str, m: Msg, offset: int) -> bytes:
-        """The message `sender` sealed for us (unchanged when this link does not seal); DecodeError otherwise."""
-        if self._sealer is None:
-            return bytes(m.data)
-        if (m.headers or {}).get(SEAL_HEADER) != SEAL_SCHEME:
-            raise DecodeError(m.subject, offset, f"not sealed ({SEAL_HEADER}: {SEAL_SCHEME} missing)")
-        try:
-            return self._sealer.open(sender, m.data)
-        except SealError as exc:
-            raise DecodeError(m.subject, offset, str(exc)) from None
+        return await self.inbox.fetch(sender, batch, timeout_s)
 
     async def ack(self, messages: Iterable[Message]) -> None:
         """Mark `messages` processed: applied, and acked on the server. Not waited for: an ack lost
         with the connection only means a redelivery, which `applied` then drops."""
-        for message in messages:
-            m = self._pending.pop(_key(message), None)
-            if m is not None:
-                with contextlib.suppress(nats.errors.Error, OSError):
-                    await m.ack()
-            self.applied.mark(message.sender, message.KIND, message.seq, message.sent_s)
+        await self.inbox.ack(messages)
 
     async def nak(self, messages: Iterable[Message], delay_s: float | None = None) -> None:
         """Give `messages` back unprocessed: the server redelivers them (after `delay_s`)."""
-        for message in messages:
-            m = self._pending.pop(_key(message), None)
-            if m is not None:
-                with contextlib.suppress(nats.errors.Error, OSError):
-                    await m.nak(delay=delay_s)
-
-
-def _status(m: Msg) -> str | None:
-    """The JetStream status code of a pull reply (None for a stored message)."""
-    if m.headers and "Status" in m.headers:
-        return str(m.headers["Status"])
-    return None
+        await self.inbox.nak(messages, delay_s)

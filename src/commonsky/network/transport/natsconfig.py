@@ -51,11 +51,12 @@ runs them, carry ciphertext they can neither read nor forge in a partner's name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -384,6 +385,15 @@ def _write_json(path: Path, data: Mapping[str, Any], secret: bool = False) -> Pa
     return path
 
 
+@contextlib.contextmanager
+def _missing_key_invalid(path: str | Path) -> Iterator[None]:
+    """A KeyError while reading the fields of the file at `path` becomes ValueError naming the missing key."""
+    try:
+        yield
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
+
+
 def _read_json(path: str | Path, expected_format: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -419,12 +429,10 @@ class JoinRequest:
     def read(cls, path: str | Path) -> JoinRequest:
         """Read a `request.json`; ValueError if it is not one."""
         data = _read_json(path, REQUEST_FORMAT)
-        try:
+        with _missing_key_invalid(path):
             return cls(
                 check_partner_id(data["partner"]), str(data["user_key"]), str(data["csr"]), str(data["seal_key"])
             )
-        except KeyError as exc:
-            raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -465,7 +473,7 @@ class JoinGrant:
     def read(cls, path: str | Path) -> JoinGrant:
         """Read a grant; ValueError if it is not one."""
         data = _read_json(path, GRANT_FORMAT)
-        try:
+        with _missing_key_invalid(path):
             return cls(
                 partner=check_partner_id(data["partner"]),
                 urls=tuple(data["urls"]),
@@ -478,8 +486,6 @@ class JoinGrant:
                 limits=Limits.from_dict(data.get("limits") or {}),
                 peer_seal_keys={check_partner_id(p): str(k) for p, k in data["peer_seal_keys"].items()},
             )
-        except KeyError as exc:
-            raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -560,7 +566,7 @@ class Credentials:
         """Read a creds file; ValueError if it is not one."""
         data = _read_json(path, CREDS_FORMAT)
         base = Path(path).resolve().parent
-        try:
+        with _missing_key_invalid(path):
             tls = data.get("tls")
             return cls(
                 partner=check_partner_id(data["partner"]),
@@ -575,5 +581,3 @@ class Credentials:
                 seal_key_file=None if data.get("seal_key_file") is None else base / str(data["seal_key_file"]),
                 peer_seal_keys={check_partner_id(p): str(k) for p, k in (data.get("peer_seal_keys") or {}).items()},
             )
-        except KeyError as exc:
-            raise ValueError(f"{path}: missing {exc.args[0]!r}") from None

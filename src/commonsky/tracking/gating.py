@@ -1,0 +1,192 @@
+"""Gating and the slice's association: which tracks a plot could come from, and which it goes to.
+
+A plot whose Mode S address matches a track goes to it (after a loose sanity gate). The others
+are pre-gated (a k-d tree over approximate east/north positions) and gated by the Mahalanobis
+distance from the track's moment-matched mixture predicted to the plot's time under one generous
+constant-velocity model (`motion.gate_model`, compiled `kernels.gate_rows`); the pairs in the gate
+go to the configured `associate.Associator`. The surest pairs' innovations feed sensor registration.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import chi2
+
+from commonsky.tracking import imm, kernels
+from commonsky.tracking.associate import Associator, Candidates, Hypotheses
+from commonsky.tracking.association import pregate_pairs
+from commonsky.tracking.motion import gate_model
+from commonsky.tracking.prepare import ADSB, SlicePlots
+from commonsky.tracking.state import TrackerState
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+
+ADSB_FRESH_S = 3.0
+"""A track updated by ADS-B this recently is a registration reference."""
+REGISTRATION_MIN_WEIGHT = 0.5
+"""A pair feeds registration when the plot is more likely this track's than not."""
+
+
+@dataclass(frozen=True)
+class GatedPairs:
+    """Candidate (plot, track row) pairs with their gating statistics."""
+
+    plot: I64
+    row: I64
+    d2: F64
+    logdet: F64
+    innovation: F64
+    S: F64
+    H: F64
+    rates: F64
+    """(K,2) rate of change of (range, azimuth) along the track's motion, for registration."""
+
+    def take(self, mask: B) -> GatedPairs:
+        """The pairs selected by a mask."""
+        return GatedPairs(*(getattr(self, f.name)[mask] for f in fields(self)))
+
+
+def gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
+    """Predict each pair's track to its plot time (combined IMM, generous CV) and score it."""
+    tracks = state.tracks
+    sub = p.take(plot)
+    cfg = state.config
+    d2, logdet, nu, S, H, rates = kernels.gate_rows(
+        tracks.x,
+        tracks.P,
+        tracks.mu,
+        row,
+        sub.time_s - tracks.time_s[row],
+        sub.columns(state.sensors),
+        state.sensors.kernel_frame,
+        gate_model(cfg),
+    )
+    # A plot with a height has one more degree of freedom: scale its distance to the 2-D gate.
+    d2 = np.where(np.isfinite(sub.alt), d2 * (cfg.gate_chi2 / _gate3(cfg.gate_chi2)), d2)
+    return GatedPairs(plot, row, d2, logdet, nu, S, H, rates)
+
+
+@functools.cache
+def _gate3(gate2: float) -> float:
+    """The 3-degree-of-freedom chi-square quantile with the same tail probability as `gate2` on 2."""
+    return float(chi2.ppf(chi2.cdf(gate2, 2), 3))
+
+
+def approx_positions(state: TrackerState, p: SlicePlots) -> F64:
+    """Cheap east/north of plots for the pre-gate (radar: flat-Earth at Mode C or default height)."""
+    en = p.z[:, :2].copy()
+    radar = p.kind != ADSB
+    if radar.any():
+        s = p.sensor[radar]
+        pos = state.sensors.position[s]
+        alt = np.where(np.isfinite(p.alt[radar]), p.alt[radar], state.config.default_altitude_m)
+        rho = p.z[radar, 0]
+        ground = np.sqrt(np.maximum(rho * rho - (alt - pos[:, 2]) ** 2, 0.0))
+        az = p.z[radar, 1]
+        local = np.stack([ground * np.sin(az), ground * np.cos(az), np.zeros_like(az)], -1)
+        d = np.einsum("kji,kj->ki", state.sensors.to_sensor[s], local)
+        en[radar] = pos[:, :2] + d[:, :2]
+    return en
+
+
+def pregate_radius(state: TrackerState, p: SlicePlots) -> F64:
+    """Per-plot pre-gate radius: a margin for track motion and noise, 5 sigma cross-range, altitude slack."""
+    cfg = state.config
+    radar = p.kind != ADSB
+    cross_range = np.where(radar, p.z[:, 0] * p.sigma_z[:, 1], p.sigma_z[:, 0])
+    slack = np.where(radar & ~np.isfinite(p.alt), cfg.pregate_unknown_altitude_m, 0.0)
+    return cfg.pregate_margin_m + 5.0 * cross_range + slack
+
+
+@dataclass
+class Association:
+    """What association decided in one slice."""
+
+    hypotheses: Hypotheses
+    free: B
+    """Plots no track took (a plot whose address conflicts with its track's is taken: it starts nothing)."""
+    in_gate: B
+    """Plots near enough to a track to be its outliers rather than new targets."""
+    gated: list[GatedPairs] = field(default_factory=list)
+    """The pairs taken with confidence, with their gating statistics (registration evidence)."""
+
+    @property
+    def unassociated(self) -> B:
+        """Plots that may start a new track."""
+        return self.free & ~self.in_gate
+
+
+def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Association:
+    """Associate one slice's plots with the live tracks: Mode S addresses first, then the associator."""
+    cfg = state.config
+    tracks = state.tracks
+    found = Association(Hypotheses.concat([]), np.ones(len(p), dtype=bool), np.zeros(len(p), dtype=bool))
+    if len(tracks) == 0:
+        return found
+    parts: list[Hypotheses] = []
+    addr_plot, addr_row = _address_pairs(p.mode_s, tracks.mode_s)
+    if len(addr_plot):
+        g = gate(state, p, addr_plot, addr_row)
+        ok = g.d2 < cfg.address_gate_chi2
+        state.stats.address_conflicts += int((~ok).sum())
+        parts.append(Hypotheses.certain(addr_plot[ok], addr_row[ok]))
+        found.gated.append(g.take(ok))
+        found.free[addr_plot] = False  # a conflicting address plot is neither reassigned nor a new track
+    cand = np.flatnonzero(found.free)
+    if len(cand):
+        t_mid = float(np.median(p.time_s[cand]))
+        xc = imm.combine_mean(tracks.x, tracks.mu)
+        track_en = xc[:, :2] + xc[:, 2:4] * (t_mid - tracks.time_s)[:, None]
+        pi, rows = pregate_pairs(approx_positions(state, p.take(cand)), track_en, pregate_radius(state, p.take(cand)))
+        pi = cand[pi]
+        conflict = (p.mode_s[pi] >= 0) & (tracks.mode_s[rows] >= 0) & (p.mode_s[pi] != tracks.mode_s[rows])
+        pi, rows = pi[~conflict], rows[~conflict]
+        if len(pi):
+            g = gate(state, p, pi, rows)
+            found.in_gate[g.plot[g.d2 < cfg.initiation_exclusion_chi2]] = True
+            g = g.take(g.d2 < cfg.gate_chi2)
+            squawk_clash = (
+                (p.squawk[g.plot] >= 0) & (tracks.squawk[g.row] >= 0) & (p.squawk[g.plot] != tracks.squawk[g.row])
+            )
+            scan = g.row * len(state.sensors.ids) + p.sensor[g.plot]
+            hyp = associator.associate(
+                Candidates(g.plot, g.row, scan, g.d2, g.logdet, cfg.squawk_mismatch_cost * squawk_clash)
+            )
+            parts.append(hyp)
+            found.free[hyp.plot[hyp.weight > 0.0]] = False
+            sure = hyp.weight > REGISTRATION_MIN_WEIGHT
+            key = g.plot * (len(tracks) + 1) + g.row
+            found.gated.append(g.take(np.isin(key, hyp.plot[sure] * (len(tracks) + 1) + hyp.row[hyp.owner[sure]])))
+    found.hypotheses = Hypotheses.concat(parts)
+    return found
+
+
+def _address_pairs(plot_addr: NDArray[np.int32], track_addr: NDArray[np.int32]) -> tuple[I64, I64]:
+    """(plot, track row) pairs sharing a known Mode S address; the oldest track wins a duplicate address."""
+    known = np.flatnonzero(track_addr >= 0)
+    if len(known) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = known[np.argsort(track_addr[known], kind="stable")]
+    sorted_addr = track_addr[order]
+    plots = np.flatnonzero(plot_addr >= 0)
+    pos = np.clip(np.searchsorted(sorted_addr, plot_addr[plots]), 0, len(order) - 1)
+    hit = sorted_addr[pos] == plot_addr[plots]
+    return plots[hit].astype(np.int64), order[pos[hit]].astype(np.int64)
+
+
+def register(state: TrackerState, p: SlicePlots, gated: list[GatedPairs]) -> None:
+    """Feed radar residuals on ADS-B-fed tracks to the registration estimator."""
+    plot = np.concatenate([g.plot for g in gated])
+    row = np.concatenate([g.row for g in gated])
+    nu = np.concatenate([g.innovation for g in gated])
+    S = np.concatenate([g.S for g in gated])
+    rates = np.concatenate([g.rates for g in gated])
+    ref = (p.kind[plot] != ADSB) & (p.time_s[plot] - state.tracks.last_adsb_s[row] < ADSB_FRESH_S)
+    variances = np.stack([S[ref, 0, 0], S[ref, 1, 1]], axis=-1)
+    state.registration.accumulate(float(p.time_s.max()), p.sensor[plot[ref]], nu[ref], rates[ref], variances)

@@ -1,0 +1,116 @@
+"""Plot preparation: a batch converted once into the tracker's terms, registration corrections applied.
+
+Radar plots keep their slant range and azimuth (the EKF predicts them exactly); ADS-B positions
+become east/north in the local frame; heights come with the sigma of their source (Mode C
+quantisation, or ADS-B). One ADS-B broadcast heard by several stations is kept once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from commonsky.core.batches import Plots
+from commonsky.core.sensors import SensorKind
+from commonsky.tracking.kernels import PlotColumns
+from commonsky.tracking.measurements import SensorTable, adsb_to_position, nacp_sigma_m
+from commonsky.tracking.state import TrackerState
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+
+PSR, SSR, ADSB = SensorKind.PSR.code, SensorKind.SSR.code, SensorKind.ADSB.code
+MODE_C_SIGMA_M = 30.48 / np.sqrt(12.0)
+"""Standard deviation of 100 ft quantisation."""
+
+
+@dataclass(frozen=True)
+class SlicePlots:
+    """Plots of one slice in the tracker's terms: sensor index, measurement vector, altitude."""
+
+    time_s: F64
+    sensor: I64
+    kind: NDArray[np.int8]
+    z: F64
+    """(K,3): east, north (m) for ADS-B; slant range (m), azimuth (rad) for radar; then the height (m, 0 if none)."""
+    sigma_z: F64
+    """(K,3): measurement standard deviations."""
+    alt: F64
+    """Measured height (Mode C or ADS-B), NaN for primary radar."""
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    callsign: NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def take(self, idx: I64 | B) -> SlicePlots:
+        """Rows selected by an index or mask."""
+        return SlicePlots(**{k: v[idx] for k, v in self.__dict__.items()})
+
+    def columns(self, sensors: SensorTable) -> PlotColumns:
+        """The plots as the compiled kernels take them, with their sensors' positions and axes."""
+        return (
+            self.z,
+            self.sigma_z,
+            np.isfinite(self.alt),
+            self.kind != ADSB,
+            sensors.position[self.sensor],
+            sensors.to_sensor[self.sensor],
+        )
+
+
+def prepare(state: TrackerState, plots: Plots) -> SlicePlots:
+    """Convert a batch to tracker terms once, applying the current registration corrections; sorted by time."""
+    sensors = state.sensors
+    sidx = sensors.index_of(plots.sensor_id)
+    known = sidx >= 0
+    state.stats.plots_unknown_sensor += int((~known).sum())
+    plots = plots.take(known)
+    sidx = sidx[known]
+    kind = sensors.kind[sidx]
+    radar = kind != ADSB
+    bias = state.registration.estimate[sidx]
+    t = plots.time_s - np.where(radar, bias[:, 2], 0.0)
+    z = np.empty((len(plots), 3))
+    sigma = np.empty((len(plots), 3))
+    z[:, 0] = plots.range_m - bias[:, 0]
+    z[:, 1] = np.radians(plots.azimuth_deg) - bias[:, 1]
+    sigma[:, 0] = sensors.sigma_range_m[sidx]
+    sigma[:, 1] = sensors.sigma_azimuth_rad[sidx]
+    if (~radar).any():
+        a = ~radar
+        e, n = adsb_to_position(state.frame, plots.lat_deg[a], plots.lon_deg[a], plots.altitude_m[a])
+        z[a, 0], z[a, 1] = e, n
+        s = nacp_sigma_m(plots.nacp[a], sensors.sigma_range_m[sidx[a]])
+        sigma[a, 0] = sigma[a, 1] = s
+    alt = np.where(kind == PSR, np.nan, plots.altitude_m)
+    alt_sigma = np.where(
+        kind == SSR, np.maximum(sensors.sigma_altitude_m[sidx], MODE_C_SIGMA_M), sensors.sigma_altitude_m[sidx]
+    )
+    z[:, 2] = np.where(np.isfinite(alt), alt, 0.0)
+    sigma[:, 2] = np.maximum(alt_sigma, 1.0)
+    valid = np.isfinite(z).all(axis=1) & np.isfinite(t)
+    # One ADS-B broadcast heard by several stations is one measurement: keep its first copy.
+    adsb_idx = np.flatnonzero(~radar & (plots.mode_s >= 0))
+    key = plots.mode_s[adsb_idx].astype(np.int64) * 2**40 + np.round(t[adsb_idx] * 1000.0).astype(np.int64) % 2**40
+    _, first = np.unique(key, return_index=True)
+    repeat = np.setdiff1d(np.arange(len(adsb_idx)), first)
+    valid[adsb_idx[repeat]] = False
+    state.stats.adsb_duplicates += len(repeat)
+    out = SlicePlots(
+        time_s=t,
+        sensor=sidx,
+        kind=kind,
+        z=z,
+        sigma_z=sigma,
+        alt=alt,
+        mode_s=plots.mode_s,
+        squawk=plots.squawk,
+        callsign=plots.callsign,
+    )
+    out = out.take(valid)
+    return out.take(np.argsort(out.time_s, kind="stable"))
