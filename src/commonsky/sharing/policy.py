@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from commonsky.core.batches import OWNER_DTYPE
+from commonsky.core.config import read_toml
 from commonsky.core.errors import ConfigError
 from commonsky.sharing.geometry import Area
 
@@ -295,14 +295,8 @@ class SharingAgreement:
     @classmethod
     def load(cls, path: str | Path, exporter: str | None = None) -> SharingAgreement:
         """Read the `[[sharing]]` tables of a TOML file (other sections are left to their owners)."""
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(p), base_dir=p.parent, exporter=exporter)
+        data, source = read_toml(path)
+        return cls.from_dict(data, source=source, base_dir=Path(path).parent, exporter=exporter)
 
     @classmethod
     def from_dict(
