@@ -43,9 +43,10 @@ def update(state: TrackerState, p: SlicePlots, hyp: Hypotheses) -> I64:
         n = counts[live[sel]]
         start = np.r_[0, np.cumsum(n)]
         pos = np.repeat(first[live[sel]] - start[:-1], n) + np.arange(start[-1])
-        cand = p.take(plot[pos])
+        picked = p.take(dominant[sel])
+        cand = picked if start[-1] == len(n) else p.take(plot[pos])  # one plot each (GNN): the same plots
         kernel_hyp = (start, weight[pos], hyp.missed[live[sel]], cand.columns(state.sensors))
-        _update_tracks(state, p.take(dominant[sel]), rows[sel], kernel_hyp, models)
+        _update_tracks(state, picked, rows[sel], kernel_hyp, models)
     taken = np.zeros(len(p), dtype=bool)
     taken[plot] = True
     state.stats.plots_assigned += int(np.count_nonzero(taken))
