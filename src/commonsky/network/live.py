@@ -64,12 +64,12 @@ from commonsky.formats import TracksCsvWriter
 from commonsky.formats.contracts import open_cut_back
 from commonsky.network.live_config import CONFIG_CHANGES as CONFIG_CHANGES
 from commonsky.network.live_config import LiveNodeConfig, live_input, node_setup
-from commonsky.network.node import Node, NodeConfig, TickOutput, checkpoint_state, resume
+from commonsky.network.node import Node, NodeConfig, Resumed, TickOutput, checkpoint_state, resume
 from commonsky.network.runner import alert_lines
 from commonsky.network.transport.messages import decode, encode
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import Credentials
-from commonsky.store import Checkpoint, Recorder, prune, read_meta, write_atomically, write_checkpoint
+from commonsky.store import Recorder, prune, read_meta, write_atomically, write_checkpoint
 from commonsky.store.recording import META
 
 log = logging.getLogger(__name__)
@@ -99,11 +99,9 @@ class _Unsent:
     """Track batches (peer, payload) a restarted node sends again: those its checkpoint says the link had not
     delivered, then every tick's replayed after it. At most `UNSENT_BYTES`, the oldest dropped (counted)."""
 
-    def __init__(self, saved: Sequence[tuple[str, bytes]] = ()) -> None:
+    def __init__(self) -> None:
         self.batches: deque[tuple[str, bytes]] = deque()
         self.size = self.dropped = self.withheld = 0
-        for peer, payload in saved:
-            self.add(peer, payload)
 
     def add(self, peer: str, payload: bytes) -> None:
         """Keep one batch, dropping the oldest beyond the byte cap."""
@@ -138,10 +136,12 @@ def _resume(
         return _fresh(config, node_config, alerts, tracks)
     unsent = _Unsent()
 
-    def start(checkpoint: Checkpoint | None) -> None:
-        sizes = {} if checkpoint is None else dict(checkpoint.extra.get("sizes", {}))
+    def start(begin: Resumed) -> None:
+        sizes = {} if begin.checkpoint is None else dict(begin.checkpoint.extra.get("sizes", {}))
         alerts.start(sizes.get("alerts", 0))
         tracks.start(sizes)
+        for peer, payload in begin.unsent:
+            unsent.add(peer, payload)
 
     def write(result: TickOutput) -> None:
         alerts.write(result)
@@ -150,7 +150,6 @@ def _resume(
             unsent.add(peer, payload)
 
     resumed = resume(recording, on_output=write, on_start=start)
-    unsent = _Unsent([*resumed.unsent, *unsent.batches])
     node = resumed.node
     if node.config != node_config:
         if config.on_config_change == "new-recording":

@@ -442,10 +442,11 @@ class Resumed:
 def resume(
     recording: str | Path,
     on_output: Callable[[TickOutput], None] | None = None,
-    on_start: Callable[[Checkpoint | None], None] | None = None,
+    on_start: Callable[[Resumed], None] | None = None,
 ) -> Resumed:
     """The node as it was at the end of `recording`: its newest intact checkpoint, then only the events after it
-    (the whole recording when there is none). `on_start` hears which checkpoint before the replay, each replayed
+    (the whole recording when there is none). `on_start` hears where the replay starts (the checkpoint and what it
+    held), each replayed
     tick's output goes to `on_output`; only the last is kept, so memory does not grow with the recording
     either. The node does not record (set its recorder)."""
     from commonsky.store import checkpoints
@@ -489,14 +490,14 @@ def _play(
     recording: str | Path,
     start: Resumed,
     on_output: Callable[[TickOutput], None] | None,
-    on_start: Callable[[Checkpoint | None], None] | None,
+    on_start: Callable[[Resumed], None] | None,
 ) -> Resumed:
     """Apply the events after `start`'s checkpoint (all of them without one) to its node."""
     from commonsky.store import read_events
 
     node, last, ticks, replayed = start.node, start.last, start.ticks, 0
     if on_start is not None:
-        on_start(start.checkpoint)
+        on_start(start)
     for event in read_events(recording, after=start.checkpoint):
         result = node.apply(event.kind, event.time_s, event.payload)
         if result is not None:
