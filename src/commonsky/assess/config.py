@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from commonsky.core.config import read_toml_section, with_overrides
+from commonsky.core.config import SectionConfig, with_overrides
 from commonsky.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,8 +27,10 @@ _NON_NEGATIVE = frozenset({"startup_grace_s", "radar_bias_sigma_m", "partner_bia
 
 
 @dataclass(frozen=True)
-class AssessmentConfig:
+class AssessmentConfig(SectionConfig):
     """Rules and thresholds of identification and alerting; the defaults are the documented values."""
+
+    SECTION: ClassVar[str] = "assess"
 
     # Identity.
     friend_mode_s: tuple[int, ...] = ()
@@ -120,7 +122,7 @@ class AssessmentConfig:
     """(name, value) of the registered rules' own settings that the table set; the others keep their defaults."""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "<assess config>") -> AssessmentConfig:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<assess config>") -> Self:
         """Defaults overridden by a mapping (a TOML `[assess]` table); errors name the source and key."""
         if "rule_settings" in data:
             raise ConfigError(source, "rule_settings", "unknown key; the rules' own settings are keys of the table")
@@ -187,8 +189,7 @@ def remove_rule_settings(kind: str) -> None:
 
 def load_assessment_config(path: str | Path) -> AssessmentConfig:
     """The `[assess]` table of a TOML file (or its top level) over the defaults."""
-    table, source = read_toml_section(path, "assess")
-    return AssessmentConfig.from_dict(table, source)
+    return AssessmentConfig.load(path)
 
 
 def _codes(key: str, value: Any, source: str) -> tuple[int, ...]:

@@ -106,12 +106,8 @@ def propose(
     near_transponder: NDArray[np.bool_],
 ) -> tuple[NDArray[np.int8], NDArray[np.str_]]:
     """Identity codes the rules give each track now, and the rule that decided (for the history)."""
-    friend = (np.isin(mode_s, rules.friend_mode_s) & (mode_s >= 0)) | (
-        np.isin(squawk, rules.friend_squawks) & (squawk >= 0)
-    )
-    neutral = (np.isin(mode_s, rules.neutral_mode_s) & (mode_s >= 0)) | (
-        np.isin(squawk, rules.neutral_squawks) & (squawk >= 0)
-    )
+    friend = _listed(mode_s, squawk, rules.friend_mode_s, rules.friend_squawks)
+    neutral = _listed(mode_s, squawk, rules.neutral_mode_s, rules.neutral_squawks)
     young = tentative | (age_s < rules.pending_s) | (near_transponder & ~ever_transponder)
     conditions = [friend, neutral, young, ever_adsb_identity, ever_transponder]
     codes = [
@@ -131,6 +127,13 @@ def propose(
     code = np.select(conditions, codes, default=Identity.UNKNOWN.code).astype(np.int8)
     reason = np.select(conditions, reasons, default="no transponder")
     return code, reason
+
+
+def _listed(
+    mode_s: NDArray[np.int32], squawk: NDArray[np.int16], addresses: NDArray[np.int64], codes: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Tracks whose known Mode S address or known Mode A code is on a list (one rule for every list)."""
+    return (np.isin(mode_s, addresses) & (mode_s >= 0)) | (np.isin(squawk, codes) & (squawk >= 0))
 
 
 def settle(

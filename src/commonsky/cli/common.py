@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 from rich.console import Console
@@ -76,28 +80,58 @@ SecurityLogFile = Annotated[
 ]
 
 
-def deployment_from(
-    host: str,
-    port: int,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    allowed_hosts: list[str] | None,
-    allowed_origins: list[str] | None,
-    proxies: list[str] | None,
-    allow_plain_http: bool,
-    security_log: Path | None,
-) -> Deployment:
-    """The display's deployment from the command line's options."""
-    from commonsky.web.security import Deployment
+@dataclass(frozen=True)
+class DisplayOptions:
+    """The command-line options of every command that serves the display: each field is one Typer option."""
 
-    return Deployment(
-        host=host,
-        port=port,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        allowed_hosts=tuple(allowed_hosts or ()),
-        allowed_origins=tuple(allowed_origins or ()),
-        proxies=tuple(proxies or ()),
-        allow_plain_http=allow_plain_http,
-        security_log=security_log,
-    )
+    tls_cert: TlsCert = None
+    tls_key: TlsKey = None
+    allowed_hosts: AllowedHosts = None
+    allowed_origins: AllowedOrigins = None
+    proxies: Proxies = None
+    allow_plain_http: AllowPlainHttp = False
+    security_log: SecurityLogFile = None
+    aircraft_policy: AircraftPolicy = None
+
+    def deployment(self, host: str, port: int) -> Deployment:
+        """The display's deployment on host:port with these options."""
+        from commonsky.web.security import Deployment
+
+        return Deployment(
+            host=host,
+            port=port,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            allowed_hosts=tuple(self.allowed_hosts or ()),
+            allowed_origins=tuple(self.allowed_origins or ()),
+            proxies=tuple(self.proxies or ()),
+            allow_plain_http=self.allow_plain_http,
+            security_log=self.security_log,
+        )
+
+
+def with_display_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` taking the `DisplayOptions` fields as its own Typer options, in place of its `display` parameter,
+    and handed them as that one `DisplayOptions`: the commands that serve the display declare them once."""
+    hints = get_type_hints(DisplayOptions, include_extras=True)
+    options = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+        for f in dataclasses.fields(DisplayOptions)
+    ]
+    own = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in own.parameters.values():
+        parameters.extend(options if parameter.name == "display" else [parameter])
+    signature = own.replace(parameters=parameters)
+
+    @functools.wraps(command)
+    def with_options(*args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        display = DisplayOptions(**{option.name: given.pop(option.name) for option in options})
+        command(**given, display=display)
+
+    with_options.__signature__ = signature  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return with_options

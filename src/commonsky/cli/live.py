@@ -9,25 +9,12 @@ from typing import Annotated
 
 import typer
 
-from commonsky.cli.common import (
-    EXAMPLES,
-    AircraftPolicy,
-    AllowedHosts,
-    AllowedOrigins,
-    AllowPlainHttp,
-    Proxies,
-    SecurityLogFile,
-    TlsCert,
-    TlsKey,
-    console,
-    deployment_from,
-    fail,
-    progress_bar,
-)
+from commonsky.cli.common import EXAMPLES, DisplayOptions, console, fail, progress_bar, with_display_options
 from commonsky.cli.offline import run
 from commonsky.core.errors import CommonskyError, ConfigError
 
 
+@with_display_options
 def node(
     config: Annotated[Path, typer.Option("--config", help="Node config TOML.", exists=True, dir_okay=False)],
     creds: Annotated[
@@ -46,14 +33,8 @@ def node(
         Path | None,
         typer.Option("--users", help="The display's users TOML (default: the config's [[users]]).", dir_okay=False),
     ] = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    allowed_hosts: AllowedHosts = None,
-    allowed_origins: AllowedOrigins = None,
-    proxies: Proxies = None,
-    allow_plain_http: AllowPlainHttp = False,
-    security_log: SecurityLogFile = None,
-    aircraft_policy: AircraftPolicy = None,
+    *,
+    display: DisplayOptions,
     on_config_change: Annotated[
         str | None,
         typer.Option(
@@ -80,21 +61,13 @@ def node(
             from commonsky.web.app import load_accounts
             from commonsky.web.live import display_hooks
 
-            deployment = deployment_from(
-                serve_host,
-                serve_port,
-                tls_cert,
-                tls_key,
-                allowed_hosts,
-                allowed_origins,
-                proxies,
-                allow_plain_http,
-                security_log,
-            )
+            deployment = display.deployment(serve_host, serve_port)
             from commonsky.web.tar1090 import load_aircraft_policy
 
             accounts, oidc = load_accounts(users or config)
-            policy = None if aircraft_policy is None else load_aircraft_policy(aircraft_policy, cfg.partner)
+            policy = (
+                None if display.aircraft_policy is None else load_aircraft_policy(display.aircraft_policy, cfg.partner)
+            )
             hooks = display_hooks(accounts, deployment, oidc, policy)
             scheme = "https" if deployment.tls else "http"
             console.print(f"operator display on {scheme}://{serve_host}:{serve_port}/")
@@ -123,6 +96,7 @@ def demo(
         serve(scenario, speed=speed, seed=seed, demo_accounts=True)
 
 
+@with_display_options
 def serve(
     scenario: Annotated[
         Path | None, typer.Argument(help="Scenario TOML (default: the three-partner border example).")
@@ -142,14 +116,8 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
     seed: Annotated[int | None, typer.Option("--seed", help="Scenario seed override.")] = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    allowed_hosts: AllowedHosts = None,
-    allowed_origins: AllowedOrigins = None,
-    proxies: Proxies = None,
-    allow_plain_http: AllowPlainHttp = False,
-    security_log: SecurityLogFile = None,
-    aircraft_policy: AircraftPolicy = None,
+    *,
+    display: DisplayOptions,
 ) -> None:
     """The operator display: a partner's common picture on a live map, with alerts and status."""
     from commonsky.network.runner import ScenarioSession
@@ -163,9 +131,7 @@ def serve(
     from commonsky.web.scenario import ScenarioSource
     from commonsky.web.tar1090 import load_aircraft_policy
 
-    deployment = deployment_from(
-        host, port, tls_cert, tls_key, allowed_hosts, allowed_origins, proxies, allow_plain_http, security_log
-    )
+    deployment = display.deployment(host, port)
     try:
         if sum((users is not None, demo_accounts, no_auth)) != 1:
             raise ConfigError(
@@ -188,7 +154,11 @@ def serve(
             with console.status("simulating the scenario"):
                 session = ScenarioSession(load_scenario(scenario or EXAMPLES / "border3.toml"), seed=seed)
             source = ScenarioSource(session, partner=partner, speed=speed)
-        policy = None if aircraft_policy is None else load_aircraft_policy(aircraft_policy, source.snapshot().partner)
+        policy = (
+            None
+            if display.aircraft_policy is None
+            else load_aircraft_policy(display.aircraft_policy, source.snapshot().partner)
+        )
     except CommonskyError as exc:
         raise fail(exc) from None
     except ValueError as exc:

@@ -227,14 +227,6 @@ COVARIANCE_COLUMNS = (
 """The 10 unique entries of the horizontal [east, north, v_east, v_north] covariance, as columns."""
 
 
-def horizontal_covariance(batch: Columns) -> NDArray[np.float64]:
-    """(K,4,4) covariance of [east, north, v_east, v_north] from a batch's `COVARIANCE_COLUMNS`."""
-    cov = np.empty((len(batch), 4, 4))
-    for name, i, j in COVARIANCE_COLUMNS:
-        cov[:, i, j] = cov[:, j, i] = getattr(batch, name)
-    return cov
-
-
 SENSOR_PSR = SensorKind.PSR.bit
 SENSOR_SSR = SensorKind.SSR.bit
 SENSOR_ADSB = SensorKind.ADSB.bit
@@ -247,18 +239,13 @@ def sensor_kind_names(kinds: int) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class TrackReports(Columns):
-    """Tracks with their uncertainty, as partners exchange them and as fusion consumes them.
+class TrackEstimate(Columns):
+    """The columns of a track's estimate that `TrackReports` and `SystemTracks` share, declared once.
 
-    Frame-independent: position in WGS-84, velocity and the horizontal covariance in the local
-    east/north axes at the aircraft (m, m/s), altitude variance separately (NaN when the altitude
-    is unknown). `owner` is the partner whose tracker made the track; `track_id` is unique per
-    owner. The covariance is one column per unique entry (see `COVARIANCE_COLUMNS`).
+    A batch takes them by listing this class before the class of its leading (key) columns: dataclass fields
+    follow the bases from the last one back, so the key columns come first and the order stays as documented.
     """
 
-    time_s: Col.F64
-    owner: Col.Owner
-    track_id: Col.I64
     lat_deg: Col.F64
     lon_deg: Col.F64
     alt_m: Col.F64
@@ -287,12 +274,35 @@ class TrackReports(Columns):
 
     def covariance(self) -> NDArray[np.float64]:
         """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""
-        return horizontal_covariance(self)
+        cov = np.empty((len(self), 4, 4))
+        for name, i, j in COVARIANCE_COLUMNS:
+            cov[:, i, j] = cov[:, j, i] = getattr(self, name)
+        return cov
 
     @staticmethod
     def covariance_columns(cov: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
         """Column values of a (K,4,4) covariance, for `TrackReports.build(**...)`."""
         return {name: cov[:, i, j] for name, i, j in COVARIANCE_COLUMNS}
+
+
+@dataclass(frozen=True, eq=False)
+class _ReportKey(Columns):
+    """The leading columns of `TrackReports`: when, and which owner's track."""
+
+    time_s: Col.F64
+    owner: Col.Owner
+    track_id: Col.I64
+
+
+@dataclass(frozen=True, eq=False)
+class TrackReports(TrackEstimate, _ReportKey):
+    """Tracks with their uncertainty, as partners exchange them and as fusion consumes them.
+
+    Frame-independent: position in WGS-84, velocity and the horizontal covariance in the local
+    east/north axes at the aircraft (m, m/s), altitude variance separately (NaN when the altitude
+    is unknown). `owner` is the partner whose tracker made the track; `track_id` is unique per
+    owner. The covariance is one column per unique entry (see `COVARIANCE_COLUMNS`).
+    """
 
     def as_tracks(self) -> Tracks:
         """The `tracks.csv` view (drops owner and uncertainty)."""

@@ -4,7 +4,8 @@
 choices, sub-tables), so every mistake is a `ConfigError` naming the file, the dotted key (e.g.
 `partners[0].sensors[1].pd`) and what is allowed, and a key never read is an error, never silently
 ignored. A stage's configuration is a frozen dataclass whose defaults are the documented values;
-`with_overrides` checks a mapping of overrides against each field's type through the same `Table`.
+`with_overrides` checks a mapping of overrides against each field's type through the same `Table`,
+and `SectionConfig` gives such a dataclass its `load` (one TOML table) and `from_dict`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from commonsky.core.errors import ConfigError
 
@@ -234,3 +235,35 @@ def with_overrides(
             values[key] = table.number(key, lo=0.0, lo_open=key not in non_negative, finite=False)
     table.finish()
     return replace(defaults, **values)  # type: ignore[type-var]
+
+
+class SectionConfig:
+    """Base of a stage's frozen config dataclass: `load` reads its `[SECTION]` table, `from_dict` checks overrides.
+
+    One definition of how a stage's settings are read, so every stage reports the same errors the same way.
+    """
+
+    SECTION: ClassVar[str]
+    """The TOML table of the settings (`[tracker]`, `[fusion]`); a file may also give them at its top level."""
+    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset()
+    """Numeric fields that may be zero; every other number must be strictly positive."""
+    CHOICES: ClassVar[Mapping[str, Collection[str]]] = {}
+    """Text fields taking one of a list; the list is read at each check, so a registry may grow after import."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a TOML file (keys at top level or under `[SECTION]`); unknown keys are errors."""
+        data, source = read_toml_section(path, cls.SECTION)
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "") -> Self:
+        """Validate a mapping of overrides against the declared fields, their types and ranges, then `check`."""
+        source = source or f"{cls.SECTION} config"
+        choices = {name: tuple(allowed) for name, allowed in cls.CHOICES.items()}
+        config = with_overrides(cls(), data, source, non_negative=cls.NON_NEGATIVE, choices=choices)
+        config.check(source)
+        return config
+
+    def check(self, source: str) -> None:
+        """Relations between fields, beyond each field's own type and range; none unless a stage adds them."""

@@ -14,6 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
+Vector3 = tuple[FloatArray, FloatArray, FloatArray]
+"""Three coordinates or vector components, each an array."""
 
 WGS84_A = 6_378_137.0
 """Semi-major axis (m)."""
@@ -34,9 +36,7 @@ def _f(x: ArrayLike) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
 
 
-def geodetic_to_ecef(
-    lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def geodetic_to_ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> Vector3:
     """Geodetic latitude, longitude (deg) and ellipsoidal height (m) to ECEF x, y, z (m)."""
     lat = np.radians(_f(lat_deg))
     lon = np.radians(_f(lon_deg))
@@ -50,7 +50,7 @@ def geodetic_to_ecef(
     return x, y, z
 
 
-def ecef_to_geodetic(x: ArrayLike, y: ArrayLike, z: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+def ecef_to_geodetic(x: ArrayLike, y: ArrayLike, z: ArrayLike) -> Vector3:
     """ECEF x, y, z (m) to geodetic latitude, longitude (deg) and ellipsoidal height (m).
 
     Bowring's parametric-latitude start refined by Newton iterations on the reduced latitude;
@@ -91,6 +91,18 @@ def _enu_rotation(lat0_deg: float, lon0_deg: float) -> FloatArray:
     )
 
 
+def _rotate(r: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray, origin: FloatArray | None = None) -> Vector3:
+    """The 3x3 matrix r times the vector (a, b, c) per element, plus `origin` when given.
+
+    The origin is the first term of each sum, so the result is rounded as the written-out sums always were.
+    """
+    out = []
+    for i in range(3):
+        first = r[i, 0] * a if origin is None else origin[i] + r[i, 0] * a
+        out.append(first + r[i, 1] * b + r[i, 2] * c)
+    return out[0], out[1], out[2]
+
+
 @dataclass(frozen=True)
 class LocalFrame:
     """A local East-North-Up tangent frame at a WGS-84 origin: the tracker's one Cartesian frame."""
@@ -109,74 +121,47 @@ class LocalFrame:
         """ECEF coordinates (m) of the frame origin."""
         return np.array(geodetic_to_ecef(self.lat0_deg, self.lon0_deg, self.alt0_m), dtype=np.float64)
 
-    def ecef_to_enu(self, x: ArrayLike, y: ArrayLike, z: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def ecef_to_enu(self, x: ArrayLike, y: ArrayLike, z: ArrayLike) -> Vector3:
         """ECEF position (m) to east, north, up (m) in this frame."""
         o = self.origin_ecef
-        r = self.rotation
-        dx, dy, dz = _f(x) - o[0], _f(y) - o[1], _f(z) - o[2]
-        return (
-            r[0, 0] * dx + r[0, 1] * dy + r[0, 2] * dz,
-            r[1, 0] * dx + r[1, 1] * dy + r[1, 2] * dz,
-            r[2, 0] * dx + r[2, 1] * dy + r[2, 2] * dz,
-        )
+        return _rotate(self.rotation, _f(x) - o[0], _f(y) - o[1], _f(z) - o[2])
 
-    def enu_to_ecef(self, e: ArrayLike, n: ArrayLike, u: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def enu_to_ecef(self, e: ArrayLike, n: ArrayLike, u: ArrayLike) -> Vector3:
         """East, north, up (m) in this frame to ECEF position (m)."""
-        o = self.origin_ecef
-        r = self.rotation
-        e, n, u = _f(e), _f(n), _f(u)
-        return (
-            o[0] + r[0, 0] * e + r[1, 0] * n + r[2, 0] * u,
-            o[1] + r[0, 1] * e + r[1, 1] * n + r[2, 1] * u,
-            o[2] + r[0, 2] * e + r[1, 2] * n + r[2, 2] * u,
-        )
+        return _rotate(self.rotation.T, _f(e), _f(n), _f(u), origin=self.origin_ecef)
 
-    def geodetic_to_enu(
-        self, lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def geodetic_to_enu(self, lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> Vector3:
         """Geodetic position to east, north, up (m) in this frame."""
         return self.ecef_to_enu(*geodetic_to_ecef(lat_deg, lon_deg, alt_m))
 
-    def enu_to_geodetic(self, e: ArrayLike, n: ArrayLike, u: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def enu_to_geodetic(self, e: ArrayLike, n: ArrayLike, u: ArrayLike) -> Vector3:
         """East, north, up (m) in this frame to geodetic latitude, longitude (deg), height (m)."""
         return ecef_to_geodetic(*self.enu_to_ecef(e, n, u))
 
-    def vector_to_enu(self, vx: ArrayLike, vy: ArrayLike, vz: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def vector_to_enu(self, vx: ArrayLike, vy: ArrayLike, vz: ArrayLike) -> Vector3:
         """Rotate an ECEF vector (e.g. a velocity) into this frame's axes."""
-        r = self.rotation
-        vx, vy, vz = _f(vx), _f(vy), _f(vz)
-        return (
-            r[0, 0] * vx + r[0, 1] * vy + r[0, 2] * vz,
-            r[1, 0] * vx + r[1, 1] * vy + r[1, 2] * vz,
-            r[2, 0] * vx + r[2, 1] * vy + r[2, 2] * vz,
-        )
+        return _rotate(self.rotation, _f(vx), _f(vy), _f(vz))
 
-    def vector_to_ecef(self, ve: ArrayLike, vn: ArrayLike, vu: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def vector_to_ecef(self, ve: ArrayLike, vn: ArrayLike, vu: ArrayLike) -> Vector3:
         """Rotate a vector expressed in this frame's axes into ECEF."""
-        r = self.rotation
-        ve, vn, vu = _f(ve), _f(vn), _f(vu)
-        return (
-            r[0, 0] * ve + r[1, 0] * vn + r[2, 0] * vu,
-            r[0, 1] * ve + r[1, 1] * vn + r[2, 1] * vu,
-            r[0, 2] * ve + r[1, 2] * vn + r[2, 2] * vu,
-        )
+        return _rotate(self.rotation.T, _f(ve), _f(vn), _f(vu))
 
 
 def geodetic_to_enu(
     lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike, lat0_deg: float, lon0_deg: float, alt0_m: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> Vector3:
     """Geodetic position to ENU (m) about the origin (lat0, lon0, alt0)."""
     return LocalFrame(lat0_deg, lon0_deg, alt0_m).geodetic_to_enu(lat_deg, lon_deg, alt_m)
 
 
 def enu_to_geodetic(
     e: ArrayLike, n: ArrayLike, u: ArrayLike, lat0_deg: float, lon0_deg: float, alt0_m: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> Vector3:
     """ENU (m) about the origin (lat0, lon0, alt0) to geodetic position."""
     return LocalFrame(lat0_deg, lon0_deg, alt0_m).enu_to_geodetic(e, n, u)
 
 
-def enu_to_aer(e: ArrayLike, n: ArrayLike, u: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+def enu_to_aer(e: ArrayLike, n: ArrayLike, u: ArrayLike) -> Vector3:
     """ENU offset (m) to azimuth (deg clockwise from north, [0, 360)), elevation (deg), slant range (m)."""
     e, n, u = _f(e), _f(n), _f(u)
     ground = np.hypot(e, n)
@@ -185,7 +170,7 @@ def enu_to_aer(e: ArrayLike, n: ArrayLike, u: ArrayLike) -> tuple[FloatArray, Fl
     return az, el, np.hypot(ground, u)
 
 
-def aer_to_enu(az_deg: ArrayLike, el_deg: ArrayLike, slant_m: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+def aer_to_enu(az_deg: ArrayLike, el_deg: ArrayLike, slant_m: ArrayLike) -> Vector3:
     """Azimuth (deg from north), elevation (deg), slant range (m) to an ENU offset (m)."""
     az = np.radians(_f(az_deg))
     el = np.radians(_f(el_deg))
@@ -201,7 +186,7 @@ def sensor_aer(
     lat_deg: ArrayLike,
     lon_deg: ArrayLike,
     alt_m: ArrayLike,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> Vector3:
     """Azimuth, elevation (deg) and slant range (m) of targets seen from a sensor, on the ellipsoid."""
     e, n, u = geodetic_to_enu(lat_deg, lon_deg, alt_m, sensor_lat_deg, sensor_lon_deg, sensor_alt_m)
     return enu_to_aer(e, n, u)
@@ -214,7 +199,7 @@ def aer_to_geodetic(
     az_deg: ArrayLike,
     el_deg: ArrayLike,
     slant_m: ArrayLike,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> Vector3:
     """Geodetic position of a target at (azimuth, elevation, slant range) from a sensor."""
     return enu_to_geodetic(*aer_to_enu(az_deg, el_deg, slant_m), sensor_lat_deg, sensor_lon_deg, sensor_alt_m)
 

@@ -97,8 +97,14 @@ def known_categories(categories: Iterable[int]) -> NDArray[np.bool_]:
 
 
 @njit(cache=True)
-def _push(rows: NDArray[np.int64], n: int, start: int, end: int, tag: int) -> NDArray[np.int64]:
-    """Rows with (start, end, tag) written at row n, grown when full."""
+def _rows(capacity: int) -> tuple[NDArray[np.int64], int]:
+    """An empty growable list of (start, end, tag) rows: the array, with room for `capacity`, and its count."""
+    return np.empty((capacity, 3), np.int64), 0
+
+
+@njit(cache=True)
+def _push(rows: NDArray[np.int64], n: int, start: int, end: int, tag: int) -> tuple[NDArray[np.int64], int]:
+    """Rows with (start, end, tag) written at row n, grown when full, and the new count."""
     if n == rows.shape[0]:
         bigger = np.empty((2 * n + 16, 3), np.int64)
         bigger[:n] = rows[:n]
@@ -106,7 +112,7 @@ def _push(rows: NDArray[np.int64], n: int, start: int, end: int, tag: int) -> ND
     rows[n, 0] = start
     rows[n, 1] = end
     rows[n, 2] = tag
-    return rows
+    return rows, n + 1
 
 
 @njit(cache=True)
@@ -255,10 +261,8 @@ def _resync(buf: NDArray[np.uint8], q: int, end: int, trusted: NDArray[np.bool_]
 def _walk_blocks(
     buf: NDArray[np.uint8], starts: NDArray[np.int64], ends: NDArray[np.int64], known: NDArray[np.bool_], stride: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    kept = np.empty((64, 3), np.int64)
-    damaged = np.empty((16, 3), np.int64)
-    nk = 0
-    nd = 0
+    kept, nk = _rows(64)
+    damaged, nd = _rows(16)
     seen = np.zeros(256, np.bool_)  # categories of confirmed blocks: once there are any, the only ones trusted
     confirmed = 0
     for f in range(len(starts)):
@@ -274,8 +278,7 @@ def _walk_blocks(
                         known[buf[pos]] = True
                         seen[buf[pos]] = True
                         confirmed += 1
-                    kept = _push(kept, nk, pos, stop, f)
-                    nk += 1
+                    kept, nk = _push(kept, nk, pos, stop, f)
                     pos = stop + stride
                     continue
             else:
@@ -283,13 +286,11 @@ def _walk_blocks(
                 if stop >= 0 and trusted[buf[pos]] and q >= stop + stride:
                     # Where the last block ended (or the walk resumed), with nothing plausible starting inside
                     # it: its length holds, and the damage is in the next header.
-                    kept = _push(kept, nk, pos, stop, f)
-                    nk += 1
+                    kept, nk = _push(kept, nk, pos, stop, f)
                     pos = stop + stride
                     if q <= pos:
                         continue
-            damaged = _push(damaged, nd, pos, q, f)
-            nd += 1
+            damaged, nd = _push(damaged, nd, pos, q, f)
             pos = q
     return kept[:nk], damaged[:nd]
 
@@ -334,17 +335,14 @@ def _oradis_chains(buf: NDArray[np.uint8], start: int, end: int) -> bool:
 
 @njit(cache=True)
 def _walk_oradis(buf: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    kept = np.empty((16, 3), np.int64)
-    damaged = np.empty((16, 3), np.int64)
-    nk = 0
-    nd = 0
+    kept, nk = _rows(16)
+    damaged, nd = _rows(16)
     n = len(buf)
     pos = 0
     while pos < n:
         stop = _oradis_end(buf, pos, n)
         if stop >= 0:
-            kept = _push(kept, nk, pos, stop, 0)
-            nk += 1
+            kept, nk = _push(kept, nk, pos, stop, 0)
             pos = stop
             continue
         q = pos + 1
@@ -353,8 +351,7 @@ def _walk_oradis(buf: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.
             if stop >= 0 and (stop == n or _oradis_end(buf, stop, n) >= 0):
                 break
             q += 1
-        damaged = _push(damaged, nd, pos, q, 0)
-        nd += 1
+        damaged, nd = _push(damaged, nd, pos, q, 0)
         pos = q
     return kept[:nk], damaged[:nd]
 
@@ -420,10 +417,8 @@ def _ff_resync(buf: NDArray[np.uint8], start: int, stop: int, n: int) -> int:
 
 @njit(cache=True)
 def _walk_final_format(buf: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    kept = np.empty((64, 3), np.int64)
-    damaged = np.empty((16, 3), np.int64)
-    nk = 0
-    nd = 0
+    kept, nk = _rows(64)
+    damaged, nd = _rows(16)
     n = len(buf)
     pos = 0
     while pos < n:
@@ -434,17 +429,14 @@ def _walk_final_format(buf: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArr
                 # record: then a plausible record starts inside, and the span before it is the damage.
                 inner = _ff_resync(buf, pos + FF_EMPTY_BYTES, stop - FF_EMPTY_BYTES + 1, n)
                 if inner <= stop - FF_EMPTY_BYTES:
-                    damaged = _push(damaged, nd, pos, inner, 0)
-                    nd += 1
+                    damaged, nd = _push(damaged, nd, pos, inner, 0)
                     pos = inner
                     continue
-            kept = _push(kept, nk, pos, stop, 0 if _padded(buf, stop) else FF_PADDING_DAMAGED)
-            nk += 1
+            kept, nk = _push(kept, nk, pos, stop, 0 if _padded(buf, stop) else FF_PADDING_DAMAGED)
             pos = stop
             continue
         q = _ff_resync(buf, pos + 1, n, n)
-        damaged = _push(damaged, nd, pos, q, 0)
-        nd += 1
+        damaged, nd = _push(damaged, nd, pos, q, 0)
         pos = q
     return kept[:nk], damaged[:nd]
 
@@ -489,18 +481,15 @@ def _pcap_resumes(buf: NDArray[np.uint8], q: int, n: int, little: bool, frac_max
 def _walk_pcap(
     buf: NDArray[np.uint8], start: int, little: bool, frac_max: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    kept = np.empty((64, 3), np.int64)
-    damaged = np.empty((16, 3), np.int64)
-    nk = 0
-    nd = 0
+    kept, nk = _rows(64)
+    damaged, nd = _rows(16)
     n = len(buf)
     pos = start
     last_s = -1
     while pos < n:
         stop = _pcap_end(buf, pos, n, little, frac_max)
         if 0 <= stop <= n and (n - stop < PCAP_RECORD_BYTES or _pcap_end(buf, stop, n, little, frac_max) >= 0):
-            kept = _push(kept, nk, pos, stop, 0)
-            nk += 1
+            kept, nk = _push(kept, nk, pos, stop, 0)
             last_s = _u32(buf, pos, little)
             pos = stop
             continue
@@ -509,13 +498,11 @@ def _walk_pcap(
             q += 1
         if pos + PCAP_RECORD_BYTES < stop <= q:
             # Nothing plausible starts inside the packet: its length holds, the damage is in the next header.
-            kept = _push(kept, nk, pos, stop, 0)
-            nk += 1
+            kept, nk = _push(kept, nk, pos, stop, 0)
             last_s = _u32(buf, pos, little)
             pos = stop
         if q > pos:
-            damaged = _push(damaged, nd, pos, q, 0)
-            nd += 1
+            damaged, nd = _push(damaged, nd, pos, q, 0)
         pos = q
     return kept[:nk], damaged[:nd]
 
@@ -549,17 +536,14 @@ def _pcapng_end(buf: NDArray[np.uint8], p: int, n: int, little: bool, types: NDA
 def _walk_pcapng(
     buf: NDArray[np.uint8], little: bool, types: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    kept = np.empty((64, 3), np.int64)
-    damaged = np.empty((16, 3), np.int64)
-    nk = 0
-    nd = 0
+    kept, nk = _rows(64)
+    damaged, nd = _rows(16)
     n = len(buf)
     pos = 0
     while pos < n:
         stop = _pcapng_end(buf, pos, n, little, types)
         if stop >= 0:
-            kept = _push(kept, nk, pos, stop, 0)
-            nk += 1
+            kept, nk = _push(kept, nk, pos, stop, 0)
             pos = stop
             continue
         q = pos + 4
@@ -569,8 +553,7 @@ def _walk_pcapng(
                 break
             q += 4
         q = min(q, n)
-        damaged = _push(damaged, nd, pos, q, 0)
-        nd += 1
+        damaged, nd = _push(damaged, nd, pos, q, 0)
         pos = q
     return kept[:nk], damaged[:nd]
 

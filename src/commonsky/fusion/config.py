@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from commonsky.core.config import read_toml_section, with_overrides
+from commonsky.core.config import SectionConfig
 from commonsky.core.errors import ConfigError
 
 CI_CRITERIA = ("det", "trace")
 """Allowed values of `FusionConfig.ci_criterion`."""
-NON_NEGATIVE = frozenset({"address_bonus", "squawk_mismatch_cost", "responsibility_margin", "ci_smoothing"})
-"""Numeric fields that may be zero; every other number must be strictly positive."""
 
 
 @dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(SectionConfig):
     """Every tuning knob of track-to-track fusion, with the units in its name.
 
     Defaults suit partners exchanging confirmed tracks about once a second, trackers whose
@@ -24,6 +22,12 @@ class FusionConfig:
     on the 4-D difference of [east, north, v_east, v_north] (4 degrees of freedom: the 99 % point
     is 13.3, 99.9 % is 18.5, 99.99 % is 23.5).
     """
+
+    SECTION: ClassVar[str] = "fusion"
+    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset(
+        {"address_bonus", "squawk_mismatch_cost", "responsibility_margin", "ci_smoothing"}
+    )
+    CHOICES: ClassVar[Mapping[str, Collection[str]]] = {"ci_criterion": CI_CRITERIA}
 
     # Alignment in time.
     max_age_s: float = 12.0
@@ -75,19 +79,6 @@ class FusionConfig:
     # Reporting responsibility.
     responsibility_margin: float = 0.1
     """A challenger takes reporting responsibility only if its quality (0-1) exceeds the current owner's by this."""
-
-    @classmethod
-    def load(cls, path: str | Path) -> FusionConfig:
-        """Read a TOML file (keys at top level or under `[fusion]`); unknown keys are errors."""
-        data, source = read_toml_section(path, "fusion")
-        return cls.from_dict(data, source=source)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "fusion config") -> FusionConfig:
-        """Validate a mapping of overrides against the declared fields, their types and ranges."""
-        config = with_overrides(cls(), data, source, non_negative=NON_NEGATIVE, choices={"ci_criterion": CI_CRITERIA})
-        config.check(source)
-        return config
 
     def check(self, source: str = "fusion config") -> None:
         """Relations between fields: keep gates at least as large as make gates (hysteresis)."""

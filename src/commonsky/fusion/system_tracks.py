@@ -8,11 +8,19 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from commonsky.core.batches import Col, Columns, TrackReports, Tracks, horizontal_covariance
+from commonsky.core.batches import Col, Columns, TrackEstimate, Tracks
 
 
 @dataclass(frozen=True, eq=False)
-class SystemTracks(Columns):
+class _SystemKey(Columns):
+    """The leading columns of `SystemTracks`: when, and which system track."""
+
+    time_s: Col.F64
+    system_id: Col.I64
+
+
+@dataclass(frozen=True, eq=False)
+class SystemTracks(TrackEstimate, _SystemKey):
     """Fused system tracks in the same terms as `TrackReports` (frame-independent), plus their make-up.
 
     `system_id` is the stable system track number (never reused). Position in WGS-84, velocity and
@@ -24,41 +32,12 @@ class SystemTracks(Columns):
     callsign) comes from the best-quality source that has it.
     """
 
-    time_s: Col.F64
-    system_id: Col.I64
-    lat_deg: Col.F64
-    lon_deg: Col.F64
-    alt_m: Col.F64
-    v_east_mps: Col.F64
-    v_north_mps: Col.F64
-    v_up_mps: Col.F64
-    var_alt_m2: Col.F64
-    cov_ee: Col.F64
-    cov_en: Col.F64
-    cov_nn: Col.F64
-    cov_e_ve: Col.F64
-    cov_e_vn: Col.F64
-    cov_n_ve: Col.F64
-    cov_n_vn: Col.F64
-    cov_ve_ve: Col.F64
-    cov_ve_vn: Col.F64
-    cov_vn_vn: Col.F64
-    status: Col.Status
-    quality: Col.F64
-    sensor_kinds: Col.I8
-    mode_s: Col.I32
-    squawk: Col.I16
-    callsign: Col.Callsign
     responsible: Col.Owner
     n_sources: Col.I16
     sources: Annotated[NDArray[np.str_], np.str_]
     """A text column of whatever width its longest entry needs."""
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {**TrackReports.DEFAULTS, "n_sources": 0}
-
-    def covariance(self) -> NDArray[np.float64]:
-        """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""
-        return horizontal_covariance(self)
+    DEFAULTS: ClassVar[dict[str, Any]] = {**TrackEstimate.DEFAULTS, "n_sources": 0}
 
     def as_tracks(self) -> Tracks:
         """The `tracks.csv` view: track_id is the system track number (owner make-up and uncertainty dropped)."""

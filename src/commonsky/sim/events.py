@@ -20,6 +20,7 @@ from commonsky.sim.scenario import (
     Scenario,
     SensorOutageEvent,
     SpooferEvent,
+    TargetEvent,
     TransponderOffEvent,
 )
 from commonsky.sim.traffic import Targets, Trajectories
@@ -71,12 +72,23 @@ class EventEffects:
         return up
 
 
-def event_records(scenario: Scenario, targets: Targets, trajectories: Trajectories) -> list[dict[str, Any]]:
+@dataclass(frozen=True, eq=False)
+class World:
+    """What every sensor model observes and the truth records: the scenario, its targets, their flights, the events."""
+
+    scenario: Scenario
+    targets: Targets
+    trajectories: Trajectories
+    effects: EventEffects
+
+
+def event_records(world: World) -> list[dict[str, Any]]:
     """Every event as a JSON-serialisable dict: `kind`, UTC `time_s` (and `end_time_s`), and its details.
 
     Target events carry the target's identity (Mode S address as 6 hex digits, callsign) so later
     stages can match them without the truth file; intruders carry the target id they were given.
     """
+    scenario, targets, trajectories = world.scenario, world.targets, world.trajectories
     t0 = scenario.start_time_s
     first_intruder = scenario.traffic.count + len(scenario.traffic.routes)
     records: list[dict[str, Any]] = []
@@ -97,7 +109,7 @@ def event_records(scenario: Scenario, targets: Targets, trajectories: Trajectori
                 "alt_m": e.alt_m,
                 "speed_mps": e.speed_mps,
             }
-        elif isinstance(e, EmergencyEvent | TransponderOffEvent | SpooferEvent):
+        elif isinstance(e, TargetEvent):
             j = e.target_id - 1
             mode_s = int(targets.mode_s[j])
             record |= {

@@ -189,31 +189,33 @@ class IntruderEvent:
 
 
 @dataclass(frozen=True)
-class EmergencyEvent:
+class TargetEvent:
+    """Base of the events that happen to one traffic or route target from `at_s` on (its first fields)."""
+
+    target_id: int
+    at_s: float
+
+
+@dataclass(frozen=True)
+class EmergencyEvent(TargetEvent):
     """The target squawks an emergency code from `at_s` on (SSR and ADS-B)."""
 
     KIND: ClassVar[str] = "emergency"
-    target_id: int
-    at_s: float
     code: int
 
 
 @dataclass(frozen=True)
-class TransponderOffEvent:
+class TransponderOffEvent(TargetEvent):
     """The target's transponder stops at `at_s`: no more SSR replies or ADS-B reports."""
 
     KIND: ClassVar[str] = "transponder_off"
-    target_id: int
-    at_s: float
 
 
 @dataclass(frozen=True)
-class SpooferEvent:
+class SpooferEvent(TargetEvent):
     """From `at_s` the target's ADS-B position is truth + offset + drift * (t - at_s); radars see truth."""
 
     KIND: ClassVar[str] = "spoofer"
-    target_id: int
-    at_s: float
     offset_east_m: float
     offset_north_m: float
     drift_east_mps: float

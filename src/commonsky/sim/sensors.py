@@ -16,16 +16,9 @@ from numpy.typing import ArrayLike, NDArray
 from commonsky.core.batches import Plots
 from commonsky.core.geodesy import radar_horizon_m, sensor_aer
 from commonsky.core.sensors import SensorKind, SensorSpec
-from commonsky.sim.events import EventEffects
-from commonsky.sim.scenario import (
-    FEET_M,
-    MAX_SPEED_MPS,
-    MAX_VERTICAL_RATE_MPS,
-    Equipage,
-    Scenario,
-    SensorConfig,
-)
-from commonsky.sim.traffic import Targets, Trajectories, metres_to_radians
+from commonsky.sim.events import World
+from commonsky.sim.scenario import FEET_M, MAX_SPEED_MPS, MAX_VERTICAL_RATE_MPS, Equipage, SensorConfig
+from commonsky.sim.traffic import metres_to_radians
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -56,14 +49,7 @@ def _blocks(n_times: int, n_targets: int) -> list[slice]:
     return [slice(i, min(i + per, n_times)) for i in range(0, n_times, per)]
 
 
-def radar_plots(
-    sensor: SensorConfig,
-    scenario: Scenario,
-    targets: Targets,
-    trajectories: Trajectories,
-    effects: EventEffects,
-    seeds: np.random.SeedSequence,
-) -> Plots:
+def radar_plots(sensor: SensorConfig, world: World, seeds: np.random.SeedSequence) -> Plots:
     """Plots of one PSR or SSR over the whole run, unsorted.
 
     The antenna turns clockwise from north with a random initial phase; a target at azimuth az is
@@ -72,6 +58,7 @@ def radar_plots(
     the Mode A code, Mode C altitude (100 ft steps) and, for Mode S aircraft, the address.
     """
     phase_rng, detect_rng, noise_rng, clutter_rng = (np.random.default_rng(s) for s in seeds.spawn(4))
+    scenario, targets, trajectories, effects = world.scenario, world.targets, world.trajectories, world.effects
     spec = sensor.spec
     period = spec.scan_period_s
     duration = scenario.duration_s
@@ -119,18 +106,13 @@ def radar_plots(
                 "mode_s": np.where(targets.equipage[index] >= Equipage.MODE_S.code, targets.mode_s[index], -1),
             }
         parts.append(Plots.build(len(t), **columns))
-    parts.append(_clutter(sensor, scenario, scan_start, effects, clutter_rng))
+    parts.append(_clutter(sensor, world, scan_start, clutter_rng))
     return Plots.concat(parts)
 
 
-def _clutter(
-    sensor: SensorConfig,
-    scenario: Scenario,
-    scan_start: FloatArray,
-    effects: EventEffects,
-    rng: np.random.Generator,
-) -> Plots:
+def _clutter(sensor: SensorConfig, world: World, scan_start: FloatArray, rng: np.random.Generator) -> Plots:
     """False plots: per scan Poisson(density * coverage area), uniform in area over the coverage disk."""
+    scenario, effects = world.scenario, world.effects
     spec = sensor.spec
     area_km2 = math.pi * (spec.max_range_m / 1000.0) ** 2
     counts = rng.poisson(sensor.clutter_density_per_km2 * area_km2, size=len(scan_start))
@@ -175,14 +157,7 @@ def broadcast_normals(key: int, target_index: NDArray[np.int64], time_s: FloatAr
     return np.stack([radius * np.cos(2.0 * np.pi * draws[1]), radius * np.sin(2.0 * np.pi * draws[1])])
 
 
-def adsb_plots(
-    sensor: SensorConfig,
-    scenario: Scenario,
-    targets: Targets,
-    trajectories: Trajectories,
-    effects: EventEffects,
-    seeds: np.random.SeedSequence,
-) -> Plots:
+def adsb_plots(sensor: SensorConfig, world: World, seeds: np.random.SeedSequence) -> Plots:
     """Reports of one ADS-B ground station over the whole run, unsorted.
 
     Every ADS-B aircraft with its transponder on reports once per update period at its own phase;
@@ -191,6 +166,7 @@ def adsb_plots(
     (`broadcast_normals`), and any spoofing offset; altitude is in 25 ft steps.
     """
     _, detect_rng, _, _ = (np.random.default_rng(s) for s in seeds.spawn(4))
+    scenario, targets, trajectories, effects = world.scenario, world.targets, world.trajectories, world.effects
     spec = sensor.spec
     period = spec.scan_period_s
     duration = scenario.duration_s

@@ -19,10 +19,10 @@ import numpy as np
 from commonsky.core.batches import Plots, Truth
 from commonsky.core.sensors import SensorKind, SensorSpec
 from commonsky.formats.contracts import write_plots, write_sensors, write_truth
-from commonsky.sim.events import EventEffects, event_records
+from commonsky.sim.events import EventEffects, World, event_records
 from commonsky.sim.scenario import Scenario
 from commonsky.sim.sensors import adsb_plots, radar_plots
-from commonsky.sim.traffic import Targets, Trajectories, generate_traffic
+from commonsky.sim.traffic import generate_traffic
 
 TRAFFIC_SHARE = 0.4
 """Fraction of the progress bar given to traffic and truth; sensors share the rest."""
@@ -54,8 +54,9 @@ def sensor_seeds(seed: int, sensor_id: str) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(1, zlib.crc32(sensor_id.encode("utf-8"))))
 
 
-def build_truth(scenario: Scenario, targets: Targets, trajectories: Trajectories, effects: EventEffects) -> Truth:
+def build_truth(world: World) -> Truth:
     """One row per live target per whole second, in time then target-id order."""
+    scenario, targets, trajectories, effects = world.scenario, world.targets, world.trajectories, world.effects
     k = np.arange(scenario.steps + 1)[:, None]
     steps, index = np.nonzero((k >= trajectories.first_step) & (k <= trajectories.last_step))
     return Truth.build(
@@ -89,14 +90,14 @@ def simulate(
 
     report(0.0)
     targets, trajectories = generate_traffic(scenario, traffic_seeds(run_seed))
-    effects = EventEffects(scenario)
-    truth = build_truth(scenario, targets, trajectories, effects)
+    world = World(scenario, targets, trajectories, EventEffects(scenario))
+    truth = build_truth(world)
     report(TRAFFIC_SHARE)
     parts: list[Plots] = []
     sensors = scenario.sensors
     for i, sensor in enumerate(sensors):
         model = adsb_plots if sensor.spec.kind is SensorKind.ADSB else radar_plots
-        parts.append(model(sensor, scenario, targets, trajectories, effects, sensor_seeds(run_seed, sensor.spec.id)))
+        parts.append(model(sensor, world, sensor_seeds(run_seed, sensor.spec.id)))
         report(TRAFFIC_SHARE + (1.0 - TRAFFIC_SHARE) * (i + 1) / len(sensors))
     return SimulationOutput(
         scenario=scenario,
@@ -104,7 +105,7 @@ def simulate(
         sensors=[s.spec for s in sensors],
         plots=Plots.concat(parts).sorted_by_time(),
         truth=truth,
-        events=event_records(scenario, targets, trajectories),
+        events=event_records(world),
         sensor_errors={s.spec.id: s.errors for s in sensors},
     )
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from commonsky.core.config import read_toml_section, with_overrides
+from commonsky.core.config import SectionConfig
 from commonsky.tracking.associate import ASSOCIATORS, Associator
 
 
 @dataclass(frozen=True)
-class TrackerConfig:
+class TrackerConfig(SectionConfig):
     """Every tuning knob of the multi-sensor tracker, with the units in its name.
 
     Defaults suit en-route and terminal traffic seen by 4-12 s radars and 1 Hz ADS-B.
     """
+
+    SECTION: ClassVar[str] = "tracker"
+    CHOICES: ClassVar[Mapping[str, Collection[str]]] = {"associator": ASSOCIATORS}
 
     slice_s: float = 1.0
     """Plots are processed in time slices of this length; a track takes one plot per sensor per slice."""
@@ -89,14 +92,3 @@ class TrackerConfig:
     """Radar plots on ADS-B-fed tracks needed before an estimate is applied."""
     registration_forgetting_s: float = 1800.0
     """Time constant over which old registration evidence is forgotten (biases may drift)."""
-
-    @classmethod
-    def load(cls, path: str | Path) -> TrackerConfig:
-        """Read a TOML file (keys at top level or under `[tracker]`); unknown keys are errors."""
-        data, source = read_toml_section(path, "tracker")
-        return cls.from_dict(data, source=source)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "tracker config") -> TrackerConfig:
-        """Validate a mapping of overrides against the declared fields and their types."""
-        return with_overrides(cls(), data, source, choices={"associator": tuple(ASSOCIATORS)})

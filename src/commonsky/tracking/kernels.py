@@ -124,22 +124,32 @@ def _add_noise(P: F64, dt: float, q: float, q_turn: float, q_vertical: float) ->
     P[6, 6] += qv * a
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _product(A: F64, B: F64, out: F64, transpose_b: bool) -> None:
+    """out = A B, or A B' when `transpose_b`, without allocating; each entry summed from 0 in index order."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            acc = 0.0
+            for k in range(A.shape[1]):
+                acc += A[i, k] * (B[j, k] if transpose_b else B[k, j])
+            out[i, j] = acc
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _quadratic_form(v: F64, M: F64) -> float:
+    """v' M v of a NZ-vector."""
+    acc = 0.0
+    for a in range(NZ):
+        for b in range(NZ):
+            acc += v[a] * M[a, b] * v[b]
+    return acc
+
+
 @njit(cache=True, fastmath=True)
 def _sandwich(A: F64, P: F64, out: F64, tmp: F64) -> None:
     """out = A P A' for square matrices, without allocating."""
-    m = A.shape[0]
-    for i in range(m):
-        for j in range(m):
-            acc = 0.0
-            for k in range(m):
-                acc += A[i, k] * P[k, j]
-            tmp[i, j] = acc
-    for i in range(m):
-        for j in range(m):
-            acc = 0.0
-            for k in range(m):
-                acc += tmp[i, k] * A[j, k]
-            out[i, j] = acc
+    _product(A, P, tmp, False)
+    _product(tmp, A, out, True)
 
 
 @njit(cache=True, fastmath=True)
@@ -287,11 +297,7 @@ def _ekf_update(
             avg = 0.5 * (Po[i, j] + Po[j, i])
             Po[i, j] = avg
             Po[j, i] = avg
-    d2 = 0.0
-    for a in range(NZ):
-        for b in range(NZ):
-            d2 += nu[a] * Si[a, b] * nu[b]
-    return -0.5 * (d2 + math.log(det) + NZ * LOG_2PI)
+    return -0.5 * (_quadratic_form(nu, Si) + math.log(det) + NZ * LOG_2PI)
 
 
 @njit(cache=True, fastmath=True)
@@ -536,11 +542,7 @@ def gate_rows(
                         acc += H[a, i] * Pp[i, j] * H[b, j]
                 S[a, b] = acc
         det = _inv3(S, Si)
-        acc = 0.0
-        for a in range(NZ):
-            for b in range(NZ):
-                acc += nu[a] * Si[a, b] * nu[b]
-        d2[k] = acc
+        d2[k] = _quadratic_form(nu, Si)
         logdet[k] = math.log(det)
         for a in range(2):
             nu_o[k, a] = nu[a]

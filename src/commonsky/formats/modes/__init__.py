@@ -23,37 +23,19 @@ Modules: `schema` (the columns), `frames` (hex, downlink format, CRC), `cpr` (CP
 `state` (what the stream remembers), `rs1090_adapter` (rs1090 fields), `decoder`, `text` (text containers).
 """
 
-from commonsky.formats.modes.decoder import NUCP_AS_NACP, ModeSDecoder, decode_modes
-from commonsky.formats.modes.frames import REPLY_DFS
-from commonsky.formats.modes.schema import (
-    FPM_MPS,
-    FRAME_DTYPE,
-    FT_M,
-    KT_MPS,
-    FrameCol,
-    ModeSBatch,
-    RawFrames,
-    Replies,
-    Velocities,
-)
-from commonsky.formats.modes.state import CONFIRM_TTL_S
-from commonsky.formats.modes.text import decode_modes_text, read_modes_text
-
-__all__ = [
-    "CONFIRM_TTL_S",
-    "FPM_MPS",
-    "FRAME_DTYPE",
-    "FT_M",
-    "KT_MPS",
-    "NUCP_AS_NACP",
-    "REPLY_DFS",
-    "FrameCol",
-    "ModeSBatch",
-    "ModeSDecoder",
-    "RawFrames",
-    "Replies",
-    "Velocities",
-    "decode_modes",
-    "decode_modes_text",
-    "read_modes_text",
-]
+from commonsky.formats.modes.decoder import NUCP_AS_NACP as NUCP_AS_NACP
+from commonsky.formats.modes.decoder import ModeSDecoder as ModeSDecoder
+from commonsky.formats.modes.decoder import decode_modes as decode_modes
+from commonsky.formats.modes.frames import REPLY_DFS as REPLY_DFS
+from commonsky.formats.modes.schema import FPM_MPS as FPM_MPS
+from commonsky.formats.modes.schema import FRAME_DTYPE as FRAME_DTYPE
+from commonsky.formats.modes.schema import FT_M as FT_M
+from commonsky.formats.modes.schema import KT_MPS as KT_MPS
+from commonsky.formats.modes.schema import FrameCol as FrameCol
+from commonsky.formats.modes.schema import ModeSBatch as ModeSBatch
+from commonsky.formats.modes.schema import RawFrames as RawFrames
+from commonsky.formats.modes.schema import Replies as Replies
+from commonsky.formats.modes.schema import Velocities as Velocities
+from commonsky.formats.modes.state import CONFIRM_TTL_S as CONFIRM_TTL_S
+from commonsky.formats.modes.text import decode_modes_text as decode_modes_text
+from commonsky.formats.modes.text import read_modes_text as read_modes_text

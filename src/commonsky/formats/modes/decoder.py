@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from commonsky.core.batches import SENSOR_ID_DTYPE, Plots
-from commonsky.formats.modes.frames import ALTITUDE_DFS, IDENTITY_DFS, REPLY_DFS, parse_frames
+from commonsky.formats.modes.frames import ALTITUDE_DFS, IDENTITY_DFS, REPLY_DFS, ParsedFrames, parse_frames
 from commonsky.formats.modes.rs1090_adapter import (
     KIND_AIRBORNE,
     KIND_COMMB_ID,
@@ -30,7 +31,7 @@ from commonsky.formats.modes.rs1090_adapter import (
     message_fields,
 )
 from commonsky.formats.modes.schema import FPM_MPS, FT_M, KT_MPS, ModeSBatch, RawFrames, Replies, Velocities
-from commonsky.formats.modes.state import StreamState
+from commonsky.formats.modes.state import PositionFrames, StreamState
 from commonsky.formats.report import DecodeReport
 
 CHUNK_FRAMES = 65536
@@ -38,6 +39,21 @@ CHUNK_FRAMES = 65536
 NUCP_AS_NACP = np.array([-1, 1, 1, 4, 5, 6, 7, 8, 10, 11], dtype=np.int8)
 """Per NUCp 0..9 (the position message's type code; DO-260 version 0), the NACp whose 95 % bound covers its
 HFOM: a plot's accuracy while no NACp (TC 29/31) of its address is known. NUCp 0: unknown (-1)."""
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk's frames as parallel columns (one row a frame): what the row builders all read."""
+
+    parsed: ParsedFrames
+    addr: NDArray[np.int64]
+    """The address of each frame: AA, or AP overlaid."""
+    t: NDArray[np.float64]
+    trusted: NDArray[np.bool_]
+    fields: MessageFields
+    """rs1090's fields of the distinct frames it decoded; `row` is each frame's row in them (-1: none)."""
+    row: NDArray[np.int64]
+    kind: NDArray[np.int8]
 
 
 class ModeSDecoder:
@@ -108,55 +124,43 @@ class ModeSDecoder:
         kind = np.zeros(n, dtype=np.int8)
         kind[job] = fields.kind[row[job]]
 
-        replies = self._replies(b, df, addr, t, trusted)
-        velocities = self._velocities(fields, row, kind, aa, t)
-        plots = self._plots(fields, row, kind, addr, t, trusted, df, replies)
+        chunk = _Chunk(parsed, addr, t, trusted, fields, row, kind)
+        replies = self._replies(chunk)
+        velocities = self._velocities(chunk)
+        plots = self._plots(chunk, replies)
         rep.callsigns.update(set(fields.callsign.tolist()) - {""})
         return ModeSBatch(plots, velocities, replies)
 
-    def _replies(
-        self,
-        b: NDArray[np.uint8],
-        df: NDArray[np.int64],
-        addr: NDArray[np.int64],
-        t: NDArray[np.float64],
-        trusted: NDArray[np.bool_],
-    ) -> Replies:
+    def _replies(self, c: _Chunk) -> Replies:
         altitude_table, squawk_table = code_tables()
-        code = ((b[:, 2].astype(np.int64) & 0x1F) << 8) | b[:, 3]
-        i = np.flatnonzero(trusted)
-        alt = np.where(np.isin(df[i], ALTITUDE_DFS), altitude_table[code[i]], np.nan)
-        sq = np.where(np.isin(df[i], IDENTITY_DFS), squawk_table[code[i]], -1)
+        code = ((c.parsed.b[:, 2].astype(np.int64) & 0x1F) << 8) | c.parsed.b[:, 3]
+        i = np.flatnonzero(c.trusted)
+        alt = np.where(np.isin(c.parsed.df[i], ALTITUDE_DFS), altitude_table[code[i]], np.nan)
+        sq = np.where(np.isin(c.parsed.df[i], IDENTITY_DFS), squawk_table[code[i]], -1)
         return Replies.build(
             len(i),
-            time_s=t[i],
+            time_s=c.t[i],
             sensor_id=np.full(len(i), self.sensor_id, dtype=SENSOR_ID_DTYPE),
-            mode_s=addr[i],
-            df=df[i],
+            mode_s=c.addr[i],
+            df=c.parsed.df[i],
             altitude_m=alt,
             squawk=sq,
         )
 
-    def _velocities(
-        self,
-        fields: MessageFields,
-        row: NDArray[np.int64],
-        kind: NDArray[np.int8],
-        aa: NDArray[np.int64],
-        t: NDArray[np.float64],
-    ) -> Velocities:
-        job = row >= 0
-        speed_known = np.zeros(len(row), dtype=bool)
-        speed_known[job] = np.isfinite(fields.gs_kt[row[job]])
-        i = np.flatnonzero((kind == KIND_VELOCITY) | ((kind == KIND_SURFACE) & speed_known))
-        u = row[i]
+    def _velocities(self, c: _Chunk) -> Velocities:
+        fields = c.fields
+        job = c.row >= 0
+        speed_known = np.zeros(len(c.row), dtype=bool)
+        speed_known[job] = np.isfinite(fields.gs_kt[c.row[job]])
+        i = np.flatnonzero((c.kind == KIND_VELOCITY) | ((c.kind == KIND_SURFACE) & speed_known))
+        u = c.row[i]
         gs = fields.gs_kt[u] * KT_MPS
         track = fields.track[u]
         return Velocities.build(
             len(i),
-            time_s=t[i],
+            time_s=c.t[i],
             sensor_id=np.full(len(i), self.sensor_id, dtype=SENSOR_ID_DTYPE),
-            mode_s=aa[i],
+            mode_s=c.parsed.aa[i],
             groundspeed_mps=gs,
             track_deg=track,
             v_east_mps=gs * np.sin(np.radians(track)),
@@ -167,23 +171,20 @@ class ModeSDecoder:
             heading_deg=fields.heading[u],
         )
 
-    def _plots(
-        self,
-        fields: MessageFields,
-        row: NDArray[np.int64],
-        kind: NDArray[np.int8],
-        addr: NDArray[np.int64],
-        t: NDArray[np.float64],
-        trusted: NDArray[np.bool_],
-        df: NDArray[np.int64],
-        replies: Replies,
-    ) -> Plots:
+    def _plots(self, c: _Chunk, replies: Replies) -> Plots:
+        fields, row, kind, addr, t = c.fields, c.row, c.kind, c.addr, c.t
         pos = np.flatnonzero((kind == KIND_AIRBORNE) | (kind == KIND_SURFACE))
         u = row[pos]
-        lat, lon = self.state.resolve_cpr(
-            addr[pos], pos.astype(np.int64), t[pos], fields.parity[u], kind[pos] == KIND_SURFACE,
-            fields.lat_cpr[u], fields.lon_cpr[u], self.reference,
-        )  # fmt: skip
+        frames = PositionFrames(
+            addr=addr[pos],
+            seq=pos.astype(np.int64),
+            t=t[pos],
+            parity=fields.parity[u],
+            surface=kind[pos] == KIND_SURFACE,
+            y=fields.lat_cpr[u],
+            x=fields.lon_cpr[u],
+        )
+        lat, lon = self.state.resolve_cpr(frames, self.reference)
         resolved = np.isfinite(lat)
         self.stats["unresolved_positions"] += int((~resolved).sum())
         pos, u, lat, lon = pos[resolved], u[resolved], lat[resolved], lon[resolved]
@@ -191,7 +192,7 @@ class ModeSDecoder:
         # Identity events in arrival order: callsigns, squawks (ADS-B TC 28 and trusted DF5/21), NACp.
         ev_callsign = np.flatnonzero((kind == KIND_IDENT) | (kind == KIND_COMMB_ID))
         ev_squawk_es = np.flatnonzero(kind == KIND_SQUAWK)
-        ev_squawk_rep = np.flatnonzero(trusted & np.isin(df, IDENTITY_DFS))
+        ev_squawk_rep = np.flatnonzero(c.trusted & np.isin(c.parsed.df, IDENTITY_DFS))
         ev_nacp = np.flatnonzero(kind == KIND_NACP)
         sq_rep = replies.squawk[np.isin(replies.df, IDENTITY_DFS)]
         callsign, squawk, nacp = self.state.attach_identity(

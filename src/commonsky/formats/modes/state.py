@@ -70,6 +70,20 @@ class Identities(Columns):
     nacp: Col.I8
 
 
+@dataclass(frozen=True)
+class PositionFrames:
+    """A chunk's position frames to resolve, in arrival order: address, index in the chunk, time, CPR parity
+    (0 even, 1 odd), surface or airborne, and the CPR latitude (y) and longitude (x) fractions."""
+
+    addr: NDArray[np.int64]
+    seq: NDArray[np.int64]
+    t: NDArray[np.float64]
+    parity: NDArray[np.int8]
+    surface: NDArray[np.bool_]
+    y: NDArray[np.float64]
+    x: NDArray[np.float64]
+
+
 def _group_sort(key: NDArray[np.int64], seq: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Order that sorts rows by (key, seq), and for each sorted row the index where its key group starts."""
     order = np.lexsort((seq, key))
@@ -144,28 +158,20 @@ class StreamState:
         return trusted
 
     def resolve_cpr(
-        self,
-        addr: NDArray[np.int64],
-        seq: NDArray[np.int64],
-        t: NDArray[np.float64],
-        parity: NDArray[np.int8],
-        surface: NDArray[np.bool_],
-        y: NDArray[np.float64],
-        x: NDArray[np.float64],
-        reference: tuple[float, float] | None,
+        self, frames: PositionFrames, reference: tuple[float, float] | None
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Latitude/longitude of each position frame (NaN when unresolved); records the latest frames and positions."""
         st = self.cpr
-        old = np.isin(st.addr, addr)
+        old = np.isin(st.addr, frames.addr)
         k = int(old.sum())
-        n = len(addr)
-        a = np.r_[st.addr[old], addr]
-        s = np.r_[np.full(k, -1, dtype=np.int64), seq]
-        slot = np.r_[st.slot[old], parity].astype(np.int8)
-        tt = np.r_[st.t[old], t]
-        yy = np.r_[st.y[old], y]
-        xx = np.r_[st.x[old], x]
-        sf = np.r_[st.surface[old], surface]
+        n = len(frames.addr)
+        a = np.r_[st.addr[old], frames.addr]
+        s = np.r_[np.full(k, -1, dtype=np.int64), frames.seq]
+        slot = np.r_[st.slot[old], frames.parity].astype(np.int8)
+        tt = np.r_[st.t[old], frames.t]
+        yy = np.r_[st.y[old], frames.y]
+        xx = np.r_[st.x[old], frames.x]
+        sf = np.r_[st.surface[old], frames.surface]
         lat = np.r_[st.lat[old], np.full(n, np.nan)]
         lon = np.r_[st.lon[old], np.full(n, np.nan)]
         new = np.r_[np.zeros(k, bool), np.ones(n, bool)]
