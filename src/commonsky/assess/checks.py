@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import Plots, TrackReports
 from commonsky.core.geodesy import (
     EARTH_RADIUS_M,
@@ -23,9 +24,6 @@ from commonsky.core.geodesy import (
     sensor_aer,
 )
 from commonsky.core.sensors import SensorKind, SensorSpec
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
 
 NACP_EPU_M = np.array([np.nan, 18_520.0, 7_408.0, 3_704.0, 1_852.0, 926.0, 555.6, 185.2, 92.6, 30.0, 10.0, 3.0])
 """95 % horizontal position bound (m) of each NACp 0..11 (DO-260B; 0 is unknown)."""

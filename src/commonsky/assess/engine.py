@@ -24,14 +24,16 @@ from commonsky.assess.identity import (
     NO_IDENTITY,
     Identity,
     IdentityChange,
+    IdentityEvidence,
     IdentityRules,
     propose,
     settle,
 )
 from commonsky.assess.registry import ALERT_KINDS, Tick
-from commonsky.assess.state import F64, I64, Assessment, AssessmentState, SystemPicture, TrackMemory
 from commonsky.assess.state import AdsbMemory as AdsbMemory  # checkpoints written before the split name it here
+from commonsky.assess.state import Assessment, AssessmentState, SystemPicture, TrackMemory
 from commonsky.assess.zones import Zones
+from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
@@ -57,14 +59,7 @@ def new_assessment_state(
         frame = LocalFrame(float(np.mean([s.lat_deg for s in sensors])), float(np.mean([s.lon_deg for s in sensors])))
     else:
         frame = LocalFrame(0.0, 0.0)
-    rules = IdentityRules(
-        friend_mode_s=np.array(config.friend_mode_s, dtype=np.int64),
-        friend_squawks=np.array(config.friend_squawks, dtype=np.int64),
-        neutral_mode_s=np.array(config.neutral_mode_s, dtype=np.int64),
-        neutral_squawks=np.array(config.neutral_squawks, dtype=np.int64),
-        transponder_identity=Identity(config.transponder_identity).code,
-        pending_s=config.pending_s,
-    )
+    rules = IdentityRules.from_config(config)
     allowed = np.array([[name in z.alert_identities for z in zones.zones] for name in IDENTITIES], dtype=bool)
     return AssessmentState(
         config=config,
@@ -216,16 +211,16 @@ def _identify(
     if transponder.any() and (~transponder).any():
         gap, _ = cKDTree(points[transponder]).query(points[~transponder])
         near[~transponder] = gap <= state.config.duplicate_m
-    proposed, reason = propose(
-        state.rules,
-        system.mode_s,
-        system.squawk,
-        system.status == "tentative",
-        time_s - c["first_seen_s"][rows],
-        c["ever_adsb_identity"][rows],
-        transponder,
-        near,
+    evidence = IdentityEvidence(
+        mode_s=system.mode_s,
+        squawk=system.squawk,
+        tentative=system.status == "tentative",
+        age_s=time_s - c["first_seen_s"][rows],
+        ever_adsb_identity=c["ever_adsb_identity"][rows],
+        ever_transponder=transponder,
+        near_transponder=near,
     )
+    proposed, reason = propose(state.rules, evidence)
     current = c["identity"][rows]
     frozen = c["overridden"][rows] | np.isin(system.squawk, EMERGENCY_SQUAWKS)
     new, candidate, since = settle(

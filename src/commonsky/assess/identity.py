@@ -25,10 +25,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from commonsky.core.arrays import F64, B
+
+if TYPE_CHECKING:
+    from commonsky.assess.config import AssessmentConfig
 
 EMERGENCY_SQUAWKS = (7500, 7600, 7700)
 """Unlawful interference, radio failure, general emergency."""
@@ -94,22 +99,41 @@ class IdentityRules:
     transponder_identity: int
     pending_s: float
 
+    @classmethod
+    def from_config(cls, config: AssessmentConfig) -> IdentityRules:
+        """The lists and choices of an assessment configuration."""
+        return cls(
+            friend_mode_s=np.array(config.friend_mode_s, dtype=np.int64),
+            friend_squawks=np.array(config.friend_squawks, dtype=np.int64),
+            neutral_mode_s=np.array(config.neutral_mode_s, dtype=np.int64),
+            neutral_squawks=np.array(config.neutral_squawks, dtype=np.int64),
+            transponder_identity=Identity(config.transponder_identity).code,
+            pending_s=config.pending_s,
+        )
 
-def propose(
-    rules: IdentityRules,
-    mode_s: NDArray[np.int32],
-    squawk: NDArray[np.int16],
-    tentative: NDArray[np.bool_],
-    age_s: NDArray[np.float64],
-    ever_adsb_identity: NDArray[np.bool_],
-    ever_transponder: NDArray[np.bool_],
-    near_transponder: NDArray[np.bool_],
-) -> tuple[NDArray[np.int8], NDArray[np.str_]]:
+
+@dataclass(frozen=True)
+class IdentityEvidence:
+    """What each system track has shown of its identity so far, one row per track: what `propose` judges."""
+
+    mode_s: NDArray[np.int32]
+    squawk: NDArray[np.int16]
+    tentative: B
+    age_s: F64
+    """Since the track was first seen."""
+    ever_adsb_identity: B
+    ever_transponder: B
+    near_transponder: B
+    """Within the duplicate distance of a transponder track: likely a primary echo of that aircraft."""
+
+
+def propose(rules: IdentityRules, evidence: IdentityEvidence) -> tuple[NDArray[np.int8], NDArray[np.str_]]:
     """Identity codes the rules give each track now, and the rule that decided (for the history)."""
-    friend = _listed(mode_s, squawk, rules.friend_mode_s, rules.friend_squawks)
-    neutral = _listed(mode_s, squawk, rules.neutral_mode_s, rules.neutral_squawks)
-    young = tentative | (age_s < rules.pending_s) | (near_transponder & ~ever_transponder)
-    conditions = [friend, neutral, young, ever_adsb_identity, ever_transponder]
+    e = evidence
+    friend = _listed(e.mode_s, e.squawk, rules.friend_mode_s, rules.friend_squawks)
+    neutral = _listed(e.mode_s, e.squawk, rules.neutral_mode_s, rules.neutral_squawks)
+    young = e.tentative | (e.age_s < rules.pending_s) | (e.near_transponder & ~e.ever_transponder)
+    conditions = [friend, neutral, young, e.ever_adsb_identity, e.ever_transponder]
     codes = [
         Identity.FRIEND.code,
         Identity.NEUTRAL.code,

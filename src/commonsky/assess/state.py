@@ -18,12 +18,9 @@ from commonsky.assess.alerts import Alert, AlertBook
 from commonsky.assess.config import AssessmentConfig
 from commonsky.assess.identity import NO_IDENTITY, IdentityChange, IdentityRules
 from commonsky.assess.zones import Zones
+from commonsky.core.arrays import F64, I64, B
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B = NDArray[np.bool_]
 
 
 class SystemPicture(Protocol):

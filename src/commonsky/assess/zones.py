@@ -27,10 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from commonsky.assess.identity import IDENTITIES
+from commonsky.core.arrays import F64
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
 
-F64 = NDArray[np.float64]
 ZONE_KINDS = ("border_buffer", "restricted", "protected")
 DEFAULT_ALERT_IDENTITIES = {
     "border_buffer": ("unknown", "suspect", "hostile"),

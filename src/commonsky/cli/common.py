@@ -110,28 +110,36 @@ class DisplayOptions:
         )
 
 
-def with_display_options(command: Callable[..., None]) -> Callable[..., None]:
-    """`command` taking the `DisplayOptions` fields as its own Typer options, in place of its `display` parameter,
-    and handed them as that one `DisplayOptions`: the commands that serve the display declare them once."""
-    hints = get_type_hints(DisplayOptions, include_extras=True)
+def option_group(group: type[Any], name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator: the command's parameter `name` becomes the fields of the dataclass `group` as its own Typer
+    options, which the command is handed as one `group` object: options several commands share are declared once."""
+    hints = get_type_hints(group, include_extras=True)
     options = [
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
-        for f in dataclasses.fields(DisplayOptions)
+        for f in dataclasses.fields(group)
     ]
-    own = inspect.signature(command, eval_str=True)
-    parameters: list[inspect.Parameter] = []
-    for parameter in own.parameters.values():
-        parameters.extend(options if parameter.name == "display" else [parameter])
-    signature = own.replace(parameters=parameters)
 
-    @functools.wraps(command)
-    def with_options(*args: Any, **kwargs: Any) -> None:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        given = bound.arguments
-        display = DisplayOptions(**{option.name: given.pop(option.name) for option in options})
-        command(**given, display=display)
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command, eval_str=True)
+        parameters: list[inspect.Parameter] = []
+        for parameter in own.parameters.values():
+            parameters.extend(options if parameter.name == name else [parameter])
+        signature = own.replace(parameters=parameters)
 
-    with_options.__signature__ = signature  # type: ignore[attr-defined]
-    with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
-    return with_options
+        @functools.wraps(command)
+        def with_options(*args: Any, **kwargs: Any) -> None:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            grouped = group(**{option.name: given.pop(option.name) for option in options})
+            command(**given, **{name: grouped})
+
+        with_options.__signature__ = signature  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        return with_options
+
+    return decorate
+
+
+with_display_options = option_group(DisplayOptions, "display")
+"""Commands that serve the display take the `DisplayOptions` as one `display` argument."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
-FloatArray = NDArray[np.float64]
-Vector3 = tuple[FloatArray, FloatArray, FloatArray]
+from commonsky.core.arrays import F64
+
+Vector3 = tuple[F64, F64, F64]
 """Three coordinates or vector components, each an array."""
 
 WGS84_A = 6_378_137.0
@@ -32,7 +33,7 @@ EFFECTIVE_EARTH_FACTOR = 4.0 / 3.0
 """Standard-atmosphere refraction factor k of the 4/3-Earth model."""
 
 
-def _f(x: ArrayLike) -> FloatArray:
+def _f(x: ArrayLike) -> F64:
     return np.asarray(x, dtype=np.float64)
 
 
@@ -76,7 +77,7 @@ def ecef_to_geodetic(x: ArrayLike, y: ArrayLike, z: ArrayLike) -> Vector3:
     return np.degrees(lat), np.degrees(lon), h
 
 
-def _enu_rotation(lat0_deg: float, lon0_deg: float) -> FloatArray:
+def _enu_rotation(lat0_deg: float, lon0_deg: float) -> F64:
     """Rows are the east, north and up unit vectors of the tangent plane, in ECEF."""
     lat = np.radians(lat0_deg)
     lon = np.radians(lon0_deg)
@@ -91,7 +92,7 @@ def _enu_rotation(lat0_deg: float, lon0_deg: float) -> FloatArray:
     )
 
 
-def _rotate(r: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray, origin: FloatArray | None = None) -> Vector3:
+def _rotate(r: F64, a: F64, b: F64, c: F64, origin: F64 | None = None) -> Vector3:
     """The 3x3 matrix r times the vector (a, b, c) per element, plus `origin` when given.
 
     The origin is the first term of each sum, so the result is rounded as the written-out sums always were.
@@ -112,12 +113,12 @@ class LocalFrame:
     alt0_m: float = 0.0
 
     @property
-    def rotation(self) -> FloatArray:
+    def rotation(self) -> F64:
         """3x3 matrix taking ECEF difference vectors to ENU."""
         return _enu_rotation(self.lat0_deg, self.lon0_deg)
 
     @property
-    def origin_ecef(self) -> FloatArray:
+    def origin_ecef(self) -> F64:
         """ECEF coordinates (m) of the frame origin."""
         return np.array(geodetic_to_ecef(self.lat0_deg, self.lon0_deg, self.alt0_m), dtype=np.float64)
 
@@ -204,7 +205,7 @@ def aer_to_geodetic(
     return enu_to_geodetic(*aer_to_enu(az_deg, el_deg, slant_m), sensor_lat_deg, sensor_lon_deg, sensor_alt_m)
 
 
-def radar_horizon_m(sensor_alt_m: ArrayLike, target_alt_m: ArrayLike, k: float = EFFECTIVE_EARTH_FACTOR) -> FloatArray:
+def radar_horizon_m(sensor_alt_m: ArrayLike, target_alt_m: ArrayLike, k: float = EFFECTIVE_EARTH_FACTOR) -> F64:
     """Maximum line-of-sight distance (m) between a sensor and a target over a smooth k-Earth.
 
     The sum of the two tangent distances sqrt(2 k R h + h^2); heights below zero count as zero.
@@ -217,7 +218,7 @@ def radar_horizon_m(sensor_alt_m: ArrayLike, target_alt_m: ArrayLike, k: float =
 
 def slant_range_to_ground_range(
     slant_m: ArrayLike, sensor_alt_m: ArrayLike, target_alt_m: ArrayLike, k: float = EFFECTIVE_EARTH_FACTOR
-) -> FloatArray:
+) -> F64:
     """Arc length along the k-Earth surface for a slant range between two known heights.
 
     Used to place a 2-D radar plot when the target's altitude is known (Mode C or track): the

@@ -17,11 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking.association import assign_pairs
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B1 = NDArray[np.bool_]
 
 _EMPTY = np.zeros(0, np.int64)
 LARGE_SIGMA_QUANTILE = 0.99
@@ -103,7 +100,7 @@ def candidate_pairs(
     return key // len(pb), key % len(pb)
 
 
-def pair_compatible(addr_a: I64, addr_b: I64, d2: F64, gate_chi2: float, address_gate_chi2: float) -> B1:
+def pair_compatible(addr_a: I64, addr_b: I64, d2: F64, gate_chi2: float, address_gate_chi2: float) -> B:
     """Pairs inside their gate: the address gate for equal known addresses, never for differing ones."""
     both = (addr_a >= 0) & (addr_b >= 0)
     same = both & (addr_a == addr_b)

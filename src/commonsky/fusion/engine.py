@@ -72,15 +72,13 @@ import dataclasses
 
 import numpy as np
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.core.batches import TrackReports
 from commonsky.fusion import association, kernels
 from commonsky.fusion.groups import Context, fuse_groups, group_links
 from commonsky.fusion.links import associate, merge, release
 from commonsky.fusion.picture import picture, responsibility
 from commonsky.fusion.state import (
-    B1,
-    F64,
-    I64,
     MAX_OWNERS,
     FusionState,
     FusionStats,
@@ -170,7 +168,7 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
 
 
 def _drop(
-    keep: B1, store: ReportStore, ctx: Context, link: I64, linked_s: F64, previous: I64
+    keep: B, store: ReportStore, ctx: Context, link: I64, linked_s: F64, previous: I64
 ) -> tuple[ReportStore, Context, I64, F64, I64]:
     """The rows of `keep` of the store, the context and the per-row arrays: superseded tracks leave the call."""
     return store.take(keep), ctx.take(keep), link[keep], linked_s[keep], previous[keep]

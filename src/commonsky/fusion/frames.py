@@ -15,12 +15,10 @@ unchanged. The per-row work is done by compiled kernels (`kernels.geodetic_to_fr
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64
 from commonsky.core.geodesy import LocalFrame
 from commonsky.fusion import kernels
-
-F64 = NDArray[np.float64]
 
 
 def _c(a: F64) -> F64:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.fusion import kernels
 from commonsky.fusion.config import FusionConfig
-from commonsky.fusion.state import B1, F64, I64
 
 _BIG = np.iinfo(np.int64).max
 
@@ -38,7 +38,7 @@ class Context:
     w0: F64
     """CI weight of each row at the last call, where the weight optimisation starts."""
 
-    def take(self, index: B1) -> Context:
+    def take(self, index: B) -> Context:
         """The rows selected by a boolean mask (rows superseded in this call left out)."""
         return dataclasses.replace(
             self,
@@ -84,7 +84,7 @@ def group_links(link: I64, qkey: F64) -> Groups:
     return Groups(rows, np.r_[heads, len(rows)].astype(np.int64), lk[heads])
 
 
-def first_valid(valid: B1, g: Groups) -> I64:
+def first_valid(valid: B, g: Groups) -> I64:
     """Per group, the first row (in group order) where `valid` holds, or -1."""
     if g.n == 0:
         return np.zeros(0, np.int64)

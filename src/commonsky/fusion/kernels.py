@@ -12,14 +12,10 @@ import math
 
 import numpy as np
 from numba import njit
-from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.core.geodesy import EARTH_RADIUS_M, WGS84_A, WGS84_E2
 from commonsky.tracking.kernels import ecef_to_geodetic_scalar as _ecef_to_geodetic
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B1 = NDArray[np.bool_]
 
 DIM = 4
 """State dimension: east, north, v_east, v_north."""
@@ -70,7 +66,7 @@ def _spd_inverse(a: F64, out: F64, low: F64, linv: F64, n: int) -> bool:
 
 
 @njit(cache=True)
-def positive_definite(P: F64) -> B1:
+def positive_definite(P: F64) -> B:
     """Per row: is the (K, n, n) covariance finite, symmetric enough and positive definite?"""
     k_rows, n = P.shape[0], P.shape[1]
     ok = np.zeros(k_rows, np.bool_)
@@ -211,7 +207,7 @@ def covariance_intersection(
     smoothing: float,
     max_iterations: int,
     tolerance: float,
-) -> tuple[F64, F64, F64, B1]:
+) -> tuple[F64, F64, F64, B]:
     """Covariance intersection of each group of rows x[starts[g]:starts[g+1]] (any group size).
 
     Fused information M(w) = Σ w_i P_i⁻¹, fused estimate P = M⁻¹, x = P Σ w_i P_i⁻¹ x_i, with the

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.fusion import association, kernels
 from commonsky.fusion.groups import Context, Fused, Groups, fuse_groups, group_links, identity_cost
-from commonsky.fusion.state import B1, F64, I64
 
 
 def release(ctx: Context, link: I64, linked_s: F64) -> tuple[I64, I64]:
@@ -64,7 +64,7 @@ def release(ctx: Context, link: I64, linked_s: F64) -> tuple[I64, I64]:
 
 def associate(
     ctx: Context, link: I64, linked_s: F64, released_from: I64, next_number: int
-) -> tuple[I64, F64, B1, int, dict[str, int]]:
+) -> tuple[I64, F64, B, int, dict[str, int]]:
     """Step 4: sequential per-owner GNN of unlinked rows to system tracks; leftovers start new ones.
 
     The system tracks are fused once; each owner's rows are assigned against those estimates and
@@ -138,7 +138,7 @@ def associate(
     return link, linked_s, superseded, next_number, counts
 
 
-def merge(ctx: Context, fused: Fused, link: I64, linked_s: F64, n_owners: int) -> tuple[I64, F64, B1, dict[str, int]]:
+def merge(ctx: Context, fused: Fused, link: I64, linked_s: F64, n_owners: int) -> tuple[I64, F64, B, dict[str, int]]:
     """Step 5: merge system tracks that are one aircraft; the older (smaller) number survives.
 
     Two system tracks merge when their fused estimates pass the make gate and their owners are

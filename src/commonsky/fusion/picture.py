@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from commonsky.core.arrays import I64
 from commonsky.core.batches import OWNER_DTYPE, TrackReports
 from commonsky.fusion import frames
 from commonsky.fusion.groups import Context, Fused, Groups, first_valid, min_row
-from commonsky.fusion.state import I64, FusionState, ReportStore
+from commonsky.fusion.state import FusionState, ReportStore
 from commonsky.fusion.system_tracks import SystemTracks
 
 

@@ -15,15 +15,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.core.batches import TrackReports
 from commonsky.core.errors import SchemaError
 from commonsky.core.geodesy import LocalFrame
 from commonsky.fusion import frames, kernels
 from commonsky.fusion.config import FusionConfig
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B1 = NDArray[np.bool_]
 
 MAX_OWNERS = 62
 """Owners one node can fuse: each system track keeps the set of its owners as bits of an int64."""
@@ -245,7 +242,7 @@ def track_keys(store: ReportStore) -> I64:
     return store.owner_code.astype(np.int64) * (1 << 40) + store.reports.track_id.astype(np.int64)
 
 
-def dormant_tracks(state: FusionState, store: ReportStore, aged: B1, now_s: float) -> tuple[I64, I64, F64]:
+def dormant_tracks(state: FusionState, store: ReportStore, aged: B, now_s: float) -> tuple[I64, I64, F64]:
     """Dormant tracks: those aging out now join, those dormant too long leave."""
     linked = aged & (store.link >= 0)
     keys = np.concatenate([state.dormant_key, track_keys(store)[linked]])

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import Tracks, Truth
 from commonsky.core.geodesy import WGS84_A, WGS84_E2, LocalFrame
-from commonsky.metrics.set_metrics import FloatArray, IntArray, Pairs, best_assignment, candidate_pairs
+from commonsky.metrics.set_metrics import Pairs, best_assignment, candidate_pairs
 
 P = 2.0
 """GOSPA/OSPA order used by `evaluate` (alpha is 2 as well)."""
@@ -26,12 +27,12 @@ class Evaluation:
     """
 
     summary: dict[str, float | int]
-    times: FloatArray
-    gospa_per_second: FloatArray
-    gospa_localisation_per_second: FloatArray
-    gospa_missed_per_second: FloatArray
-    gospa_false_per_second: FloatArray
-    ospa_per_second: FloatArray
+    times: F64
+    gospa_per_second: F64
+    gospa_localisation_per_second: F64
+    gospa_missed_per_second: F64
+    gospa_false_per_second: F64
+    ospa_per_second: F64
     cutoff_m: float
     max_age_s: float
     statuses: tuple[str, ...]
@@ -41,14 +42,14 @@ class Evaluation:
 class _States:
     """Truth or track states at the evaluated seconds, one entry per (target or track, second), ordered by second."""
 
-    second: IntArray
-    ident: IntArray
-    lat_deg: FloatArray
-    lon_deg: FloatArray
-    alt_m: FloatArray
-    v_east_mps: FloatArray
-    v_north_mps: FloatArray
-    v_up_mps: FloatArray
+    second: I64
+    ident: I64
+    lat_deg: F64
+    lon_deg: F64
+    alt_m: F64
+    v_east_mps: F64
+    v_north_mps: F64
+    v_up_mps: F64
 
 
 def evaluate(
@@ -153,7 +154,7 @@ def evaluate(
     )
 
 
-def _truth_states(truth: Truth) -> tuple[FloatArray, _States]:
+def _truth_states(truth: Truth) -> tuple[F64, _States]:
     """The evaluated seconds, and the truth rows on them with a known position, ordered by second."""
     t = np.round(truth.time_s)
     usable = np.abs(truth.time_s - t) < WHOLE_SECOND_TOL_S
@@ -173,7 +174,7 @@ def _truth_states(truth: Truth) -> tuple[FloatArray, _States]:
     )
 
 
-def _track_states(tracks: Tracks, times: FloatArray, max_age_s: float, statuses: tuple[str, ...]) -> _States:
+def _track_states(tracks: Tracks, times: F64, max_age_s: float, statuses: tuple[str, ...]) -> _States:
     """Each track's state at each evaluated second: its latest usable row, if fresh, moved on by its velocity."""
     usable = np.isin(tracks.status, statuses) & np.isfinite(tracks.time_s)
     usable &= np.isfinite(tracks.lat_deg) & np.isfinite(tracks.lon_deg)
@@ -217,9 +218,7 @@ def _track_states(tracks: Tracks, times: FloatArray, max_age_s: float, statuses:
     )
 
 
-def _candidates_by_second(
-    n_sec: int, ref: _States, ref_xy: FloatArray, est: _States, est_xy: FloatArray, c: float
-) -> Pairs:
+def _candidates_by_second(n_sec: int, ref: _States, ref_xy: F64, est: _States, est_xy: F64, c: float) -> Pairs:
     """Truth-track pairs closer than c within each second (both sides ordered by second), in global indices."""
     ref_at = np.searchsorted(ref.second, np.arange(n_sec + 1))
     est_at = np.searchsorted(est.second, np.arange(n_sec + 1))
@@ -234,7 +233,7 @@ def _candidates_by_second(
     )
 
 
-def _velocity_error(ref: _States, est: _States, i: IntArray, j: IntArray) -> FloatArray:
+def _velocity_error(ref: _States, est: _States, i: I64, j: I64) -> F64:
     """Velocity error norm per assigned pair: 3-D where both vertical speeds are known, else horizontal."""
     de = est.v_east_mps[j] - ref.v_east_mps[i]
     dn = est.v_north_mps[j] - ref.v_north_mps[i]
@@ -243,19 +242,19 @@ def _velocity_error(ref: _States, est: _States, i: IntArray, j: IntArray) -> Flo
     return np.sqrt(err2)
 
 
-def _changes(key: IntArray, second: IntArray, value: IntArray) -> int:
+def _changes(key: I64, second: I64, value: I64) -> int:
     """For each key, along time, how often `value` differs from its previous value for that key."""
     order = np.lexsort((second, key))
     k, v = key[order], value[order]
     return int(np.count_nonzero((k[1:] == k[:-1]) & (v[1:] != v[:-1])))
 
 
-def _mean(x: FloatArray) -> float:
+def _mean(x: F64) -> float:
     """Mean, NaN for no values."""
     return float(np.mean(x)) if len(x) else float("nan")
 
 
-def _rms(err: FloatArray) -> float:
+def _rms(err: F64) -> float:
     """Root mean square of the finite entries; NaN when there are none."""
     err = err[np.isfinite(err)]
     return float(np.sqrt(np.mean(err**2))) if len(err) else float("nan")

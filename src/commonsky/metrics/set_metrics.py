@@ -20,14 +20,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from commonsky.core.arrays import F64, I64
 
 
 @dataclass(frozen=True)
@@ -43,19 +42,19 @@ class GospaResult:
     localisation: float
     missed: float
     false: float
-    assignment: IntArray
+    assignment: I64
 
 
 @dataclass(frozen=True)
 class Pairs:
     """Pairs between two point sets (candidates or an assignment): indices into X and Y, and distances."""
 
-    i: IntArray
-    j: IntArray
-    distance: FloatArray
+    i: I64
+    j: I64
+    distance: F64
 
 
-def optimal_pairs(X: FloatArray, Y: FloatArray, c: float, p: float = 2.0) -> Pairs:
+def optimal_pairs(X: F64, Y: F64, c: float, p: float = 2.0) -> Pairs:
     """Assignment minimising Σ (d^p − c^p) over pairs closer than c: the optimum of GOSPA (alpha=2) and OSPA.
 
     Both metrics differ from that sum only by terms fixed by |X|, |Y| and c, so one solver serves
@@ -64,7 +63,7 @@ def optimal_pairs(X: FloatArray, Y: FloatArray, c: float, p: float = 2.0) -> Pai
     return best_assignment(len(X), len(Y), candidate_pairs(X, Y, c), c, p)
 
 
-def candidate_pairs(X: FloatArray, Y: FloatArray, c: float) -> Pairs:
+def candidate_pairs(X: F64, Y: F64, c: float) -> Pairs:
     """Every pair (x_i, y_j) closer than c, found with KD-trees."""
     if len(X) == 0 or len(Y) == 0:
         return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
@@ -107,9 +106,7 @@ MAX_ENUMERATED = 120
 """Largest number of injections enumerated per component (5 x 5); bigger components go to the Hungarian solver."""
 
 
-def _solve_shape(
-    a: int, b: int, comp: IntArray, row: IntArray, col: IntArray, gain: FloatArray, edge: IntArray
-) -> IntArray:
+def _solve_shape(a: int, b: int, comp: I64, row: I64, col: I64, gain: F64, edge: I64) -> I64:
     """Best edges of all components with a X-points and b Y-points; edges given by component and local row/col."""
     slot = np.unique(comp, return_inverse=True)[1]
     k = int(slot.max()) + 1
@@ -131,7 +128,7 @@ def _solve_shape(
     return picked[picked >= 0]
 
 
-def _rank_within_label(labels: IntArray) -> IntArray:
+def _rank_within_label(labels: I64) -> I64:
     """Position of each element among the elements sharing its label (0, 1, ... in index order)."""
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
@@ -140,7 +137,7 @@ def _rank_within_label(labels: IntArray) -> IntArray:
     return rank
 
 
-def _as_point_sets(X: ArrayLike, Y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+def _as_point_sets(X: ArrayLike, Y: ArrayLike) -> tuple[F64, F64]:
     """Both sets as (k, d) float arrays; an empty set may come as any empty array."""
     x = np.asarray(X, dtype=np.float64)
     y = np.asarray(Y, dtype=np.float64)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64
 from commonsky.sim.scenario import (
     EmergencyEvent,
     IntruderEvent,
@@ -25,9 +26,6 @@ from commonsky.sim.scenario import (
 )
 from commonsky.sim.traffic import Targets, Trajectories
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-
 
 @dataclass(frozen=True)
 class EventEffects:
@@ -35,7 +33,7 @@ class EventEffects:
 
     scenario: Scenario
 
-    def squawk(self, targets: Targets, index: IntArray, t: FloatArray) -> NDArray[np.int16]:
+    def squawk(self, targets: Targets, index: I64, t: F64) -> NDArray[np.int16]:
         """Mode A code of targets `index` at times `t`: the assigned one, or the emergency code once declared."""
         out = targets.squawk[index].copy()
         for e in self.scenario.events:
@@ -43,7 +41,7 @@ class EventEffects:
                 out[(index == e.target_id - 1) & (t >= e.at_s)] = e.code
         return out
 
-    def transponder_on(self, index: IntArray, t: FloatArray) -> NDArray[np.bool_]:
+    def transponder_on(self, index: I64, t: F64) -> NDArray[np.bool_]:
         """False once a transponder_off event has switched the target's transponder off."""
         on = np.ones(len(index), dtype=bool)
         for e in self.scenario.events:
@@ -51,7 +49,7 @@ class EventEffects:
                 on &= ~((index == e.target_id - 1) & (t >= e.at_s))
         return on
 
-    def spoof_offset(self, index: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def spoof_offset(self, index: I64, t: F64) -> tuple[F64, F64]:
         """East and north error (m) a spoofer adds to the target's ADS-B position (0 when not spoofed)."""
         east = np.zeros(len(index))
         north = np.zeros(len(index))
@@ -63,7 +61,7 @@ class EventEffects:
                 north[hit] += e.offset_north_m + e.drift_north_mps * dt
         return east, north
 
-    def sensor_up(self, sensor_id: str, t: FloatArray) -> NDArray[np.bool_]:
+    def sensor_up(self, sensor_id: str, t: F64) -> NDArray[np.bool_]:
         """False while the sensor is in an outage window [start, end)."""
         up = np.ones(len(t), dtype=bool)
         for e in self.scenario.events:

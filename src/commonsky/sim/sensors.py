@@ -13,15 +13,13 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from commonsky.core.arrays import F64
 from commonsky.core.batches import Plots
 from commonsky.core.geodesy import radar_horizon_m, sensor_aer
 from commonsky.core.sensors import SensorKind, SensorSpec
 from commonsky.sim.events import World
 from commonsky.sim.scenario import FEET_M, MAX_SPEED_MPS, MAX_VERTICAL_RATE_MPS, Equipage, SensorConfig
 from commonsky.sim.traffic import metres_to_radians
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 PAIR_BLOCK = 1_000_000
 """(target, time) pairs evaluated at once: bounds memory on large scenarios."""
@@ -34,11 +32,11 @@ ILLUMINATION_ITERATIONS = 2
 first guess from its position at the scan start)."""
 
 
-def _quantise(value: FloatArray, quantum: float) -> FloatArray:
+def _quantise(value: F64, quantum: float) -> F64:
     return np.round(value / quantum) * quantum
 
 
-def _in_cover(spec: SensorSpec, slant_m: FloatArray, alt_m: FloatArray) -> NDArray[np.bool_]:
+def _in_cover(spec: SensorSpec, slant_m: F64, alt_m: F64) -> NDArray[np.bool_]:
     """Within the instrumented range and the line of sight over a 4/3 Earth."""
     return (slant_m <= spec.max_range_m) & (slant_m <= radar_horizon_m(spec.alt_m, alt_m))
 
@@ -110,7 +108,7 @@ def radar_plots(sensor: SensorConfig, world: World, seeds: np.random.SeedSequenc
     return Plots.concat(parts)
 
 
-def _clutter(sensor: SensorConfig, world: World, scan_start: FloatArray, rng: np.random.Generator) -> Plots:
+def _clutter(sensor: SensorConfig, world: World, scan_start: F64, rng: np.random.Generator) -> Plots:
     """False plots: per scan Poisson(density * coverage area), uniform in area over the coverage disk."""
     scenario, effects = world.scenario, world.effects
     spec = sensor.spec
@@ -131,7 +129,7 @@ def _clutter(sensor: SensorConfig, world: World, scan_start: FloatArray, rng: np
     )
 
 
-def broadcast_normals(key: int, target_index: NDArray[np.int64], time_s: FloatArray) -> FloatArray:
+def broadcast_normals(key: int, target_index: NDArray[np.int64], time_s: F64) -> F64:
     """Two standard normals per (aircraft, broadcast time), the same at every receiving station.
 
     ADS-B position error comes from the aircraft's navigation solution, so all ground stations

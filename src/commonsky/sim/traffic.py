@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import CALLSIGN_DTYPE, Truth
 from commonsky.core.geodesy import WGS84_A, WGS84_E2, geodetic_to_ecef
 from commonsky.sim.scenario import (
@@ -26,9 +27,6 @@ from commonsky.sim.scenario import (
     TrafficConfig,
     TransponderOffEvent,
 )
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 VERTICAL_ACCEL_MPS2 = 1.0
 """Vertical-rate changes ramp at this acceleration, so vertical velocity is continuous."""
@@ -42,21 +40,19 @@ SPECIAL_SQUAWKS = frozenset({0, 1200, 2000, 7000, 7500, 7600, 7700})
 """Codes never assigned at random: emergencies, conspicuity and "no code assigned" codes."""
 
 
-def meridian_radius_m(lat_rad: ArrayLike) -> FloatArray:
+def meridian_radius_m(lat_rad: ArrayLike) -> F64:
     """Radius of curvature in the meridian, M(lat), of the WGS-84 ellipsoid."""
     s = np.sin(np.asarray(lat_rad, dtype=np.float64))
     return WGS84_A * (1.0 - WGS84_E2) / (1.0 - WGS84_E2 * s * s) ** 1.5
 
 
-def prime_vertical_radius_m(lat_rad: ArrayLike) -> FloatArray:
+def prime_vertical_radius_m(lat_rad: ArrayLike) -> F64:
     """Radius of curvature in the prime vertical, N(lat), of the WGS-84 ellipsoid."""
     s = np.sin(np.asarray(lat_rad, dtype=np.float64))
     return WGS84_A / np.sqrt(1.0 - WGS84_E2 * s * s)
 
 
-def metres_to_radians(
-    lat_rad: ArrayLike, alt_m: ArrayLike, east_m: ArrayLike, north_m: ArrayLike
-) -> tuple[FloatArray, FloatArray]:
+def metres_to_radians(lat_rad: ArrayLike, alt_m: ArrayLike, east_m: ArrayLike, north_m: ArrayLike) -> tuple[F64, F64]:
     """Latitude and longitude increments (rad) of a small east/north displacement (m) at a position."""
     lat = np.asarray(lat_rad, dtype=np.float64)
     h = np.asarray(alt_m, dtype=np.float64)
@@ -75,7 +71,7 @@ class Targets:
     squawk: NDArray[np.int16]
     """Assigned Mode A code before any emergency event."""
     callsign: NDArray[np.str_]
-    adsb_phase: FloatArray
+    adsb_phase: F64
     """Fraction of an ADS-B report period at which the aircraft's reports fall."""
     broadcast_key: int
     """Key of the aircraft-side ADS-B position error, shared by every station hearing a broadcast."""
@@ -92,17 +88,17 @@ class Trajectories:
     `last_step[j]` inclusive; samples outside that window are placeholders never read.
     """
 
-    lat_rad: FloatArray
-    lon_rad: FloatArray
-    alt_m: FloatArray
-    v_east_mps: FloatArray
-    v_north_mps: FloatArray
-    v_up_mps: FloatArray
-    first_step: IntArray
-    last_step: IntArray
-    lat_rate: FloatArray = field(init=False, repr=False)
+    lat_rad: F64
+    lon_rad: F64
+    alt_m: F64
+    v_east_mps: F64
+    v_north_mps: F64
+    v_up_mps: F64
+    first_step: I64
+    last_step: I64
+    lat_rate: F64 = field(init=False, repr=False)
     """d(lat_rad)/dt of each sample, derived once from the velocities for the interpolation."""
-    lon_rate: FloatArray = field(init=False, repr=False)
+    lon_rate: F64 = field(init=False, repr=False)
     """d(lon_rad)/dt of each sample."""
 
     def __post_init__(self) -> None:
@@ -115,11 +111,11 @@ class Trajectories:
         """Number of one-second steps (samples - 1)."""
         return self.lat_rad.shape[0] - 1
 
-    def alive(self, index: NDArray[np.integer[Any]], t: FloatArray) -> NDArray[np.bool_]:
+    def alive(self, index: NDArray[np.integer[Any]], t: F64) -> NDArray[np.bool_]:
         """Whether target `index` exists at `t` seconds after the start."""
         return (t >= self.first_step[index]) & (t <= self.last_step[index])
 
-    def position(self, index: NDArray[np.integer[Any]], t: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def position(self, index: NDArray[np.integer[Any]], t: ArrayLike) -> tuple[F64, F64, F64]:
         """Latitude, longitude (deg) and height (m) of targets `index` at times `t` (s after start).
 
         Cubic Hermite interpolation of the bracketing samples and their velocities; times outside
@@ -135,7 +131,7 @@ class Trajectories:
         at0 = k * self.lat_rad.shape[1] + index  # flat index of the sample before t
         at1 = at0 + self.lat_rad.shape[1]
 
-        def interpolate(values: FloatArray, rates: FloatArray, wrap: bool = False) -> FloatArray:
+        def interpolate(values: F64, rates: F64, wrap: bool = False) -> F64:
             v0 = np.take(values, at0)
             dv = np.take(values, at1) - v0
             if wrap:
@@ -154,7 +150,7 @@ class Trajectories:
         j = truth.target_id.astype(np.int64) - 1
         shape = (int(k.max()) + 1, int(j.max()) + 1)
 
-        def dense(values: FloatArray) -> FloatArray:
+        def dense(values: F64) -> F64:
             out = np.full(shape, np.nan)
             out[k, j] = values
             return out
@@ -179,11 +175,11 @@ class Trajectories:
 class _Plans:
     """Random flight plans: per aircraft a sequence of legs ending at whole steps."""
 
-    leg_end: IntArray
+    leg_end: I64
     """(n, legs) cumulative end step of each leg."""
-    turn_rad_s: FloatArray
-    vertical_mps: FloatArray
-    speed_factor: FloatArray
+    turn_rad_s: F64
+    vertical_mps: F64
+    speed_factor: F64
     """Per aircraft in [0, 1]: how fast it flies for its altitude."""
 
 
@@ -191,14 +187,14 @@ class _Plans:
 class _Routes:
     """Waypoint guidance of listed routes and intruders, padded to the longest route."""
 
-    lat_rad: FloatArray
-    lon_rad: FloatArray
-    alt_m: FloatArray
-    count: IntArray
-    speed_mps: FloatArray
+    lat_rad: F64
+    lon_rad: F64
+    alt_m: F64
+    count: I64
+    speed_mps: F64
 
 
-def _random_plans(cfg: TrafficConfig, alt0: FloatArray, steps: int, rng: np.random.Generator) -> _Plans:
+def _random_plans(cfg: TrafficConfig, alt0: F64, steps: int, rng: np.random.Generator) -> _Plans:
     n = cfg.count
     legs = steps // 5 + 2  # the shortest leg is a 15 deg turn at 3 deg/s: 5 s
     kind = rng.choice(3, size=(n, legs), p=[0.5, 0.3, 0.2])  # straight, turn, climb/descent
@@ -234,9 +230,7 @@ def _route_table(scenario: Scenario) -> _Routes:
     )
 
 
-def _bearing_distance(
-    lat: FloatArray, lon: FloatArray, lat_to: FloatArray, lon_to: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+def _bearing_distance(lat: F64, lon: F64, lat_to: F64, lon_to: F64) -> tuple[F64, F64]:
     """Bearing (rad from true north) and straight-line distance (m) to a point, on the ellipsoid surface.
 
     The bearing is that of the target in each aircraft's own east-north plane, so steering along it
@@ -251,17 +245,17 @@ def _bearing_distance(
     return np.arctan2(east, north), np.sqrt(dx * dx + dy * dy + dz * dz)
 
 
-def _wrap_pi(angle: FloatArray) -> FloatArray:
+def _wrap_pi(angle: F64) -> F64:
     return np.mod(angle + np.pi, 2.0 * np.pi) - np.pi
 
 
 def _integrate(
     scenario: Scenario,
-    state: dict[str, FloatArray],
+    state: dict[str, F64],
     plans: _Plans,
     routes: _Routes,
-    first_step: IntArray,
-    plan_last_step: IntArray,
+    first_step: I64,
+    plan_last_step: I64,
 ) -> Trajectories:
     """Step all aircraft one second at a time on the ellipsoid; routes end at their last waypoint.
 
@@ -283,7 +277,7 @@ def _integrate(
     waypoint = np.ones(n - n_plan, dtype=np.int64)
     arrived = np.full(n - n_plan, steps, dtype=np.int64)
 
-    def ground_speed(height: FloatArray) -> FloatArray:
+    def ground_speed(height: F64) -> F64:
         level = np.clip((height[:n_plan] - cfg.altitude_min_m) / alt_span, 0.0, 1.0)
         fast = np.clip(0.3 * plans.speed_factor + 0.7 * level, 0.0, 1.0)
         planned = cfg.speed_min_mps + (cfg.speed_max_mps - cfg.speed_min_mps) * fast

@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from commonsky.assess.alerts import Condition
 from commonsky.assess.identity import IDENTITIES, Identity
@@ -22,9 +21,7 @@ from commonsky.assess.registry import AlertRule, Tick
 from commonsky.assess.rules.common import num, track
 from commonsky.assess.state import AssessmentState, TrackMemory
 from commonsky.assess.zones import Zone
-
-B = NDArray[np.bool_]
-
+from commonsky.core.arrays import B
 
 ZONE_ENTRY = "zone_entry"
 ZONE_PREDICTED = "zone_predicted_entry"

@@ -11,13 +11,14 @@ compound) gets a non-zero status and the caller hands that block to libasterix i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from asterix import base
 from numba import njit
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import I64
 from commonsky.formats.asterix.specs import (
     KIND_ASCII,
     KIND_ICAO,
@@ -37,7 +38,14 @@ UNSUPPORTED: Final = 6
 TOP_SPARE: Final = -1
 TOP_RFS: Final = -2
 NO_CHILD: Final = -1
-I64 = NDArray[np.int64]
+NODE_KIND: Final = 0
+NODE_A: Final = 1
+NODE_B: Final = 2
+NODE_C: Final = 3
+"""Columns of `Layout.nodes`."""
+GROUP_BYTES: Final = 0
+GROUP_FX: Final = 1
+"""Columns of `Layout.groups`."""
 
 OK: Final = 0
 MALFORMED: Final = 1
@@ -46,23 +54,19 @@ NOT_MODELLED: Final = 2
 """Block status: the block uses a structure the fast path does not model (libasterix decodes it)."""
 
 
-@dataclass(frozen=True)
-class Layout:
-    """An edition's record structure as integer tables for the kernel.
+class Layout(NamedTuple):
+    """An edition's record structure as integer tables, one argument to the kernels (Numba takes named tuples).
 
-    Node `i` has `kind[i]` and parameters `a, b, c`: FIXED a=bytes; EXTENDED groups[a:a+b];
-    REPEAT a=counter bytes, b=element bytes; REPEAT_FX b=element bytes including the FX bit;
-    COMPOUND children[a:a+b], c=maximum FSPEC bytes.
+    Row `i` of `nodes` is (kind, a, b, c): FIXED a=bytes; EXTENDED groups[a:a+b]; REPEAT a=counter bytes,
+    b=element bytes; REPEAT_FX b=element bytes including the FX bit; COMPOUND children[a:a+b], c=maximum FSPEC
+    bytes. Row `g` of `groups` is (bytes, 1 if it ends with an FX bit). Few arrays: every call between the
+    kernels takes a reference to each array of the tuple, so one table per kind of row keeps the calls cheap.
     """
 
-    top: NDArray[np.int64]
-    kind: NDArray[np.int64]
-    a: NDArray[np.int64]
-    b: NDArray[np.int64]
-    c: NDArray[np.int64]
-    group_bytes: NDArray[np.int64]
-    group_fx: NDArray[np.int64]
-    children: NDArray[np.int64]
+    top: I64
+    nodes: I64
+    groups: I64
+    children: I64
     fspec_max: int
 
 
@@ -71,8 +75,7 @@ class _LayoutBuilder:
 
     def __init__(self) -> None:
         self.nodes: list[tuple[int, int, int, int]] = []
-        self.group_bytes: list[int] = []
-        self.group_fx: list[int] = []
+        self.groups: list[tuple[int, int]] = []
         self.children: list[int] = []
 
     def add(self, kind: int, a: int = 0, b: int = 0, c: int = 0) -> int:
@@ -91,9 +94,8 @@ class _LayoutBuilder:
             sizes = [sum(1 if e is None else e[1] for e in group) for group in v.cv_items_list]
             if any(s % 8 for s in sizes):
                 return self.add(UNSUPPORTED)
-            start = len(self.group_bytes)
-            self.group_bytes.extend(s // 8 for s in sizes)
-            self.group_fx.extend(int(group[-1] is None) for group in v.cv_items_list)
+            start = len(self.groups)
+            self.groups.extend((s // 8, int(g[-1] is None)) for s, g in zip(sizes, v.cv_items_list, strict=True))
             return self.add(EXTENDED, start, len(sizes))
         if issubclass(v, base.Repetitive):
             element = v.cv_variation
@@ -123,20 +125,11 @@ def build_layout(spec: Any) -> Layout:
             top.append(builder.node(uap_item.cv_non_spare.cv_rule))
         else:
             top.append(TOP_RFS if issubclass(uap_item, base.UapItemRFS) else TOP_SPARE)
-    nodes = np.array(builder.nodes, dtype=np.int64).reshape(-1, 4)
-
-    def arr(values: list[int]) -> NDArray[np.int64]:
-        return np.array(values, dtype=np.int64)
-
     return Layout(
-        top=arr(top),
-        kind=nodes[:, 0].copy(),
-        a=nodes[:, 1].copy(),
-        b=nodes[:, 2].copy(),
-        c=nodes[:, 3].copy(),
-        group_bytes=arr(builder.group_bytes),
-        group_fx=arr(builder.group_fx),
-        children=arr(builder.children),
+        top=np.array(top, dtype=np.int64),
+        nodes=np.array(builder.nodes, dtype=np.int64).reshape(-1, 4),
+        groups=np.array(builder.groups, dtype=np.int64).reshape(-1, 2),
+        children=np.array(builder.children, dtype=np.int64),
         fspec_max=int(spec.cv_uap.cv_record.cv_fspec_max_bytes),
     )
 
@@ -156,38 +149,37 @@ def _fspec_bytes(buf: NDArray[np.uint8], pos: int, end: int, max_bytes: int) -> 
 
 
 @njit(cache=True)
-def _simple_end(
-    node: int, kind: I64, na: I64, nb: I64, group_bytes: I64, group_fx: I64, buf: NDArray[np.uint8], pos: int, end: int
-) -> int:
+def _simple_end(node: int, layout: Layout, buf: NDArray[np.uint8], pos: int, end: int) -> int:
     """End of a non-compound item starting at `pos`; -1 malformed, -2 not modelled."""
-    k = kind[node]
+    nodes, groups = layout.nodes, layout.groups
+    k = nodes[node, NODE_KIND]
+    a = nodes[node, NODE_A]
+    b = nodes[node, NODE_B]
     if k == FIXED:
-        return pos + na[node] if pos + na[node] <= end else -1
+        return pos + a if pos + a <= end else -1
     if k == EXTENDED:
-        first = na[node]
-        last = first + nb[node] - 1
-        for g in range(first, last + 1):
-            pos += group_bytes[g]
+        last = a + b - 1
+        for g in range(a, last + 1):
+            pos += groups[g, GROUP_BYTES]
             if pos > end:
                 return -1
-            if group_fx[g] == 0 or (buf[pos - 1] & 1) == 0:
+            if groups[g, GROUP_FX] == 0 or (buf[pos - 1] & 1) == 0:
                 return pos
             if g == last:
                 return -1
         return pos
     if k == REPEAT:
-        width = na[node]
+        width = a
         if pos + width > end:
             return -1
         count = 0
         for i in range(width):
             count = count * 256 + buf[pos + i]
-        pos += width + count * nb[node]
+        pos += width + count * b
         return pos if pos <= end else -1
     if k == REPEAT_FX:
-        size = nb[node]
         while True:
-            pos += size
+            pos += b
             if pos > end:
                 return -1
             if (buf[pos - 1] & 1) == 0:
@@ -207,15 +199,7 @@ def scan_records(
     buf: NDArray[np.uint8],
     starts: I64,
     ends: I64,
-    top: I64,
-    kind: I64,
-    na: I64,
-    nb: I64,
-    nc: I64,
-    group_bytes: I64,
-    group_fx: I64,
-    children: I64,
-    fspec_max: int,
+    layout: Layout,
     top_want: I64,
     sub_want: I64,
     n_want: int,
@@ -235,6 +219,7 @@ def scan_records(
     size = np.empty((cap, max(n_want, 1)), np.int64)
     block_of = np.empty(cap, np.int64)
     n = 0
+    top, nodes = layout.top, layout.nodes
     n_top = len(top)
     for bi in range(n_blocks):
         p = starts[bi] + 3
@@ -255,7 +240,7 @@ def scan_records(
                 where[n, k] = -1
                 size[n, k] = 0
             block_of[n] = bi
-            nf = _fspec_bytes(buf, p, end, fspec_max)
+            nf = _fspec_bytes(buf, p, end, layout.fspec_max)
             if nf < 0:
                 st = MALFORMED
                 break
@@ -272,29 +257,13 @@ def scan_records(
                         st = MALFORMED
                         break
                     node = top[slot]
-                    if node == TOP_RFS or kind[node] == UNSUPPORTED:
+                    if node == TOP_RFS or nodes[node, NODE_KIND] == UNSUPPORTED:
                         st = NOT_MODELLED
                         break
-                    if kind[node] == COMPOUND:
-                        q2 = _compound_end(
-                            node,
-                            kind,
-                            na,
-                            nb,
-                            nc,
-                            group_bytes,
-                            group_fx,
-                            children,
-                            buf,
-                            q,
-                            end,
-                            sub_want,
-                            where,
-                            size,
-                            n,
-                        )
+                    if nodes[node, NODE_KIND] == COMPOUND:
+                        q2 = _compound_end(node, layout, buf, q, end, sub_want, where, size, n)
                     else:
-                        q2 = _simple_end(node, kind, na, nb, group_bytes, group_fx, buf, q, end)
+                        q2 = _simple_end(node, layout, buf, q, end)
                     if q2 < 0:
                         st = MALFORMED if q2 == -1 else NOT_MODELLED
                         break
@@ -315,13 +284,7 @@ def scan_records(
 @njit(cache=True)
 def _compound_end(
     node: int,
-    kind: I64,
-    na: I64,
-    nb: I64,
-    nc: I64,
-    group_bytes: I64,
-    group_fx: I64,
-    children: I64,
+    layout: Layout,
     buf: NDArray[np.uint8],
     pos: int,
     end: int,
@@ -331,9 +294,10 @@ def _compound_end(
     row: int,
 ) -> int:
     """End of a compound item at `pos`, noting wanted subitems in row `row`; -1 malformed, -2 not modelled."""
-    first = na[node]
-    count = nb[node]
-    nf = _fspec_bytes(buf, pos, end, nc[node])
+    nodes, children = layout.nodes, layout.children
+    first = nodes[node, NODE_A]
+    count = nodes[node, NODE_B]
+    nf = _fspec_bytes(buf, pos, end, nodes[node, NODE_C])
     if nf < 0:
         return -1
     q = pos + nf
@@ -346,9 +310,9 @@ def _compound_end(
             if slot >= count or children[first + slot] == NO_CHILD:
                 return -1
             child = children[first + slot]
-            if kind[child] == UNSUPPORTED or kind[child] == COMPOUND:
+            if nodes[child, NODE_KIND] == UNSUPPORTED or nodes[child, NODE_KIND] == COMPOUND:
                 return -2
-            q2 = _simple_end(child, kind, na, nb, group_bytes, group_fx, buf, q, end)
+            q2 = _simple_end(child, layout, buf, q, end)
             if q2 < 0:
                 return q2
             w = sub_want[first + slot]
@@ -386,7 +350,7 @@ class Scanner:
                 top_want[leaf.frn - 1] = columns[key]
             else:
                 node = layout.top[leaf.frn - 1]
-                sub_want[layout.a[node] + leaf.slot] = columns[key]
+                sub_want[layout.nodes[node, NODE_A] + leaf.slot] = columns[key]
         column_of = tuple(columns[(leaf.frn, leaf.slot)] for leaf in leaves)
         return cls(layout, tuple(leaves), top_want, sub_want, column_of)
 
@@ -394,12 +358,10 @@ class Scanner:
         self, buf: NDArray[np.uint8], starts: NDArray[np.int64], ends: NDArray[np.int64]
     ) -> tuple[NDArray[np.int8], dict[str, NDArray[Any]], NDArray[np.int64]]:
         """Status per block, field columns of the records of OK blocks, and each record's block index."""
-        lay = self.layout
         n_want = len(set(self.column_of))
         status, where, size, block_of = scan_records(
-            buf, starts, ends, lay.top, lay.kind, lay.a, lay.b, lay.c, lay.group_bytes, lay.group_fx,
-            lay.children, lay.fspec_max, self.top_want, self.sub_want, n_want,
-        )  # fmt: skip
+            buf, starts, ends, self.layout, self.top_want, self.sub_want, n_want
+        )
         fields = {
             leaf.field.name: read_leaf(buf, where[:, col], size[:, col], leaf)
             for leaf, col in zip(self.leaves, self.column_of, strict=True)

@@ -51,22 +51,19 @@ runs them, carry ciphertext they can neither read nor forge in a partner's name.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import ssl
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from commonsky.network.transport.base import SUBJECT_ROOT, check_partner_id
 from commonsky.network.transport.keys import write_secret
 
-CREDS_FORMAT = "commonsky-nats-creds/2"
-REQUEST_FORMAT = "commonsky-join-request/1"
-GRANT_FORMAT = "commonsky-join-grant/1"
 JETSTREAM_DOMAIN = "commonsky"
 """The coalition servers' JetStream domain: partners behind their own leaf-node servers reach their
 own account's streams as `$JS.commonsky.API`, which the leaf connection carries to the hub."""
@@ -385,15 +382,6 @@ def _write_json(path: Path, data: Mapping[str, Any], secret: bool = False) -> Pa
     return path
 
 
-@contextlib.contextmanager
-def _missing_key_invalid(path: str | Path) -> Iterator[None]:
-    """A KeyError while reading the fields of the file at `path` becomes ValueError naming the missing key."""
-    try:
-        yield
-    except KeyError as exc:
-        raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
-
-
 def _read_json(path: str | Path, expected_format: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -404,9 +392,44 @@ def _read_json(path: str | Path, expected_format: str) -> dict[str, Any]:
     return data
 
 
+class _FormatFile(ABC):
+    """A JSON file whose "format" names its kind and version: a subclass states its `FORMAT` and its fields."""
+
+    FORMAT: ClassVar[str]
+
+    @abstractmethod
+    def fields_json(self, base: Path) -> dict[str, Any]:
+        """The file's fields after "format", paths relative to `base` (the file's folder) where they lie under it."""
+
+    @classmethod
+    @abstractmethod
+    def from_fields(cls, data: Mapping[str, Any], base: Path) -> Self:
+        """From the file's fields (a KeyError names a missing one), relative paths taken from `base`."""
+
+    def to_dict(self, base: Path) -> dict[str, Any]:
+        """The file's JSON object."""
+        return {"format": self.FORMAT, **self.fields_json(base)}
+
+    def write(self, path: str | Path) -> Path:
+        """Write the file."""
+        p = Path(path)
+        return _write_json(p, self.to_dict(p.parent))
+
+    @classmethod
+    def read(cls, path: str | Path) -> Self:
+        """Read such a file; ValueError if it is not one or lacks a field."""
+        data = _read_json(path, cls.FORMAT)
+        try:
+            return cls.from_fields(data, Path(path).resolve().parent)
+        except KeyError as exc:
+            raise ValueError(f"{path}: missing {exc.args[0]!r}") from None
+
+
 @dataclass(frozen=True)
-class JoinRequest:
-    """What a partner hands the hub to join: its id, its public NKey and a CSR. Nothing secret."""
+class JoinRequest(_FormatFile):
+    """What a partner hands the hub to join (`request.json`): its id, its public NKey and a CSR. Nothing secret."""
+
+    FORMAT: ClassVar[str] = "commonsky-join-request/1"
 
     partner: str
     user_key: str
@@ -414,31 +437,20 @@ class JoinRequest:
     seal_key: str
     """The public half of the partner's seal key (`seal`): what its peers seal their batches to it with."""
 
-    def write(self, path: str | Path) -> Path:
-        """Write `request.json`."""
-        data = {
-            "format": REQUEST_FORMAT,
-            "partner": self.partner,
-            "user_key": self.user_key,
-            "csr": self.csr_pem,
-            "seal_key": self.seal_key,
-        }
-        return _write_json(Path(path), data)
+    def fields_json(self, base: Path) -> dict[str, Any]:
+        return {"partner": self.partner, "user_key": self.user_key, "csr": self.csr_pem, "seal_key": self.seal_key}
 
     @classmethod
-    def read(cls, path: str | Path) -> JoinRequest:
-        """Read a `request.json`; ValueError if it is not one."""
-        data = _read_json(path, REQUEST_FORMAT)
-        with _missing_key_invalid(path):
-            return cls(
-                check_partner_id(data["partner"]), str(data["user_key"]), str(data["csr"]), str(data["seal_key"])
-            )
+    def from_fields(cls, data: Mapping[str, Any], base: Path) -> Self:
+        return cls(check_partner_id(data["partner"]), str(data["user_key"]), str(data["csr"]), str(data["seal_key"]))
 
 
 @dataclass(frozen=True)
-class JoinGrant:
-    """What the hub hands back: where to connect, the CA to trust, the partner's signed certificate,
-    and the partner's place in the coalition. Nothing secret."""
+class JoinGrant(_FormatFile):
+    """What the hub hands back (`grants/<partner>.json`): where to connect, the CA to trust, the partner's
+    signed certificate, and the partner's place in the coalition. Nothing secret."""
+
+    FORMAT: ClassVar[str] = "commonsky-join-grant/1"
 
     partner: str
     urls: tuple[str, ...]
@@ -452,10 +464,8 @@ class JoinGrant:
     peer_seal_keys: Mapping[str, str]
     """Public seal keys of the partners this one exchanges with (compare their fingerprints out of band)."""
 
-    def write(self, path: str | Path) -> Path:
-        """Write `grants/<partner>.json`."""
-        data = {
-            "format": GRANT_FORMAT,
+    def fields_json(self, base: Path) -> dict[str, Any]:
+        return {
             "partner": self.partner,
             "urls": list(self.urls),
             "leaf_urls": list(self.leaf_urls),
@@ -467,31 +477,29 @@ class JoinGrant:
             "limits": self.limits.to_dict(),
             "peer_seal_keys": dict(self.peer_seal_keys),
         }
-        return _write_json(Path(path), data)
 
     @classmethod
-    def read(cls, path: str | Path) -> JoinGrant:
-        """Read a grant; ValueError if it is not one."""
-        data = _read_json(path, GRANT_FORMAT)
-        with _missing_key_invalid(path):
-            return cls(
-                partner=check_partner_id(data["partner"]),
-                urls=tuple(data["urls"]),
-                leaf_urls=tuple(data.get("leaf_urls", [])),
-                ca_pem=str(data["ca"]),
-                cert_pem=data.get("cert"),
-                receivers=tuple(check_partner_id(p) for p in data["receivers"]),
-                senders=tuple(check_partner_id(p) for p in data["senders"]),
-                replicas=int(data.get("replicas", 1)),
-                limits=Limits.from_dict(data.get("limits") or {}),
-                peer_seal_keys={check_partner_id(p): str(k) for p, k in data["peer_seal_keys"].items()},
-            )
+    def from_fields(cls, data: Mapping[str, Any], base: Path) -> Self:
+        return cls(
+            partner=check_partner_id(data["partner"]),
+            urls=tuple(data["urls"]),
+            leaf_urls=tuple(data.get("leaf_urls", [])),
+            ca_pem=str(data["ca"]),
+            cert_pem=data.get("cert"),
+            receivers=tuple(check_partner_id(p) for p in data["receivers"]),
+            senders=tuple(check_partner_id(p) for p in data["senders"]),
+            replicas=int(data.get("replicas", 1)),
+            limits=Limits.from_dict(data.get("limits") or {}),
+            peer_seal_keys={check_partner_id(p): str(k) for p, k in data["peer_seal_keys"].items()},
+        )
 
 
 @dataclass(frozen=True)
-class Credentials:
+class Credentials(_FormatFile):
     """What a node needs to log in: partner id, its NKey seed file, TLS files, the servers, its place
     in the coalition. Relative paths in the file are taken from the file's own folder."""
+
+    FORMAT: ClassVar[str] = "commonsky-nats-creds/2"
 
     partner: str
     seed_file: Path
@@ -534,14 +542,11 @@ class Credentials:
         context.load_cert_chain(str(self.tls_files["cert"]), str(self.tls_files["key"]))
         return context
 
-    def to_dict(self, base: Path) -> dict[str, Any]:
-        """The creds-file JSON object, paths relative to `base` where they lie under it."""
-
+    def fields_json(self, base: Path) -> dict[str, Any]:
         def rel(p: Path) -> str:
             return os.path.relpath(p, base) if p.is_relative_to(base) else str(p)
 
         return {
-            "format": CREDS_FORMAT,
             "partner": self.partner,
             "seed_file": rel(self.seed_file),
             "urls": list(self.urls),
@@ -562,22 +567,18 @@ class Credentials:
         return _write_json(p, self.to_dict(p.parent), secret=True)
 
     @classmethod
-    def read(cls, path: str | Path) -> Credentials:
-        """Read a creds file; ValueError if it is not one."""
-        data = _read_json(path, CREDS_FORMAT)
-        base = Path(path).resolve().parent
-        with _missing_key_invalid(path):
-            tls = data.get("tls")
-            return cls(
-                partner=check_partner_id(data["partner"]),
-                seed_file=base / data["seed_file"],
-                urls=tuple(str(u) for u in data["urls"]),
-                tls_files=None if tls is None else {k: base / str(tls[k]) for k in ("ca", "cert", "key")},
-                receivers=tuple(check_partner_id(p) for p in data.get("receivers", [])),
-                senders=tuple(check_partner_id(p) for p in data.get("senders", [])),
-                domain=data.get("domain"),
-                replicas=int(data.get("replicas", 1)),
-                limits=Limits.from_dict(data.get("limits") or {}),
-                seal_key_file=None if data.get("seal_key_file") is None else base / str(data["seal_key_file"]),
-                peer_seal_keys={check_partner_id(p): str(k) for p, k in (data.get("peer_seal_keys") or {}).items()},
-            )
+    def from_fields(cls, data: Mapping[str, Any], base: Path) -> Self:
+        tls = data.get("tls")
+        return cls(
+            partner=check_partner_id(data["partner"]),
+            seed_file=base / data["seed_file"],
+            urls=tuple(str(u) for u in data["urls"]),
+            tls_files=None if tls is None else {k: base / str(tls[k]) for k in ("ca", "cert", "key")},
+            receivers=tuple(check_partner_id(p) for p in data.get("receivers", [])),
+            senders=tuple(check_partner_id(p) for p in data.get("senders", [])),
+            domain=data.get("domain"),
+            replicas=int(data.get("replicas", 1)),
+            limits=Limits.from_dict(data.get("limits") or {}),
+            seal_key_file=None if data.get("seal_key_file") is None else base / str(data["seal_key_file"]),
+            peer_seal_keys={check_partner_id(p): str(k) for p, k in (data.get("peer_seal_keys") or {}).items()},
+        )
