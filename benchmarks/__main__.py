@@ -16,8 +16,10 @@ from rich.console import Console
 
 from benchmarks import (
     alert_rates,
+    association,
     asterix_speed,
     coalition_outage,
+    continuity,
     display_guessing,
     fusion_speed,
     modes_speed,
@@ -32,6 +34,8 @@ from benchmarks.common import DEFAULT_OUT, BenchOptions
 BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     tracker_accuracy.NAME: tracker_accuracy.run,
     tracker_speed.NAME: tracker_speed.run,
+    association.NAME: association.run,
+    continuity.NAME: continuity.run,
     fusion_speed.NAME: fusion_speed.run,
     nats_latency.NAME: nats_latency.run,
     coalition_outage.NAME: coalition_outage.run,

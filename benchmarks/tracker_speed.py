@@ -45,7 +45,7 @@ from benchmarks.common import (
 from commonsky.core.batches import Plots
 from commonsky.core.sensors import SensorSpec
 from commonsky.sim import Scenario, SimulationOutput, parse_scenario, simulate
-from commonsky.tracking import TrackerState, new_state, picture, step
+from commonsky.tracking import TrackerConfig, TrackerState, new_state, picture, step
 
 NAME = "tracker_speed"
 BASE_SCENARIO = REPO_ROOT / "examples" / "national5k.toml"
@@ -158,10 +158,12 @@ class SizeResult:
         }
 
 
-def track_commonsky(sensors: list[SensorSpec], plots: Plots) -> tuple[float, list[float], TrackerState]:
+def track_commonsky(
+    sensors: list[SensorSpec], plots: Plots, config: TrackerConfig | None = None
+) -> tuple[float, list[float], TrackerState]:
     """Timing pass: (wall of step + picture, per-step seconds, final state)."""
     batches, ends = second_batches(plots)
-    state = new_state(sensors)
+    state = new_state(sensors, config)
     steps: list[float] = []
     wall = 0.0
     gc.collect()
@@ -199,10 +201,10 @@ def memory_pass(sensors: list[SensorSpec], plots: Plots) -> tuple[int, int, floa
     return peak, max_tracks, state.tracks.nbytes() / max(n, 1)
 
 
-def warm_up(sensors: list[SensorSpec], plots: Plots) -> None:
+def warm_up(sensors: list[SensorSpec], plots: Plots, config: TrackerConfig | None = None) -> None:
     """Run the tracker over a few seconds so that JIT compilation is done before timing."""
     t_end = float(plots.time_s.min()) + 10.0
-    track_commonsky(sensors, plots.take(plots.time_s < t_end))
+    track_commonsky(sensors, plots.take(plots.time_s < t_end), config)
 
 
 def run(options: BenchOptions) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def test_sensors_publish_nominal_accuracy_not_biases(lab: SimulationOutput) -> N
         "scan_period_s": 4.0,
         "pd": 0.8,
         "max_range_m": 150_000.0,
+        "max_elevation_deg": 90.0,
     }
     adsb = next(s for s in lab.sensors if s.id == "ADSB-B")
     assert adsb.scan_period_s == 1.0 and abs(adsb.sigma_range_m - 185.2 / 2.448) < 1e-9

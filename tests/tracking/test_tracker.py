@@ -166,6 +166,9 @@ def test_maintain_ages_out_tracks_while_no_plot_arrives() -> None:
     state = maintain(state, 65.0)
     assert len(state.tracks) == 1  # 6 s of silence: coasting
     state = maintain(state, 75.0)
+    assert len(picture(state, 75.0)) == 0  # contact ended: an addressed track is lost, no longer shown
+    assert state.stats.tracks_lost == 1
+    state = maintain(state, 59.0 + state.config.reacquire_within_s + 1.0)
     assert len(state.tracks) == 0
     assert state.stats.tracks_deleted == 1
 

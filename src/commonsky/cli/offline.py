@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from commonsky.cli.common import console, fail, progress_bar
+from commonsky.cli.common import console, fail, option_group, progress_bar
 from commonsky.core.errors import CommonskyError, ConfigError
 from commonsky.formats.files import FORMATS
 from commonsky.formats.registry import choices_text, formats_table, titles_text
@@ -20,13 +21,70 @@ if TYPE_CHECKING:
     from commonsky.core.batches import Plots, Truth
     from commonsky.core.sensors import SensorSpec
     from commonsky.network.runner import PartnerRun
-    from commonsky.tracking import TrackerState
+    from commonsky.tracking import TrackerConfig, TrackerState
 
 RECORDINGS = titles_text()
 """The recording formats as help texts name them."""
 FORMAT_CHOICES = choices_text(FORMATS)
 """What `--format` accepts, as its help lists it."""
 DECODE_HELP = f"Decode a recording ({RECORDINGS}): summary, plots or tracks."
+ReferenceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ref", help="Receiver position LAT,LON: decodes surface positions and positions heard without a CPR pair."
+    ),
+]
+
+
+def parse_reference(reference: str | None) -> tuple[float, float] | None:
+    """`--ref LAT,LON` as a (lat, lon) pair in degrees; ConfigError when it is not one."""
+    if reference is None:
+        return None
+    try:
+        lat, lon = (float(v) for v in reference.split(","))
+    except ValueError:
+        raise ConfigError("--ref", reference, "expected LAT,LON in degrees, e.g. 49.01,2.55") from None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ConfigError("--ref", reference, "latitude must lie in [-90, 90] and longitude in [-180, 180]")
+    return lat, lon
+
+
+@dataclass(frozen=True)
+class TrackingOptions:
+    """The options of every command that tracks plots, a recording's included: each field is one Typer option."""
+
+    fmt: Annotated[str, typer.Option("--format", help="format of a recording (default: auto)")] = "auto"
+    sensor_id: Annotated[str, typer.Option("--sensor", help="sensor id for formats that carry none")] = "receiver"
+    reference: ReferenceOption = None
+    associator: Annotated[
+        str | None,
+        typer.Option(
+            "--associator",
+            help="How plots are shared among tracks: gnn (global nearest neighbour, the default) or jpda (joint "
+            "probabilistic); overrides the configuration's.",
+        ),
+    ] = None
+
+    def tracker(self, config: TrackerConfig) -> TrackerConfig:
+        """The tracker configuration with `--associator` applied (checked against the associators' registry)."""
+        if self.associator is None:
+            return config
+        from dataclasses import replace
+
+        from commonsky.tracking import TrackerConfig
+
+        checked = TrackerConfig.from_dict({"associator": self.associator}, source="--associator")
+        return replace(config, associator=checked.associator)
+
+    def read(self, path: Path, sensors: Path | None) -> tuple[Plots, list[SensorSpec]]:
+        """The plots of a contract file or recording at `path`, and their sensors (`_sensors_for`)."""
+        reference = parse_reference(self.reference)
+        plots = _read_plots_any(path, self.fmt, self.sensor_id, reference)
+        return plots, _sensors_for(plots, sensors, reference)
+
+
+with_tracking_options = option_group(TrackingOptions, "tracking")
+"""Commands that track take the `TrackingOptions` as one `tracking` argument."""
 
 
 def simulate(
@@ -54,8 +112,9 @@ def simulate(
     )
 
 
-def _sensors_for(plots: Plots, sensors: Path | None) -> list[SensorSpec]:
-    """The sensors of `plots`: from sensors.json, else a default ADS-B receiver per sensor id.
+def _sensors_for(plots: Plots, sensors: Path | None, reference: tuple[float, float] | None) -> list[SensorSpec]:
+    """The sensors of `plots`: from sensors.json, else a default ADS-B receiver per sensor id (at `reference`
+    when given, else at the mean of its positions).
 
     Radar plots need their radar's position and accuracy, so a recording with radar plots and no
     sensors.json is refused with the sensor ids that need describing.
@@ -73,7 +132,7 @@ def _sensors_for(plots: Plots, sensors: Path | None) -> list[SensorSpec]:
     specs = []
     for sid in np.unique(plots.sensor_id).tolist():
         mine = plots.sensor_id == sid
-        lat, lon = float(np.nanmean(plots.lat_deg[mine])), float(np.nanmean(plots.lon_deg[mine]))
+        lat, lon = reference or (float(np.nanmean(plots.lat_deg[mine])), float(np.nanmean(plots.lon_deg[mine])))
         specs.append(SensorSpec.adsb_receiver(sid, "local", lat, lon))
     return specs
 
@@ -85,7 +144,7 @@ def _is_plots_csv(path: Path) -> bool:
     return {"time_s", "sensor_id"} <= header
 
 
-def _read_plots_any(path: Path, fmt: str, sensor_id: str) -> Plots:
+def _read_plots_any(path: Path, fmt: str, sensor_id: str, reference: tuple[float, float] | None) -> Plots:
     """plots.csv/.parquet by the file contract, anything else as a recording in a real format."""
     from commonsky.formats import read_plots
     from commonsky.formats.files import decode_file
@@ -93,7 +152,7 @@ def _read_plots_any(path: Path, fmt: str, sensor_id: str) -> Plots:
     suffix = path.suffix.lower()
     if fmt == "auto" and (suffix in (".parquet", ".pq") or (suffix == ".csv" and _is_plots_csv(path))):
         return read_plots(path)
-    decoded = decode_file(path, fmt, sensor_id=sensor_id)
+    decoded = decode_file(path, fmt, sensor_id=sensor_id, reference=reference)
     console.print(
         f"decoded {path} as {decoded.format}: {decoded.report.messages:,} messages, "
         f"{decoded.report.errors:,} errors, {len(decoded.plots):,} plots"
@@ -101,6 +160,7 @@ def _read_plots_any(path: Path, fmt: str, sensor_id: str) -> Plots:
     return decoded.plots.sorted_by_time()
 
 
+@with_tracking_options
 def track(
     plots: Annotated[
         Path,
@@ -119,17 +179,15 @@ def track(
         ),
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="tracker.toml", exists=True, dir_okay=False)] = None,
-    fmt: Annotated[str, typer.Option("--format", help="format of --plots when not a contract file")] = "auto",
-    sensor_id: Annotated[str, typer.Option("--sensor", help="sensor id for formats that carry none")] = "receiver",
+    tracking: TrackingOptions = TrackingOptions(),
 ) -> None:
     """Run the multi-sensor tracker over recorded plots and write the picture every output period."""
     from commonsky.formats import write_tracks
     from commonsky.tracking import TrackerConfig, run
 
     try:
-        cfg = TrackerConfig.load(config) if config else TrackerConfig()
-        plot_batch = _read_plots_any(plots, fmt, sensor_id)
-        sensor_list = _sensors_for(plot_batch, sensors)
+        cfg = tracking.tracker(TrackerConfig.load(config) if config else TrackerConfig())
+        plot_batch, sensor_list = tracking.read(plots, sensors)
     except CommonskyError as exc:
         raise fail(exc) from None
     started = time.perf_counter()
@@ -147,6 +205,9 @@ def track(
     table.add_row("tracks started", f"{stats.tracks_started:,}")
     table.add_row("tracks confirmed", f"{stats.tracks_confirmed:,}")
     table.add_row("tracks merged as duplicates", f"{stats.tracks_merged:,}")
+    table.add_row("tracks lost (identified, out of contact)", f"{stats.tracks_lost:,}")
+    table.add_row("lost tracks re-acquired under their id", f"{stats.tracks_reacquired:,}")
+    table.add_row("tracks ended on leaving coverage", f"{stats.tracks_left_coverage:,}")
     table.add_row("Mode S address conflicts", f"{stats.address_conflicts:,}")
     table.add_row("plots per second (wall)", f"{stats.plots_in / max(elapsed, 1e-9):,.0f}")
     console.print(table)
@@ -203,6 +264,7 @@ def evaluate_command(
         console.print(f"plot -> {plot}")
 
 
+@with_tracking_options
 def run(
     scenario: Annotated[
         Path,
@@ -218,19 +280,23 @@ def run(
         Path | None,
         typer.Option("--sensors", help="sensors.json for a recording's radars", exists=True, dir_okay=False),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="format of a recording (default: auto)")] = "auto",
-    sensor_id: Annotated[str, typer.Option("--sensor", help="sensor id for formats that carry none")] = "receiver",
+    tracking: TrackingOptions = TrackingOptions(),
 ) -> None:
     """Run every partner of a scenario on the in-process bus (local vs fused scores), or one node over a recording."""
     from commonsky.network.runner import run_recording, run_scenario
     from commonsky.sim import load_scenario
+    from commonsky.tracking import TrackerConfig
+
+    try:
+        tracker = tracking.tracker(TrackerConfig())
+    except CommonskyError as exc:
+        raise fail(exc) from None
 
     if scenario.suffix.lower() != ".toml":
         try:
-            plot_batch = _read_plots_any(scenario, fmt, sensor_id)
-            sensor_list = _sensors_for(plot_batch, sensors)
+            plot_batch, sensor_list = tracking.read(scenario, sensors)
             with progress_bar(f"running a node over {scenario.name}") as progress:
-                result = run_recording(plot_batch, sensor_list, out, progress=progress)
+                result = run_recording(plot_batch, sensor_list, out, progress=progress, tracker=tracker)
         except CommonskyError as exc:
             raise fail(exc) from None
         raised = sum(e["event"] == "raised" for e in result.alert_events)
@@ -243,7 +309,7 @@ def run(
     try:
         spec = load_scenario(scenario)
         with progress_bar(f"running {spec.name}") as progress:
-            run_result = run_scenario(spec, out, seed=seed, progress=progress)
+            run_result = run_scenario(spec, out, seed=seed, progress=progress, tracker=tracker)
     except CommonskyError as exc:
         raise fail(exc) from None
     console.print(partner_table(run_result.simulation.truth, run_result.partners))
@@ -300,9 +366,7 @@ def decode(
     ] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the summary as JSON.")] = None,
     sensor_id: Annotated[str, typer.Option("--sensor", help="Sensor id for formats that carry none.")] = "receiver",
-    reference: Annotated[
-        str | None, typer.Option("--ref", help="Receiver position LAT,LON for local CPR decoding.")
-    ] = None,
+    reference: ReferenceOption = None,
     day: Annotated[str | None, typer.Option("--day", help="UTC day YYYY-MM-DD of an ASTERIX recording.")] = None,
 ) -> None:
     """Decode a recording in any format of `formats.registry` (help: `DECODE_HELP`): summary, plots or tracks."""
@@ -312,13 +376,12 @@ def decode(
     from commonsky.formats.files import decode_file
 
     try:
-        ref = None
-        if reference is not None:
-            lat, lon = (float(v) for v in reference.split(","))
-            ref = (lat, lon)
+        ref = parse_reference(reference)
         day_start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() if day else None
     except ValueError as exc:
-        raise fail(ConfigError("command line", "--ref/--day", str(exc))) from None
+        raise fail(ConfigError("--day", str(day), str(exc))) from None
+    except CommonskyError as exc:
+        raise fail(exc) from None
     try:
         with console.status(f"decoding {recording}"):
             decoded = decode_file(recording, fmt, sensor_id=sensor_id, reference=ref, day_start_utc_s=day_start)

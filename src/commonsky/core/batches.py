@@ -34,6 +34,7 @@ class Col:
     I32: TypeAlias = Annotated[NDArray[np.int32], np.int32]
     I16: TypeAlias = Annotated[NDArray[np.int16], np.int16]
     I8: TypeAlias = Annotated[NDArray[np.int8], np.int8]
+    U64: TypeAlias = Annotated[NDArray[np.uint64], np.uint64]
     Bool: TypeAlias = Annotated[NDArray[np.bool_], np.bool_]
     SensorId: TypeAlias = Annotated[NDArray[np.str_], SENSOR_ID_DTYPE]
     Callsign: TypeAlias = Annotated[NDArray[np.str_], CALLSIGN_DTYPE]
@@ -153,7 +154,7 @@ class Plots(Columns):
     Radar plots fill `range_m` (slant range) and `azimuth_deg`, SSR also `altitude_m` (Mode C);
     ADS-B fills `lat_deg`, `lon_deg`, `altitude_m`. `nacp` is the ADS-B navigation accuracy
     category for position (-1 unknown); `truth_id` is the simulator's answer key and is never
-    read by trackers.
+    read by trackers; `on_ground` marks an ADS-B surface position (BDS 0,6), which has no altitude.
     """
 
     time_s: Col.F64
@@ -168,45 +169,63 @@ class Plots(Columns):
     callsign: Col.Callsign
     nacp: Col.I8
     truth_id: Col.I32
+    on_ground: Col.Bool
 
 
 @dataclass(frozen=True, eq=False)
-class Tracks(Columns):
-    """Track reports in geodetic terms, one row per track per output time (`tracks.csv`).
+class Kinematics(Columns):
+    """Where a target is and how it moves (WGS-84 position, local east/north/up velocity): the columns
+    `Tracks`, `Truth` and `TrackEstimate` share, declared once. A batch lists it before the class of its
+    leading (key) columns: dataclass fields follow the bases from the last one back, so the key comes first."""
 
-    `quality` is in [0, 1] (higher is better, NaN unknown); `status` is one of
-    "tentative", "confirmed", "coasting".
-    """
-
-    time_s: Col.F64
-    track_id: Col.I64
     lat_deg: Col.F64
     lon_deg: Col.F64
     alt_m: Col.F64
     v_east_mps: Col.F64
     v_north_mps: Col.F64
     v_up_mps: Col.F64
+
+
+@dataclass(frozen=True, eq=False)
+class _TrackKey(Columns):
+    """The leading columns of `Tracks`: when, and which track."""
+
+    time_s: Col.F64
+    track_id: Col.I64
+
+
+@dataclass(frozen=True, eq=False)
+class Tracks(Kinematics, _TrackKey):
+    """Track reports in geodetic terms, one row per track per output time (`tracks.csv`).
+
+    `quality` is in [0, 1] (higher is better, NaN unknown); `status` is one of
+    "tentative", "confirmed", "coasting"; `on_ground` is 1 while the aircraft reports ADS-B surface
+    positions, 0 while it reports airborne ones or flies, -1 where unknown (a fused picture: partners'
+    reports do not carry it).
+    """
+
     status: Col.Status
     mode_s: Col.I32
     squawk: Col.I16
     callsign: Col.Callsign
     quality: Col.F64
+    on_ground: Col.I8
 
     DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed"}
 
 
 @dataclass(frozen=True, eq=False)
-class Truth(Columns):
-    """Simulated ground truth, one row per target per second (`truth.csv`)."""
+class _TruthKey(Columns):
+    """The leading columns of `Truth`: when, and which target."""
 
     time_s: Col.F64
     target_id: Col.I32
-    lat_deg: Col.F64
-    lon_deg: Col.F64
-    alt_m: Col.F64
-    v_east_mps: Col.F64
-    v_north_mps: Col.F64
-    v_up_mps: Col.F64
+
+
+@dataclass(frozen=True, eq=False)
+class Truth(Kinematics, _TruthKey):
+    """Simulated ground truth, one row per target per second (`truth.csv`)."""
+
     mode_s: Col.I32
     squawk: Col.I16
     callsign: Col.Callsign
@@ -239,19 +258,13 @@ def sensor_kind_names(kinds: int) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class TrackEstimate(Columns):
+class TrackEstimate(Kinematics):
     """The columns of a track's estimate that `TrackReports` and `SystemTracks` share, declared once.
 
     A batch takes them by listing this class before the class of its leading (key) columns: dataclass fields
     follow the bases from the last one back, so the key columns come first and the order stays as documented.
     """
 
-    lat_deg: Col.F64
-    lon_deg: Col.F64
-    alt_m: Col.F64
-    v_east_mps: Col.F64
-    v_north_mps: Col.F64
-    v_up_mps: Col.F64
     var_alt_m2: Col.F64
     cov_ee: Col.F64
     cov_en: Col.F64

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -55,12 +55,14 @@ class SensorSpec:
     scan_period_s: float
     pd: float
     max_range_m: float
+    max_elevation_deg: float = 90.0
+    """Radars: highest elevation seen; above it is the cone of silence (optional in sensors.json, 90: none)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "sensors.json") -> SensorSpec:
         """Validate one JSON object; errors name the sensor and the key."""
         sid = str(data.get("id", "?"))
-        missing = [f for f in cls.__dataclass_fields__ if f not in data]
+        missing = [f for f, spec in cls.__dataclass_fields__.items() if f not in data and spec.default is MISSING]
         if missing:
             raise ConfigError(source, f"sensor {sid}", f"missing keys {missing}")
         try:
@@ -69,7 +71,7 @@ class SensorSpec:
             raise ConfigError(source, f"sensor {sid}.kind", f"{data['kind']!r} is not one of psr, ssr, adsb") from None
         values: dict[str, Any] = {"id": sid, "partner": str(data["partner"]), "kind": kind}
         for name in cls.__dataclass_fields__:
-            if name in values:
+            if name in values or name not in data:
                 continue
             try:
                 values[name] = float(data[name])

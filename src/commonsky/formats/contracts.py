@@ -30,7 +30,7 @@ PLOTS_COLUMNS = [
     "time_s", "sensor_id", "range_m", "azimuth_deg", "altitude_m", "lat_deg", "lon_deg",
     "mode_s", "squawk", "callsign",
 ]  # fmt: skip
-"""Required columns of plots.csv, in order; `nacp` and `truth_id` are optional extras."""
+"""Required columns of plots.csv, in order; `nacp`, `on_ground` and `truth_id` are optional extras."""
 TRUTH_COLUMNS = [
     "time_s", "target_id", "lat_deg", "lon_deg", "alt_m", "v_east_mps", "v_north_mps", "v_up_mps",
     "mode_s", "squawk", "callsign",
@@ -40,7 +40,10 @@ TRACKS_COLUMNS = [
     "time_s", "track_id", "lat_deg", "lon_deg", "alt_m", "v_east_mps", "v_north_mps", "v_up_mps",
     "status", "mode_s", "squawk", "callsign",
 ]  # fmt: skip
-"""Required columns of tracks.csv, in order; `quality` is an optional extra."""
+"""Required columns of tracks.csv, in order; `quality` and `on_ground` are optional extras."""
+
+TRACKS_WRITTEN = [*TRACKS_COLUMNS, "quality", "on_ground"]
+"""Columns written to tracks.csv, in order."""
 
 _HEX_COLUMNS = {"mode_s"}
 _SQUAWK_COLUMNS = {"squawk"}
@@ -212,7 +215,7 @@ class TracksCsvWriter:
 
     def write(self, tracks: Tracks) -> None:
         """Append rows (the header goes with the first call), flushed to the file."""
-        _write_csv(_columns_to_table(tracks, [*TRACKS_COLUMNS, "quality"]), self._file, self._header)
+        _write_csv(_columns_to_table(tracks, TRACKS_WRITTEN), self._file, self._header)
         self._header = False
         self._file.flush()
 
@@ -234,8 +237,8 @@ def read_plots(path: str | Path) -> Plots:
 
 
 def write_plots(plots: Plots, path: str | Path, with_truth: bool = True) -> None:
-    """Write plots in the contract's column order, plus `nacp` and (optionally) `truth_id`."""
-    order = [*PLOTS_COLUMNS, "nacp", *(["truth_id"] if with_truth else [])]
+    """Write plots in the contract's column order, plus `nacp`, `on_ground` and (optionally) `truth_id`."""
+    order = [*PLOTS_COLUMNS, "nacp", "on_ground", *(["truth_id"] if with_truth else [])]
     _write_table(_columns_to_table(plots, order), Path(path))
 
 
@@ -257,8 +260,8 @@ def read_tracks(path: str | Path) -> Tracks:
 
 
 def write_tracks(tracks: Tracks, path: str | Path) -> None:
-    """Write tracks in the contract's column order plus `quality`."""
-    _write_table(_columns_to_table(tracks, [*TRACKS_COLUMNS, "quality"]), Path(path))
+    """Write tracks in the contract's column order plus `quality` and `on_ground`."""
+    _write_table(_columns_to_table(tracks, TRACKS_WRITTEN), Path(path))
 
 
 def read_sensors(path: str | Path) -> list[SensorSpec]:

@@ -40,8 +40,9 @@ class SystemTracks(TrackEstimate, _SystemKey):
     DEFAULTS: ClassVar[dict[str, Any]] = {**TrackEstimate.DEFAULTS, "n_sources": 0}
 
     def as_tracks(self) -> Tracks:
-        """The `tracks.csv` view: track_id is the system track number (owner make-up and uncertainty dropped)."""
-        columns = {k: getattr(self, k) for k in Tracks.DTYPES if k != "track_id"}
+        """The `tracks.csv` view: track_id is the system track number (owner make-up and uncertainty dropped;
+        `on_ground` unknown, as partners' reports do not carry it)."""
+        columns = {k: getattr(self, k) for k in Tracks.DTYPES if k not in ("track_id", "on_ground")}
         return Tracks.build(len(self), track_id=self.system_id, **columns)
 
     def owners(self) -> list[tuple[str, ...]]:

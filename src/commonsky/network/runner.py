@@ -29,6 +29,7 @@ from commonsky.network.transport.base import subject
 from commonsky.network.transport.inprocess import InProcessBus
 from commonsky.sharing import SharingAgreement
 from commonsky.sim import Scenario, SimulationOutput, simulate
+from commonsky.tracking import TrackerConfig
 
 STEP_S = 1.0
 
@@ -83,8 +84,11 @@ def assessment_and_zones(assess: Mapping[str, Any], source: str) -> tuple[dict[s
         raise ConfigError(source, "assess.zones", f"cannot read {full}: {exc}") from None
 
 
-def node_configs(scenario: Scenario, simulation: SimulationOutput) -> list[NodeConfig]:
-    """One node configuration per partner of the scenario, with the scenario's sharing agreement and zones."""
+def node_configs(
+    scenario: Scenario, simulation: SimulationOutput, tracker: TrackerConfig | None = None
+) -> list[NodeConfig]:
+    """One node configuration per partner of the scenario, with the scenario's sharing agreement and zones
+    (and every node's tracker configured alike, default settings unless `tracker` is given)."""
     agreement = SharingAgreement.from_dict({"sharing": list(scenario.sharing)}, source=scenario.source)
     frame = LocalFrame(scenario.region.lat_deg, scenario.region.lon_deg, 0.0)
     assess, zones = assessment_inputs(scenario)
@@ -96,6 +100,7 @@ def node_configs(scenario: Scenario, simulation: SimulationOutput) -> list[NodeC
             peers=[q for q in ids if q != pid],
             frame=frame,
             agreement=agreement,
+            tracker=tracker,
             assess=assess,
             zones=zones,
             known_sensors=[s for s in simulation.sensors if s.partner != pid],
@@ -111,10 +116,12 @@ class ScenarioSession:
     actions reach a node between steps through `nodes[partner]`.
     """
 
-    def __init__(self, scenario: Scenario, out: Path | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, out: Path | None = None, seed: int | None = None, tracker: TrackerConfig | None = None
+    ) -> None:
         self.scenario = scenario
         self.simulation = simulate(scenario, seed=seed)
-        configs = node_configs(scenario, self.simulation)
+        configs = node_configs(scenario, self.simulation, tracker)
         outages = [
             (e["partner_a"], e["partner_b"], e["time_s"], e["end_time_s"])
             for e in self.simulation.events
@@ -183,6 +190,7 @@ def run_scenario(
     out: Path | None = None,
     seed: int | None = None,
     progress: Callable[[float], None] | None = None,
+    tracker: TrackerConfig | None = None,
 ) -> ScenarioRun:
     """Simulate the scenario and run every partner's node on the in-process bus.
 
@@ -190,7 +198,7 @@ def run_scenario(
     `<partner>/fused_tracks.csv` and the node's recording `<partner>/recording/` (a recording
     left there by an earlier run is replaced: the run regenerates it from the scenario).
     """
-    session = ScenarioSession(scenario, out=out, seed=seed)
+    session = ScenarioSession(scenario, out=out, seed=seed, tracker=tracker)
     outputs: dict[str, list[TickOutput]] = {pid: [] for pid in session.nodes}
     while not session.done:
         for pid, result in session.step().items():
@@ -210,6 +218,7 @@ def run_recording(
     out: Path | None = None,
     partner: str = "local",
     progress: Callable[[float], None] | None = None,
+    tracker: TrackerConfig | None = None,
 ) -> PartnerRun:
     """One node over a recording's plots (a real capture, decoded): tracked, fused and assessed per second.
 
@@ -219,7 +228,9 @@ def run_recording(
     plots = plots.sorted_by_time()
     lat = float(np.mean([s.lat_deg for s in sensors])) if sensors else 0.0
     lon = float(np.mean([s.lon_deg for s in sensors])) if sensors else 0.0
-    config = NodeConfig(partner=partner, sensors=tuple(sensors), peers=(), frame=LocalFrame(lat, lon, 0.0))
+    frame = LocalFrame(lat, lon, 0.0)
+    tracker = tracker or TrackerConfig()
+    config = NodeConfig(partner=partner, sensors=tuple(sensors), peers=(), frame=frame, tracker=tracker)
     recording = out / partner / "recording" if out else None
     if recording is not None and recording.exists():
         shutil.rmtree(recording)

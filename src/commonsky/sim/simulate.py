@@ -22,7 +22,7 @@ from commonsky.formats.contracts import write_plots, write_sensors, write_truth
 from commonsky.sim.events import EventEffects, World, event_records
 from commonsky.sim.scenario import Scenario
 from commonsky.sim.sensors import adsb_plots, radar_plots
-from commonsky.sim.traffic import generate_traffic
+from commonsky.sim.traffic import Targets, Trajectories, generate_traffic
 
 TRAFFIC_SHARE = 0.4
 """Fraction of the progress bar given to traffic and truth; sensors share the rest."""
@@ -76,11 +76,15 @@ def build_truth(world: World) -> Truth:
 
 
 def simulate(
-    scenario: Scenario, seed: int | None = None, progress: Callable[[float], None] | None = None
+    scenario: Scenario,
+    seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    traffic: tuple[Targets, Trajectories] | None = None,
 ) -> SimulationOutput:
     """Run the scenario: same scenario and seed, same output (seed None: the scenario's own seed).
 
-    `progress`, if given, is called with the fraction done in [0, 1] after each stage.
+    `progress`, if given, is called with the fraction done in [0, 1] after each stage. `traffic`
+    replaces the scenario's random traffic (e.g. real flights: `sim.recorded.recorded_traffic`).
     """
     run_seed = scenario.seed if seed is None else seed
 
@@ -89,7 +93,7 @@ def simulate(
             progress(fraction)
 
     report(0.0)
-    targets, trajectories = generate_traffic(scenario, traffic_seeds(run_seed))
+    targets, trajectories = traffic or generate_traffic(scenario, traffic_seeds(run_seed))
     world = World(scenario, targets, trajectories, EventEffects(scenario))
     truth = build_truth(world)
     report(TRAFFIC_SHARE)

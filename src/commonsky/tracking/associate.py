@@ -2,24 +2,21 @@
 
 Plots that `gating` found near tracks come as `Candidates`, which an `Associator` turns into
 `Hypotheses`: per track and sensor, candidate plots with their association probabilities and the
-probability that none of them is the target's. GNN, the default, gives weights 0/1; a JPDA
-associator would split them, and the IMM update (`update`) applies either as it comes. Both are
-columnar (arrays over pairs), never an object per plot.
+probability that none of them is the target's. GNN, the default, gives weights 0/1; JPDA (`jpda`)
+splits them, and the IMM update (`update`) applies either as it comes. Both are columnar (arrays
+over pairs), never an object per plot. `associators.ASSOCIATORS` names them for configurations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64
 from commonsky.tracking.association import assign_pairs
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -36,6 +33,14 @@ class Candidates:
     """Log-determinant of the innovation covariance: d2 + logdet is -2 log-likelihood plus a constant."""
     penalty: F64
     """Extra cost of identity clues that disagree (Mode A codes both known and different)."""
+    loglik: F64
+    """Log-likelihood of the plot under the track's prediction, in the plot's measurement space."""
+    pd: F64
+    """Detection probability of the plot's sensor."""
+    clutter_density: F64
+    """Expected false plots per scan per unit of the plot's measurement space (the sensor's estimate)."""
+    gate_probability: float
+    """Probability that a target's own plot falls inside the gate."""
 
     def __len__(self) -> int:
         return len(self.plot)
@@ -98,12 +103,3 @@ class GNN:
         c = candidates
         picked = assign_pairs(c.plot, c.scan, c.d2 + c.logdet + c.penalty)
         return Hypotheses.certain(c.plot[picked], c.row[picked])
-
-
-ASSOCIATORS: dict[str, Callable[[], Associator]] = {"gnn": GNN}
-"""Associators by the name `TrackerConfig.associator` may give."""
-
-
-def associator_for(choice: str | Associator) -> Associator:
-    """The associator a configuration names, or the object it gives."""
-    return ASSOCIATORS[choice]() if isinstance(choice, str) else choice

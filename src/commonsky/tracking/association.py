@@ -8,14 +8,12 @@ singletons are assigned without a solver call. Fusion uses the same solver for i
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
+from commonsky.core.arrays import F64, I64
 
 
 def pregate_pairs(plot_en: F64, track_en: F64, radius_m: F64) -> tuple[I64, I64]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from commonsky.core.config import SectionConfig
-from commonsky.tracking.associate import ASSOCIATORS, Associator
+from commonsky.tracking.associate import Associator
+from commonsky.tracking.associators import ASSOCIATORS
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class TrackerConfig(SectionConfig):
 
     SECTION: ClassVar[str] = "tracker"
     CHOICES: ClassVar[Mapping[str, Collection[str]]] = {"associator": ASSOCIATORS}
+    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset({"reacquire_within_s"})
 
     slice_s: float = 1.0
     """Plots are processed in time slices of this length; a track takes one plot per sensor per slice."""
@@ -38,6 +40,10 @@ class TrackerConfig(SectionConfig):
     """Mean time spent turning before flying straight again."""
     q_vertical_mps2: float = 1.0
     """Vertical acceleration noise density of the altitude channel, sqrt(m^2/s^3)."""
+    q_surface_mps2: float = 1.0
+    """Acceleration noise density of both models for an aircraft on the ground (taxiing), sqrt(m^2/s^3)."""
+    q_surface_turn_rate_dps: float = 3.0
+    """Turn-rate noise density on the ground (taxiway turns are sharp and slow), deg/s per sqrt(s)."""
 
     # Initiation.
     max_speed_mps: float = 320.0
@@ -71,6 +77,10 @@ class TrackerConfig(SectionConfig):
     """Hits that confirm a track with Mode A/C but no address."""
     confirm_hits_primary: int = 4
     """Hits that confirm a primary-only track (stricter: clutter)."""
+    confirm_hits_adsb: int = 1
+    """Hits that confirm a track started by a good ADS-B report (an address and `adsb_confirm_max_sigma_m`)."""
+    adsb_confirm_max_sigma_m: float = 50.0
+    """An ADS-B position this accurate (1-sigma per axis; NACp 8 or better, or the receiver's default) is good."""
     tentative_timeout_s: float = 14.0
     """A tentative track with no plot for this long is dropped."""
     coast_after_s: float = 5.0
@@ -80,6 +90,23 @@ class TrackerConfig(SectionConfig):
     delete_after_missed_scans: float = 3.0
     """...and not before this many scans of its sensor have gone by without a plot: two misses in a row
     are common for a primary radar (pd 0.88 gives one every ~70 scans), three are rare."""
+    lose_after_s: float = 4.0
+    """An identified track (see `reacquire_within_s`) with no plot for this long is lost (at least; see
+    `lose_after_missed_scans`): sooner than an anonymous one is deleted, since it comes back under its id."""
+    lose_after_missed_scans: float = 2.0
+    """...and not before this many scans of its fastest sensor have gone by without a plot."""
+    coverage_deletion: bool = True
+    """A track predicted outside every own sensor's coverage ends as soon as it misses an update there."""
+    reacquire_within_s: float = 120.0
+    """An identified track whose contact ends is kept lost this long after its last plot, to be re-acquired
+    under its id when its address (or distinctive Mode A code) comes back; 0 deletes it at once."""
+    reacquire_margin_m: float = 3000.0
+    """Slack on where a lost aircraft may reappear: beyond `max_speed_mps` times the gap for an address,
+    beyond the dead-reckoned position plus `reacquire_accel_mps2` over the gap for a Mode A code."""
+    reacquire_accel_mps2: float = 1.5
+    """Manoeuvre allowed to an aircraft re-acquired by its Mode A code alone (weaker than an address)."""
+    reacquire_by_squawk: bool = True
+    """Re-acquire tracks without an address by a distinctive Mode A code (not 0000, 1000, 1200, 2000, 7000)."""
     max_position_sigma_m: float = 5000.0
     """A track whose position uncertainty grows beyond this is deleted."""
     merge_chi2: float = 9.0

@@ -3,7 +3,7 @@
 A plot whose Mode S address matches a track goes to it (after a loose sanity gate). The others
 are pre-gated (a k-d tree over approximate east/north positions) and gated by the Mahalanobis
 distance from the track's moment-matched mixture predicted to the plot's time under one generous
-constant-velocity model (`motion.gate_model`, compiled `kernels.gate_rows`); the pairs in the gate
+constant-velocity model (`motion.gate_models`, compiled `kernels.gate_rows`); the pairs in the gate
 go to the configured `associate.Associator`. The surest pairs' innovations feed sensor registration.
 """
 
@@ -16,21 +16,22 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import chi2
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Associator, Candidates, Hypotheses
 from commonsky.tracking.association import pregate_pairs
-from commonsky.tracking.motion import gate_model
+from commonsky.tracking.motion import gate_models
 from commonsky.tracking.prepare import ADSB, SlicePlots
-from commonsky.tracking.state import TrackerState
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B = NDArray[np.bool_]
+from commonsky.tracking.state import LOST, TrackerState
 
 ADSB_FRESH_S = 3.0
 """A track updated by ADS-B this recently is a registration reference."""
 REGISTRATION_MIN_WEIGHT = 0.5
 """A pair feeds registration when the plot is more likely this track's than not."""
+CLUTTER_HEIGHT_SPAN_M = 20_000.0
+"""Heights a false plot's Mode C may take: the third dimension of the clutter density of plots with a height."""
+CLUTTER_FLOOR_PER_SCAN = 1.0
+"""The clutter estimate never claims fewer false plots per scan than this over a sensor's coverage."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
         sub.time_s - tracks.time_s[row],
         sub.columns(state.sensors),
         state.sensors.kernel_frame,
-        gate_model(cfg),
+        gate_models(cfg),
+        tracks.on_ground[row].astype(np.int64),
     )
     # A plot with a height has one more degree of freedom: scale its distance to the 2-D gate.
     d2 = np.where(np.isfinite(sub.alt), d2 * (cfg.gate_chi2 / _gate3(cfg.gate_chi2)), d2)
@@ -130,7 +132,8 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
     if len(tracks) == 0:
         return found
     parts: list[Hypotheses] = []
-    addr_plot, addr_row = _address_pairs(p.mode_s, tracks.mode_s)
+    lost = tracks.status == LOST
+    addr_plot, addr_row = _address_pairs(p.mode_s, np.where(lost, -1, tracks.mode_s).astype(np.int32))
     if len(addr_plot):
         g = gate(state, p, addr_plot, addr_row)
         ok = g.d2 < cfg.address_gate_chi2
@@ -141,10 +144,11 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
     cand = np.flatnonzero(found.free)
     if len(cand):
         t_mid = float(np.median(p.time_s[cand]))
-        xc = imm.combine_mean(tracks.x, tracks.mu)
-        track_en = xc[:, :2] + xc[:, 2:4] * (t_mid - tracks.time_s)[:, None]
+        live = np.flatnonzero(~lost)
+        xc = imm.combine_mean(tracks.x, tracks.mu)[live]
+        track_en = xc[:, :2] + xc[:, 2:4] * (t_mid - tracks.time_s[live])[:, None]
         pi, rows = pregate_pairs(approx_positions(state, p.take(cand)), track_en, pregate_radius(state, p.take(cand)))
-        pi = cand[pi]
+        pi, rows = cand[pi], live[rows]
         conflict = (p.mode_s[pi] >= 0) & (tracks.mode_s[rows] >= 0) & (p.mode_s[pi] != tracks.mode_s[rows])
         pi, rows = pi[~conflict], rows[~conflict]
         if len(pi):
@@ -155,9 +159,7 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
                 (p.squawk[g.plot] >= 0) & (tracks.squawk[g.row] >= 0) & (p.squawk[g.plot] != tracks.squawk[g.row])
             )
             scan = g.row * len(state.sensors.ids) + p.sensor[g.plot]
-            hyp = associator.associate(
-                Candidates(g.plot, g.row, scan, g.d2, g.logdet, cfg.squawk_mismatch_cost * squawk_clash)
-            )
+            hyp = associator.associate(_candidates(state, p, g, scan, cfg.squawk_mismatch_cost * squawk_clash))
             parts.append(hyp)
             found.free[hyp.plot[hyp.weight > 0.0]] = False
             sure = hyp.weight > REGISTRATION_MIN_WEIGHT
@@ -165,6 +167,33 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
             found.gated.append(g.take(np.isin(key, hyp.plot[sure] * (len(tracks) + 1) + hyp.row[hyp.owner[sure]])))
     found.hypotheses = Hypotheses.concat(parts)
     return found
+
+
+def _candidates(state: TrackerState, p: SlicePlots, g: GatedPairs, scan: I64, penalty: F64) -> Candidates:
+    """The gated pairs as an associator sees them, with likelihoods and each sensor's pd and clutter."""
+    cfg = state.config
+    sensors = state.sensors
+    has_height = np.isfinite(p.alt[g.plot])
+    d2 = np.where(has_height, g.d2 * (_gate3(cfg.gate_chi2) / cfg.gate_chi2), g.d2)
+    dof = np.where(has_height, 3.0, 2.0)
+    loglik = -0.5 * (d2 + g.logdet + dof * np.log(2.0 * np.pi))
+    s = p.sensor[g.plot]
+    reach = sensors.max_range_m[s]
+    volume = np.where(sensors.kind[s] == ADSB, np.pi * reach**2, 2.0 * np.pi * reach)
+    volume = np.where(has_height, volume * CLUTTER_HEIGHT_SPAN_M, volume)
+    per_scan = np.maximum(state.clutter.free_per_s[s] * sensors.scan_period_s[s], CLUTTER_FLOOR_PER_SCAN)
+    return Candidates(
+        plot=g.plot,
+        row=g.row,
+        scan=scan,
+        d2=g.d2,
+        logdet=g.logdet,
+        penalty=penalty,
+        loglik=loglik,
+        pd=sensors.pd[s],
+        clutter_density=per_scan / volume,
+        gate_probability=float(chi2.cdf(cfg.gate_chi2, 2)),
+    )
 
 
 def _address_pairs(plot_addr: NDArray[np.int32], track_addr: NDArray[np.int32]) -> tuple[I64, I64]:

@@ -7,9 +7,8 @@ the IMM interaction and the EKF updates run in the compiled `kernels`.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
-F64 = NDArray[np.float64]
+from commonsky.core.arrays import F64
 
 
 def combine(x: F64, P: F64, mu: F64) -> tuple[F64, F64]:

@@ -1,9 +1,16 @@
-"""Initiation: tentative tracks from the plots no track took and no track is near.
+"""Initiation: tentative tracks from the plots no track took and no track is near, or lost tracks back.
 
 The first plot of each unmatched Mode S address starts a track and its other plots in the slice
 follow it; then each address-less plot near no track, old or just started, starts one. A new
 track starts at its plot with a vague velocity (two-point initiation in effect): a radar plot at
-its Mode C height, or at the configured default height with a wide sigma for primary radar.
+its Mode C height, or at the configured default height with a wide sigma for primary radar. A good
+ADS-B report (an address and a small position error) confirms a track at once.
+
+Re-acquisition: a plot that would start a track but carries the address of a lost track (see
+`manage`), found where that aircraft could have flown since its last plot (within `max_speed_mps`
+times the gap, plus `reacquire_margin_m`), brings that track back under its id, confirmed, at the
+plot. A distinctive Mode A code does the same for a track without address, but only near its
+dead-reckoned position (`reacquire_margin_m` plus what `reacquire_accel_mps2` allows over the gap).
 """
 
 from __future__ import annotations
@@ -11,18 +18,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import I64, B
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Hypotheses
-from commonsky.tracking.association import pregate_pairs
+from commonsky.tracking.association import assign_pairs, pregate_pairs
 from commonsky.tracking.gating import approx_positions, gate, pregate_radius
+from commonsky.tracking.manage import distinctive_squawk
 from commonsky.tracking.measurements import radar_to_position
 from commonsky.tracking.motion import initial_probabilities
 from commonsky.tracking.prepare import ADSB, PSR, SSR, SlicePlots
-from commonsky.tracking.state import TENTATIVE, TrackArrays, TrackerState, sensor_bits
+from commonsky.tracking.state import CONFIRMED, LOST, TENTATIVE, TrackArrays, TrackerState, sensor_bits
 from commonsky.tracking.update import update
-
-I64 = NDArray[np.int64]
-B = NDArray[np.bool_]
 
 INITIAL_VERTICAL_RATE_SIGMA_MPS = 15.0
 """Vertical rate uncertainty of a new track."""
@@ -62,12 +68,92 @@ def _near(state: TrackerState, p: SlicePlots, plots: I64, rows: I64, chi2: float
 
 
 def _start(state: TrackerState, p: SlicePlots) -> I64:
-    """Start tentative tracks from single plots; returns their rows. The joint (east, north, height)
-    covariance of a radar plot follows from its geometry."""
+    """A track for each plot, a lost one re-acquired or a new tentative one; returns their rows (in plot order)."""
+    if len(p) == 0:
+        return np.zeros(0, np.int64)
+    new = _initial_tracks(state, p)
+    rows = _reacquire(state, p, new)
+    fresh = np.flatnonzero(rows < 0)
+    k = len(fresh)
+    new = new.take(fresh)
+    new.track_id = np.arange(state.next_id, state.next_id + k, dtype=np.int64)
+    state.next_id += k
+    state.stats.tracks_started += k
+    rows[fresh] = np.arange(len(state.tracks), len(state.tracks) + k, dtype=np.int64)
+    state.tracks = state.tracks.append(new)
+    return rows
+
+
+def _reacquire(state: TrackerState, p: SlicePlots, new: TrackArrays) -> I64:
+    """Bring back the lost tracks whose identity these plots carry at a plausible position (each plot's
+    state from `new`); returns per plot the row of the track it brought back, -1 for none."""
+    cfg = state.config
+    tr = state.tracks
+    found = np.full(len(p), -1, dtype=np.int64)
+    lost = np.flatnonzero(tr.status == LOST)
+    if len(lost) == 0:
+        return found
+    by_address = _same_key(p.mode_s, tr.mode_s[lost])
+    squawk_ok = distinctive_squawk(p.squawk) & (p.mode_s < 0) & cfg.reacquire_by_squawk
+    by_squawk = _same_key(np.where(squawk_ok, p.squawk, -1), np.where(tr.mode_s[lost] < 0, tr.squawk[lost], -1))
+    plot = np.r_[by_address[0], by_squawk[0]]
+    row = lost[np.r_[by_address[1], by_squawk[1]]]
+    xc = imm.combine_mean(tr.x[row], tr.mu[row])
+    gap = np.maximum(p.time_s[plot] - tr.time_s[row], 0.0)
+    here = new.x[plot, 0, :2]
+    reach = np.where(
+        np.arange(len(plot)) < len(by_address[0]),
+        np.hypot(*(here - xc[:, :2]).T) - cfg.max_speed_mps * gap,
+        np.hypot(*(here - xc[:, :2] - xc[:, 2:4] * gap[:, None]).T) - 0.5 * cfg.reacquire_accel_mps2 * gap**2,
+    )
+    ok = reach < cfg.reacquire_margin_m
+    plot, row, reach = plot[ok], row[ok], reach[ok]
+    chosen = assign_pairs(plot, row, reach)
+    plot, row = plot[chosen], row[chosen]
+    found[plot] = row
+    _revive(state, row, new.take(plot))
+    return found
+
+
+def _same_key(plot_key: NDArray[np.integer], track_key: NDArray[np.integer]) -> tuple[I64, I64]:
+    """(plot, track) index pairs whose keys are equal and known (>= 0)."""
+    order = np.argsort(track_key, kind="stable")
+    lo = np.searchsorted(track_key[order], plot_key, side="left")
+    hi = np.searchsorted(track_key[order], plot_key, side="right")
+    count = np.where(plot_key >= 0, hi - lo, 0)
+    plots = np.repeat(np.arange(len(plot_key), dtype=np.int64), count)
+    offset = np.arange(len(plots)) - np.repeat(np.cumsum(count) - count, count)
+    return plots, order[np.repeat(lo, count) + offset].astype(np.int64)
+
+
+def _revive(state: TrackerState, rows: I64, new: TrackArrays) -> None:
+    """Lost tracks start again from their plots' states, confirmed, keeping their id, age and identity; the
+    velocity they had is the new velocity's mean (its uncertainty stays that of a new track)."""
+    tr = state.tracks
+    velocity = imm.combine_mean(tr.x[rows], tr.mu[rows])[:, 2:4]
+    tr.x[rows], tr.P[rows], tr.mu[rows] = new.x, new.P, new.mu
+    tr.x[rows, :, 2:4] = velocity[:, None, :]
+    tr.has_alt[rows] = new.has_alt
+    tr.on_ground[rows] = new.on_ground
+    tr.time_s[rows] = new.time_s
+    tr.detected_s[rows] = new.time_s
+    tr.hits[rows] += 1
+    tr.status[rows] = CONFIRMED
+    tr.expected_period_s[rows] = new.expected_period_s
+    tr.last_adsb_s[rows] = np.maximum(tr.last_adsb_s[rows], new.last_adsb_s)
+    tr.last_secondary_s[rows] = np.maximum(tr.last_secondary_s[rows], new.last_secondary_s)
+    tr.last_primary_s[rows] = np.maximum(tr.last_primary_s[rows], new.last_primary_s)
+    tr.sensor_mask[rows] |= new.sensor_mask
+    tr.squawk[rows] = np.where(new.squawk >= 0, new.squawk, tr.squawk[rows])
+    tr.callsign[rows] = np.where(new.callsign != "", new.callsign, tr.callsign[rows])
+    state.stats.tracks_reacquired += len(rows)
+
+
+def _initial_tracks(state: TrackerState, p: SlicePlots) -> TrackArrays:
+    """A tentative track at each plot (ids not yet given). The joint (east, north, height) covariance
+    of a radar plot follows from its geometry."""
     cfg = state.config
     k = len(p)
-    if k == 0:
-        return np.zeros(0, np.int64)
     has_alt = np.isfinite(p.alt)
     h = np.where(has_alt, p.alt, cfg.default_altitude_m)
     h_sigma = np.where(has_alt, p.sigma_z[:, 2], cfg.default_altitude_sigma_m)
@@ -97,23 +183,27 @@ def _start(state: TrackerState, p: SlicePlots) -> I64:
     P[:, :, 2, 2] = P[:, :, 3, 3] = v_sigma**2
     P[:, :, 4, 4] = np.radians(3.0) ** 2
     P[:, :, 6, 6] = INITIAL_VERTICAL_RATE_SIGMA_MPS**2
-    confirm = np.where(
-        p.mode_s >= 0,
-        cfg.confirm_hits_identified,
-        np.where(p.kind == SSR, cfg.confirm_hits_secondary, cfg.confirm_hits_primary),
-    ).astype(np.int8)
-    ids = np.arange(state.next_id, state.next_id + k, dtype=np.int64)
-    state.next_id += k
-    state.stats.tracks_started += k
     is_adsb = p.kind == ADSB
+    good_adsb = is_adsb & (p.mode_s >= 0) & (p.sigma_z[:, 0] <= cfg.adsb_confirm_max_sigma_m)
+    confirm = np.where(
+        good_adsb,
+        cfg.confirm_hits_adsb,
+        np.where(
+            p.mode_s >= 0,
+            cfg.confirm_hits_identified,
+            np.where(p.kind == SSR, cfg.confirm_hits_secondary, cfg.confirm_hits_primary),
+        ),
+    ).astype(np.int8)
     secondary = p.kind != PSR
-    new = TrackArrays(
-        track_id=ids,
+    return TrackArrays(
+        track_id=np.full(k, -1, dtype=np.int64),
         x=x,
         P=P,
         mu=np.tile(mu0, (k, 1)),
         has_alt=has_alt,
+        on_ground=p.on_ground.copy(),
         time_s=p.time_s.copy(),
+        detected_s=p.time_s.copy(),
         created_s=p.time_s.copy(),
         hits=np.ones(k, np.int32),
         confirm_hits=confirm,
@@ -127,6 +217,3 @@ def _start(state: TrackerState, p: SlicePlots) -> I64:
         squawk=p.squawk.copy(),
         callsign=p.callsign.copy(),
     )
-    start = len(state.tracks)
-    state.tracks = state.tracks.append(new)
-    return np.arange(start, start + k, dtype=np.int64)

@@ -20,14 +20,16 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64
 from commonsky.core.geodesy import EARTH_RADIUS_M, WGS84_A, WGS84_B, WGS84_E2, WGS84_EP2, WGS84_F
 from commonsky.tracking.motion import M_ENTRY_RATE, M_Q, M_Q_TURN, M_Q_VERTICAL, M_TURN
 
-F64 = NDArray[np.float64]
 PlotColumns = tuple[F64, F64, NDArray[np.bool_], NDArray[np.bool_], F64, F64]
 """Plots as the kernels take them: z (K,3), sigma (K,3), has_height, is_radar, sensor position (K,3), axes (K,3,3)."""
 Frame = tuple[F64, F64]
 """The local frame as the kernels take it: ECEF origin (3,) and ECEF-to-frame rotation (3,3)."""
+Scratch = tuple[F64, F64, F64, F64, F64]
+"""Work arrays of one update: cross-covariance (NX,NZ), S and its inverse (NZ,NZ), gain (NX,NZ), (NX,NZ)."""
 
 SMALL_TURN = 1e-6
 LOG_2PI = math.log(2.0 * math.pi)
@@ -256,6 +258,13 @@ def _ekf_update(
     xp: F64, Pp: F64, H: F64, R: F64, nu: F64, xo: F64, Po: F64, PHt: F64, S: F64, Si: F64, G: F64, A: F64
 ) -> float:
     """EKF update of one state with a 3-D innovation; returns the log-likelihood. A is scratch."""
+    _innovation_covariance(Pp, H, R, PHt, S)
+    return _apply_gain(xp, Pp, PHt, S, nu, xo, Po, Si, G, A)
+
+
+@njit(cache=True, fastmath=True)
+def _innovation_covariance(Pp: F64, H: F64, R: F64, PHt: F64, S: F64) -> None:
+    """PHt = Pp H' and S = H Pp H' + R."""
     for i in range(NX):
         for k in range(NZ):
             acc = 0.0
@@ -268,18 +277,24 @@ def _ekf_update(
             for j in range(NX):
                 acc += H[a, j] * PHt[j, b]
             S[a, b] = acc
+
+
+@njit(cache=True, fastmath=True)
+def _apply_gain(x: F64, P: F64, C: F64, S: F64, nu: F64, xo: F64, Po: F64, Si: F64, G: F64, A: F64) -> float:
+    """xo, Po = x + G nu, P - G S G' with G = C S^-1, C the state-measurement cross-covariance (P H' for a
+    plot at the state's time); returns the innovation's log-likelihood. Si, G, A are scratch."""
     det = _inv3(S, Si)
     for i in range(NX):
         for k in range(NZ):
             acc = 0.0
             for m in range(NZ):
-                acc += PHt[i, m] * Si[m, k]
+                acc += C[i, m] * Si[m, k]
             G[i, k] = acc
-        acc = xp[i]
+        acc = x[i]
         for k in range(NZ):
             acc += G[i, k] * nu[k]
         xo[i] = acc
-    # P - G S G' (= P - P H' S^-1 H P), symmetrised below.
+    # P - G S G' (= P - C S^-1 C'), symmetrised below.
     for i in range(NX):
         for b in range(NZ):
             acc = 0.0
@@ -288,7 +303,7 @@ def _ekf_update(
             A[i, b] = acc
     for i in range(NX):
         for j in range(NX):
-            acc = Pp[i, j]
+            acc = P[i, j]
             for b in range(NZ):
                 acc -= A[i, b] * G[j, b]
             Po[i, j] = acc
@@ -298,6 +313,30 @@ def _ekf_update(
             Po[i, j] = avg
             Po[j, i] = avg
     return -0.5 * (_quadratic_form(nu, Si) + math.log(det) + NZ * LOG_2PI)
+
+
+@njit(cache=True, fastmath=True)
+def _retrodicted_update(
+    x: F64, P: F64, F: F64, Pb: F64, H: F64, R: F64, nu: F64, xo: F64, Po: F64, scratch: Scratch
+) -> float:
+    """Update of the current state (x, P) by a plot from the past (Bar-Shalom's one-step algorithm B1).
+
+    The state was predicted back to the plot's time with Jacobian F and covariance Pb, where H and the
+    innovation nu were taken; S = H Pb H' + R, the cross-covariance of the current state and the plot is
+    P F' H', and the state stays at its own time. Returns the innovation's log-likelihood.
+    """
+    C, S, Si, G, A = scratch
+    _innovation_covariance(Pb, H, R, C, S)
+    for i in range(NX):
+        for k in range(NZ):
+            acc = 0.0
+            for j in range(NX):
+                hf = 0.0
+                for m in range(NX):
+                    hf += H[k, m] * F[m, j]
+                acc += P[i, j] * hf
+            C[i, k] = acc
+    return _apply_gain(x, P, C, S, nu, xo, Po, Si, G, A)
 
 
 @njit(cache=True, fastmath=True)
@@ -437,6 +476,7 @@ def imm_update(
     plots: PlotColumns,
     frame: Frame,
     models: F64,
+    tables: NDArray[np.int64],
 ) -> None:
     """IMM interaction, model-matched prediction by dt and an EKF update with weighted plots, in place.
 
@@ -444,43 +484,57 @@ def imm_update(
     missed[k], the weight that none of them is the target's. Each model's posterior is the
     moment-matched mixture of its update by each plot and, for the missed weight, its prediction: one
     plot of weight one (GNN) is the plain IMM update, several (JPDA) give the PDA update. x (N,M,7),
-    P (N,M,7,7), mu (N,M) hold every track, M models as the rows of `models`; working on the whole
-    arrays by index avoids copying every updated track's covariance in and out.
+    P (N,M,7,7), mu (N,M) hold every track; `models` (T,M,C) holds one model table per motion regime
+    (air, surface) and tables[k] picks row k's. Working on the whole arrays by index avoids copying every
+    updated track's covariance in and out. Plots older than their track (dt[k] < 0) update it at its
+    own time by retrodiction (`_retrodicted_update`), each model with its own backward prediction.
     """
     K = rows.shape[0]
-    M = models.shape[0]
+    M = models.shape[1]
     most = 1
     for k in range(K):
         most = max(most, start[k + 1] - start[k])
     xu = np.empty((most, M, NX))
     Pu = np.empty((most, M, NX, NX))
     ll = np.empty((most, M))
-    rate, shares = _switching(models)
+    rates = np.empty(models.shape[0])
+    shares = np.empty((models.shape[0], M))
+    for t in range(models.shape[0]):
+        rates[t], shares[t] = _switching(models[t])
     T = np.empty((M, M))
     c = np.empty(M)
     w = np.empty(M)
     loglik = np.empty(M)
     x0, P0 = np.empty(NX), np.empty((NX, NX))
     xp, Pp = np.empty((M, NX)), np.empty((M, NX, NX))
+    back = np.empty((M, NX, NX))
     xr, dx = np.empty(NX), np.empty(NX)
     F, tmp = np.empty((NX, NX)), np.empty((NX, NX))
     H, R, H2, J, zp, nu = _observation_scratch()
     A, PHt, G = np.empty((NX, NZ)), np.empty((NX, NZ)), np.empty((NX, NZ))
     S, Si = np.empty((NZ, NZ)), np.empty((NZ, NZ))
+    scratch = (PHt, S, Si, G, A)
     for k in range(K):
         r = rows[k]
-        _transition(rate, shares, dt[k], T)
-        for j in range(M):
-            acc = mu[r, 0] * T[0, j]
-            for i in range(1, M):
-                acc += mu[r, i] * T[i, j]
-            c[j] = max(acc, 1e-12)
-        for j in range(M):
-            inv = 1.0 / c[j]
-            for i in range(M):
-                w[i] = mu[r, i] * T[i, j] * inv
-            _mix(x[r], P[r], w, x0, P0)
-            _predict(x0, P0, dt[k], models[j], xp[j], Pp[j], F, tmp)
+        table = models[tables[k]]
+        late = dt[k] < 0.0
+        if late:
+            for j in range(M):
+                _predict(x[r, j], P[r, j], dt[k], table[j], xp[j], Pp[j], back[j], tmp)
+                c[j] = max(mu[r, j], 1e-12)
+        else:
+            _transition(rates[tables[k]], shares[tables[k]], dt[k], T)
+            for j in range(M):
+                acc = mu[r, 0] * T[0, j]
+                for i in range(1, M):
+                    acc += mu[r, i] * T[i, j]
+                c[j] = max(acc, 1e-12)
+            for j in range(M):
+                inv = 1.0 / c[j]
+                for i in range(M):
+                    w[i] = mu[r, i] * T[i, j] * inv
+                _mix(x[r], P[r], w, x0, P0)
+                _predict(x0, P0, dt[k], table[j], xp[j], Pp[j], F, tmp)
         inv = 1.0 / c.sum()
         _weighted_sum(c, xp, xr)
         for i in range(NX):
@@ -492,8 +546,16 @@ def imm_update(
                 for i in range(NX):
                     dx[i] = xp[j, i] - xr[i]
                 _innovation(plots, first + a, zp, H, dx, nu)
-                ll[a, j] = _ekf_update(xp[j], Pp[j], H, R, nu, xu[a, j], Pu[a, j], PHt, S, Si, G, A)
+                if late:
+                    ll[a, j] = _retrodicted_update(
+                        x[r, j], P[r, j], back[j], Pp[j], H, R, nu, xu[a, j], Pu[a, j], scratch
+                    )
+                else:
+                    ll[a, j] = _ekf_update(xp[j], Pp[j], H, R, nu, xu[a, j], Pu[a, j], PHt, S, Si, G, A)
                 xu[a, j, 5] = min(max(xu[a, j, 5], H_MIN), H_MAX)
+        if late:  # without the plot, the track stays as it is now
+            xp[:] = x[r]
+            Pp[:] = P[r]
         if n == 1 and missed[k] == 0.0:
             loglik[:] = ll[0]
             x[r] = xu[0]
@@ -505,9 +567,18 @@ def imm_update(
 
 @njit(cache=True, fastmath=True)
 def gate_rows(
-    x: F64, P: F64, mu: F64, rows: NDArray[np.int64], dt: F64, plots: PlotColumns, frame: Frame, model: F64
+    x: F64,
+    P: F64,
+    mu: F64,
+    rows: NDArray[np.int64],
+    dt: F64,
+    plots: PlotColumns,
+    frame: Frame,
+    model: F64,
+    tables: NDArray[np.int64],
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """Score pairs (track rows[k], plot k): the track's moment-matched mixture predicted by dt under `model`.
+    """Score pairs (track rows[k], plot k): the track's moment-matched mixture predicted by dt under
+    model[tables[k]] (one gating model per motion regime).
 
     Returns the squared Mahalanobis distance (over 2 or 3 components), log det S, the horizontal
     innovation (K,2), its covariance S (K,2,2), d(plot)/d(e, n) (K,2,2), and the plot's rate of
@@ -531,7 +602,7 @@ def gate_rows(
     for k in range(K):
         r = rows[k]
         _mix(x[r], P[r], mu[r], xc, Pc)
-        _predict(xc, Pc, dt[k], model, xp, Pp, F, tmp)
+        _predict(xc, Pc, dt[k], model[tables[k]], xp, Pp, F, tmp)
         _measurement(frame, plots, k, xp, zp, H, R, J, H2)
         _innovation(plots, k, zp, H, dx, nu)
         for a in range(NZ):
@@ -554,16 +625,18 @@ def gate_rows(
 
 
 @njit(cache=True, fastmath=True)
-def predict_rows(x: F64, P: F64, dt: F64, models: F64) -> tuple[F64, F64]:
-    """Each model of each row predicted by dt without interaction (reporting tracks at a later time)."""
+def predict_rows(x: F64, P: F64, dt: F64, models: F64, tables: NDArray[np.int64]) -> tuple[F64, F64]:
+    """Each model of each row predicted by dt without interaction (reporting tracks at a later time), row k
+    by the model table models[tables[k]]."""
     K = x.shape[0]
     xo = np.empty_like(x)
     Po = np.empty_like(P)
     F = np.empty((NX, NX))
     tmp = np.empty((NX, NX))
     for k in range(K):
-        for m in range(models.shape[0]):
-            _predict(x[k, m], P[k, m], dt[k], models[m], xo[k, m], Po[k, m], F, tmp)
+        table = models[tables[k]]
+        for m in range(table.shape[0]):
+            _predict(x[k, m], P[k, m], dt[k], table[m], xo[k, m], Po[k, m], F, tmp)
     return xo, Po
 
 

@@ -1,9 +1,17 @@
-"""Track management: confirmation, coasting, deletion and merging of duplicates.
+"""Track management: confirmation, coasting, the end of contact, re-acquisition and merging.
 
 A tentative track is confirmed after M hits (stricter for primary-only tracks, which clutter
-imitates); a confirmed track without a plot for a while is reported as coasting; tracks silent for
-too long (in seconds and in missed scans of their sensors) or too uncertain are deleted; two tracks
-that are the same aircraft (same address, or same position and velocity) keep the better one.
+imitates; one good ADS-B report may be enough, see `initiate`); a confirmed track without a plot
+for a while is reported as coasting. Contact ends when a track has been silent too long (in seconds
+and in missed scans of its fastest sensor: 12 s and three scans, but 4 s and two scans for an
+identified track, which comes back under its id), has grown too uncertain, or is predicted outside
+every own sensor's coverage and has missed an update there (`coverage`: no coasting where nothing
+could see it). A track that ends is deleted, unless it is confirmed and identified (a Mode S address,
+or a distinctive Mode A code): then it is *lost*, neither reported nor associated, and `initiate`
+re-acquires it under the same track id when its identity returns at a plausible position within
+`reacquire_within_s` of its last plot; after that it is deleted. Two tracks that are the same
+aircraft (same address, or same position and velocity) keep the better one; a lost track gives way
+to a live one with its address.
 """
 
 from __future__ import annotations
@@ -12,20 +20,27 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking import imm
-from commonsky.tracking.state import CONFIRMED, TENTATIVE, TrackArrays, TrackerState
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B = NDArray[np.bool_]
+from commonsky.tracking.coverage import covered
+from commonsky.tracking.state import CONFIRMED, LOST, TENTATIVE, TrackArrays, TrackerState
 
 MERGE_INTERVAL_S = 3.0
 """Duplicate tracks are looked for this often (they are rare and do no harm for a few seconds)."""
+COVERAGE_SLACK_S = 0.5
+"""A track outside coverage ends once it is this much later than its expected update (plots come late)."""
+CONSPICUITY_SQUAWKS = np.array([0, 1000, 1200, 2000, 7000], dtype=np.int16)
+"""Mode A codes many aircraft share (conspicuity, VFR, no code yet): they identify nobody."""
+
+
+def distinctive_squawk(squawk: NDArray[np.int16]) -> B:
+    """Mode A codes assigned to one flight (known and not a conspicuity code), usable as its identity."""
+    return (squawk >= 0) & ~np.isin(squawk, CONSPICUITY_SQUAWKS)
 
 
 def coasting(state: TrackerState, rows: I64, time_s: F64) -> B:
     """Whether each track has gone without a plot long enough by these times to be reported as coasting."""
-    age = time_s - state.tracks.time_s[rows]
+    age = time_s - state.tracks.detected_s[rows]
     return age > np.maximum(state.config.coast_after_s, 1.5 * state.tracks.expected_period_s[rows])
 
 
@@ -38,15 +53,29 @@ def manage(state: TrackerState, now: float) -> None:
     promote = (tr.status == TENTATIVE) & (tr.hits >= tr.confirm_hits)
     tr.status[promote] = CONFIRMED
     state.stats.tracks_confirmed += int(promote.sum())
-    age = now - tr.time_s
+    age = now - tr.detected_s
+    lost = tr.status == LOST
     # Only the horizontal position/velocity block is needed: combine that block alone (memory).
     _, Pc = imm.combine(tr.x[:, :, :4], tr.P[:, :, :4, :4], tr.mu)
-    pos_sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]) + 0.5 * (Pc[:, 2, 2] + Pc[:, 3, 3]) * age**2)
-    dead = (
-        ((tr.status == TENTATIVE) & (age > np.maximum(cfg.tentative_timeout_s, 1.5 * tr.expected_period_s)))
-        | (age > np.maximum(cfg.delete_after_s, (cfg.delete_after_missed_scans + 0.5) * tr.expected_period_s))
-        | (pos_sigma > cfg.max_position_sigma_m)
+    ahead = now - tr.time_s
+    pos_sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]) + 0.5 * (Pc[:, 2, 2] + Pc[:, 3, 3]) * ahead**2)
+    identified = (tr.status == CONFIRMED) & _identified(state)
+    silent_s = np.where(
+        identified,
+        np.maximum(cfg.lose_after_s, (cfg.lose_after_missed_scans + 0.5) * tr.expected_period_s),
+        np.maximum(cfg.delete_after_s, (cfg.delete_after_missed_scans + 0.5) * tr.expected_period_s),
     )
+    ended = ~lost & (
+        ((tr.status == TENTATIVE) & (age > np.maximum(cfg.tentative_timeout_s, 1.5 * tr.expected_period_s)))
+        | (age > silent_s)
+        | (pos_sigma > cfg.max_position_sigma_m)
+        | _left_coverage(state, age, ahead, lost)
+    )
+    keep = ended & identified
+    if keep.any():
+        tr.status[keep] = LOST
+        state.stats.tracks_lost += int(keep.sum())
+    dead = (ended & ~keep) | (lost & (age > cfg.reacquire_within_s))
     if now - state.last_merge_s >= MERGE_INTERVAL_S:
         dead |= _duplicates(state, now)
         state.last_merge_s = now
@@ -55,28 +84,59 @@ def manage(state: TrackerState, now: float) -> None:
         state.tracks = tr.take(~dead)
 
 
+def _identified(state: TrackerState) -> B:
+    """Tracks whose identity can bring them back: a Mode S address, or a distinctive Mode A code."""
+    cfg = state.config
+    tr = state.tracks
+    if cfg.reacquire_within_s <= 0.0:
+        return np.zeros(len(tr), dtype=bool)
+    by_squawk = distinctive_squawk(tr.squawk) if cfg.reacquire_by_squawk else np.zeros(len(tr), dtype=bool)
+    return (tr.mode_s >= 0) | by_squawk
+
+
+def _left_coverage(state: TrackerState, age: F64, ahead: F64, lost: B) -> B:
+    """Tracks that missed an update (silent for `age`) and, predicted `ahead`, lie where no own sensor sees."""
+    tr = state.tracks
+    gone = np.zeros(len(tr), dtype=bool)
+    if not state.config.coverage_deletion:
+        return gone
+    rows = np.flatnonzero(~lost & (age > tr.expected_period_s + COVERAGE_SLACK_S))
+    if len(rows) == 0:
+        return gone
+    xc = imm.combine_mean(tr.x[rows], tr.mu[rows])
+    e = xc[:, 0] + xc[:, 2] * ahead[rows]
+    n = xc[:, 1] + xc[:, 3] * ahead[rows]
+    out = ~covered(state.frame, state.sensors, e, n, xc[:, 5], tr.has_alt[rows])
+    gone[rows[out]] = True
+    state.stats.tracks_left_coverage += int(out.sum())
+    return gone
+
+
 def _duplicates(state: TrackerState, now: float) -> B:
-    """Tracks to drop as duplicates of an older track: same address, or same position and velocity."""
+    """Tracks to drop as duplicates: same address (a lost track gives way, then the younger), or same
+    position and velocity (live tracks only)."""
     cfg = state.config
     tr = state.tracks
     drop = np.zeros(len(tr), dtype=bool)
-    # Same Mode S address on two tracks: keep the older.
+    lost = tr.status == LOST
     addr = np.flatnonzero(tr.mode_s >= 0)
     if len(addr) > 1:
-        order = addr[np.lexsort((tr.created_s[addr], tr.mode_s[addr]))]
+        order = addr[np.lexsort((tr.created_s[addr], lost[addr], tr.mode_s[addr]))]
         dup = np.r_[False, tr.mode_s[order][1:] == tr.mode_s[order][:-1]]
         drop[order[dup]] = True
     # Kinematic duplicates: close in position and velocity, no conflicting address.
-    xc, Pc = imm.combine(tr.x[:, :, :4], tr.P[:, :, :4, :4], tr.mu)
-    age = now - tr.time_s
+    live = np.flatnonzero(~lost)
+    xc, Pc = imm.combine(tr.x[live, :, :4], tr.P[live, :, :4, :4], tr.mu[live])
+    age = now - tr.time_s[live]
     en = xc[:, :2] + xc[:, 2:4] * age[:, None]
     pairs = cKDTree(en).query_pairs(r=3.0 * np.sqrt(cfg.merge_chi2) * 300.0, output_type="ndarray")
     if len(pairs):
-        a, b = pairs[:, 0], pairs[:, 1]
+        i, j = pairs[:, 0], pairs[:, 1]  # positions among the live tracks
+        a, b = live[i], live[j]
         clash = (tr.mode_s[a] >= 0) & (tr.mode_s[b] >= 0) & (tr.mode_s[a] != tr.mode_s[b])
-        a, b = a[~clash], b[~clash]
-        diff = np.concatenate([en[a] - en[b], xc[a, 2:4] - xc[b, 2:4]], axis=1)
-        S = Pc[a][:, :4, :4] + Pc[b][:, :4, :4]
+        i, j, a, b = i[~clash], j[~clash], a[~clash], b[~clash]
+        diff = np.concatenate([en[i] - en[j], xc[i, 2:4] - xc[j, 2:4]], axis=1)
+        S = Pc[i] + Pc[j]
         d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(S, diff[:, :, None])[:, :, 0])
         close = d2 < cfg.merge_chi2
         a, b = a[close], b[close]

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64
 from commonsky.core.geodesy import EARTH_RADIUS_M, LocalFrame, ecef_to_geodetic, geodetic_to_ecef
 from commonsky.core.sensors import SensorSpec
 from commonsky.tracking import kernels
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
 
 NACP_EPU_M = np.array([np.nan, 18_520.0, 7_408.0, 3_704.0, 1_852.0, 926.0, 555.6, 185.2, 92.6, 30.0, 10.0, 3.0])
 """95 % horizontal position bound (EPU, m) of each NACp value 0..11 (DO-260B); NACp 0 is unknown."""
@@ -50,6 +48,16 @@ class SensorTable:
     sigma_azimuth_rad: F64
     sigma_altitude_m: F64
     scan_period_s: F64
+    pd: F64
+    """Probability of detection per scan (JPDA's missed-detection weight)."""
+    alt_m: F64
+    """Antenna height above the ellipsoid: the radar horizon depends on it."""
+    max_range_m: F64
+    max_elevation_rad: F64
+    """Above this elevation a radar sees nothing (its cone of silence)."""
+    seen_range_m: F64
+    """Farthest plot each sensor has delivered (slant range): its measured coverage, which overrides a
+    stated range or horizon that turns out too short (a receiver on a hill, a guessed receiver range)."""
     frame_origin: F64
     """ECEF position of the frame origin (3,), for the compiled kernels."""
     frame_rotation: F64
@@ -77,6 +85,11 @@ class SensorTable:
             sigma_azimuth_rad=np.radians([s.sigma_azimuth_deg for s in sensors]).astype(np.float64),
             sigma_altitude_m=np.array([s.sigma_altitude_m for s in sensors], dtype=np.float64),
             scan_period_s=np.array([s.scan_period_s for s in sensors], dtype=np.float64),
+            pd=np.array([s.pd for s in sensors], dtype=np.float64),
+            alt_m=alt.astype(np.float64),
+            max_range_m=np.array([s.max_range_m for s in sensors], dtype=np.float64),
+            max_elevation_rad=np.radians([s.max_elevation_deg for s in sensors]).astype(np.float64),
+            seen_range_m=np.zeros(len(sensors)),
             frame_origin=frame.origin_ecef,
             frame_rotation=frame_rot,
         )

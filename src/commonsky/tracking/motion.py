@@ -4,22 +4,26 @@ A model is a kinematic prediction (constant velocity, or coordinated turn with a
 with its process noise, plus the rate at which the IMM switches into it. Switching follows a
 continuous-time Markov chain that jumps into model j at rate `entry_rate_hz[j]` from any other,
 which for two models is the usual pair of mean sojourn times. Adding a model is adding a row.
+
+There is one table per motion regime: in the air, and on the ground (an aircraft reporting ADS-B
+surface positions: slow, with sharp taxiway turns and no vertical motion). A track's `on_ground`
+flag picks its table (`AIR`, `SURFACE`); both have the same models, so its state carries over.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64
 from commonsky.tracking.config import TrackerConfig
-
-F64 = NDArray[np.float64]
 
 # Columns of a model table row, as the kernels read them.
 M_TURN, M_Q, M_Q_TURN, M_Q_VERTICAL, M_ENTRY_RATE = 0, 1, 2, 3, 4
 N_MODEL_COLUMNS = 5
+AIR, SURFACE = 0, 1
+"""Index of each regime's table in `model_tables` and `gate_models`."""
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,32 @@ def motion_models(cfg: TrackerConfig) -> tuple[MotionModel, ...]:
     )
 
 
-def model_table(cfg: TrackerConfig) -> F64:
-    """(M, N_MODEL_COLUMNS) table of the tracker's models, in the order of the state's model axis."""
-    return np.stack([m.row() for m in motion_models(cfg)])
+def surface_models(cfg: TrackerConfig) -> tuple[MotionModel, ...]:
+    """The same models on the ground: taxiing accelerations, taxiway turn rates, no vertical motion to speak of."""
+    q_turn = float(np.radians(cfg.q_surface_turn_rate_dps))
+    q_vertical = SURFACE_VERTICAL_Q_MPS2
+    return (
+        MotionModel("cv", False, cfg.q_surface_mps2, q_turn * 0.1, q_vertical, 1.0 / cfg.ct_mean_sojourn_s, 0.8),
+        MotionModel("ct", True, cfg.q_surface_mps2, q_turn, q_vertical, 1.0 / cfg.cv_mean_sojourn_s, 0.2),
+    )
 
 
-def gate_model(cfg: TrackerConfig) -> F64:
-    """The single generous model gating predicts with: constant velocity with the turn model's noise."""
-    q_turn = float(np.radians(cfg.q_turn_rate_dps))
-    return MotionModel("gate", False, cfg.q_ct_mps2, q_turn, cfg.q_vertical_mps2, 0.0, 1.0).row()
+SURFACE_VERTICAL_Q_MPS2 = 0.01
+"""Vertical noise of a track on the ground: its height hardly moves (surface positions carry none)."""
+
+
+def model_tables(cfg: TrackerConfig) -> F64:
+    """(2, M, N_MODEL_COLUMNS): the models of each regime (`AIR`, `SURFACE`), in the order of the state's model axis."""
+    return np.stack([np.stack([m.row() for m in models]) for models in (motion_models(cfg), surface_models(cfg))])
+
+
+def gate_models(cfg: TrackerConfig) -> F64:
+    """(2, N_MODEL_COLUMNS): per regime, the single generous model gating predicts with: constant velocity
+    with the turn model's noise."""
+    turns = (motion_models(cfg)[1], surface_models(cfg)[1])
+    return np.stack(
+        [replace(m, name="gate", turn=False, entry_rate_hz=0.0, initial_probability=1.0).row() for m in turns]
+    )
 
 
 def initial_probabilities(cfg: TrackerConfig) -> F64:

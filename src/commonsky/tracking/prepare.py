@@ -12,15 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64, B
 from commonsky.core.batches import Plots
 from commonsky.core.sensors import SensorKind
 from commonsky.tracking.kernels import PlotColumns
 from commonsky.tracking.measurements import SensorTable, adsb_to_position, nacp_sigma_m
 from commonsky.tracking.state import TrackerState
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
-B = NDArray[np.bool_]
 
 PSR, SSR, ADSB = SensorKind.PSR.code, SensorKind.SSR.code, SensorKind.ADSB.code
 MODE_C_SIGMA_M = 30.48 / np.sqrt(12.0)
@@ -43,6 +40,8 @@ class SlicePlots:
     mode_s: NDArray[np.int32]
     squawk: NDArray[np.int16]
     callsign: NDArray[np.str_]
+    on_ground: B
+    """An ADS-B surface position: the aircraft is on the ground (and the plot has no height)."""
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -61,6 +60,18 @@ class SlicePlots:
             sensors.position[self.sensor],
             sensors.to_sensor[self.sensor],
         )
+
+
+def _learn_reach(state: TrackerState, sensor: I64, z: F64, radar: B) -> None:
+    """Widen each sensor's measured coverage to its farthest plot (radar: slant range; ADS-B: distance in the frame)."""
+    sensors = state.sensors
+    reach = z[:, 0].copy()
+    adsb = ~radar
+    if adsb.any():
+        s = sensor[adsb]
+        ground = np.hypot(z[adsb, 0] - sensors.position[s, 0], z[adsb, 1] - sensors.position[s, 1])
+        reach[adsb] = np.hypot(ground, z[adsb, 2] - sensors.alt_m[s])
+    np.maximum.at(sensors.seen_range_m, sensor, reach)
 
 
 def prepare(state: TrackerState, plots: Plots) -> SlicePlots:
@@ -94,6 +105,7 @@ def prepare(state: TrackerState, plots: Plots) -> SlicePlots:
     z[:, 2] = np.where(np.isfinite(alt), alt, 0.0)
     sigma[:, 2] = np.maximum(alt_sigma, 1.0)
     valid = np.isfinite(z).all(axis=1) & np.isfinite(t)
+    _learn_reach(state, sidx[valid], z[valid], radar[valid])
     # One ADS-B broadcast heard by several stations is one measurement: keep its first copy.
     adsb_idx = np.flatnonzero(~radar & (plots.mode_s >= 0))
     key = plots.mode_s[adsb_idx].astype(np.int64) * 2**40 + np.round(t[adsb_idx] * 1000.0).astype(np.int64) % 2**40
@@ -111,6 +123,7 @@ def prepare(state: TrackerState, plots: Plots) -> SlicePlots:
         mode_s=plots.mode_s,
         squawk=plots.squawk,
         callsign=plots.callsign,
+        on_ground=plots.on_ground & ~radar,
     )
     out = out.take(valid)
     return out.take(np.argsort(out.time_s, kind="stable"))

@@ -12,15 +12,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, TrackReports, Tracks
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.manage import coasting
-from commonsky.tracking.motion import model_table
+from commonsky.tracking.motion import model_tables
 from commonsky.tracking.prepare import ADSB
 from commonsky.tracking.state import CONFIRMED, TrackerState
-
-F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
 
 REPORTED_HEIGHT_SIGMA_M = 500.0
 """A primary-only track reports its estimated height once its sigma is below this."""
@@ -32,15 +30,17 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     tr = state.tracks
     cfg = state.config
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
-    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, model_table(cfg))
+    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, model_tables(cfg), tr.on_ground[rows].astype(np.int64))
     # Only [e, n, v_e, v_n, h] of the covariance is reported: combine that block alone (memory).
     block = np.array([0, 1, 2, 3, 5])
     xc = imm.combine_mean(xp, tr.mu[rows])
     _, Pc = imm.combine(xp[:, :, block], Pp[:, :, block[:, None], block], tr.mu[rows])
     var_h = Pc[:, 4, 4]
     del Pp
-    # A height is reported once measured, or once radar geometry has pinned it down.
-    has = tr.has_alt[rows] | (var_h < REPORTED_HEIGHT_SIGMA_M**2)
+    # A height is reported once measured, or once radar geometry has pinned it down; not on the ground,
+    # where surface positions carry none and the aircraft's is the aerodrome's.
+    ground = tr.on_ground[rows]
+    has = (tr.has_alt[rows] | (var_h < REPORTED_HEIGHT_SIGMA_M**2)) & ~ground
     alt = xc[:, 5]
     e, n = np.ascontiguousarray(xc[:, 0]), np.ascontiguousarray(xc[:, 1])
     lat, lon, up = kernels.geodetic_points(*state.sensors.kernel_frame, e, n, alt)
@@ -86,6 +86,7 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
         "mode_s": tr.mode_s[rows],
         "squawk": tr.squawk[rows],
         "callsign": tr.callsign[rows],
+        "on_ground": ground.astype(np.int8),
     }
 
 
@@ -103,7 +104,8 @@ def reports(state: TrackerState, owner: str, time_s: float) -> TrackReports:
     if len(rows) == 0:
         return TrackReports.empty()
     columns = _reported_columns(state, rows, np.full(len(rows), time_s))
-    return TrackReports.build(len(rows), owner=np.full(len(rows), owner), **columns)
+    shared = {k: v for k, v in columns.items() if k in TrackReports.DTYPES}
+    return TrackReports.build(len(rows), owner=np.full(len(rows), owner), **shared)
 
 
 def registration_report(state: TrackerState) -> dict[str, dict[str, float | int | bool]]:

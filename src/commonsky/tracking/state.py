@@ -3,73 +3,76 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Self
+from typing import Any, ClassVar, Self, get_type_hints
 
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.batches import Col
 from commonsky.core.geodesy import LocalFrame
 from commonsky.tracking.config import TrackerConfig
+from commonsky.tracking.kernels import NX
 from commonsky.tracking.measurements import SensorTable
 from commonsky.tracking.registration import Registration
 
 TENTATIVE = 0
 CONFIRMED = 1
+LOST = 2
+"""An identified track out of contact: not reported, not associated, kept for re-acquisition (`manage`)."""
 
 
 @dataclass
 class TrackArrays:
-    """Live tracks, one row each: about 1 KiB per track."""
+    """Live tracks, one row each: about 1 KiB per track. Fields are annotated like `Columns` (`Col.*`, the dtype
+    as metadata); the per-model ones carry the model axis and their own trailing shape (`PER_MODEL`)."""
 
-    track_id: NDArray[np.int64]
-    x: NDArray[np.float64]
+    track_id: Col.I64
+    x: Col.F64
     """(K,M,7) per-model state [e, n, v_e, v_n, omega, height, vertical rate] (see `kernels`), M models."""
-    P: NDArray[np.float64]
+    P: Col.F64
     """(K,M,7,7) per-model covariances."""
-    mu: NDArray[np.float64]
+    mu: Col.F64
     """(K,M) model probabilities, in the order of the `motion` table."""
-    has_alt: NDArray[np.bool_]
+    has_alt: Col.Bool
     """A height was measured (Mode C or ADS-B), not only inferred from radar geometry."""
-    time_s: NDArray[np.float64]
+    on_ground: Col.Bool
+    """The latest ADS-B position was a surface position: the aircraft is on the ground."""
+    time_s: Col.F64
     """Time of the state (the last plot applied)."""
-    created_s: NDArray[np.float64]
-    hits: NDArray[np.int32]
-    confirm_hits: NDArray[np.int8]
-    status: NDArray[np.int8]
-    expected_period_s: NDArray[np.float64]
+    detected_s: Col.F64
+    """Time of the last plot surely the track's: silence, coasting and deletion count from it (with GNN
+    it is `time_s`; JPDA also applies plots that are probably another's)."""
+    created_s: Col.F64
+    hits: Col.I32
+    confirm_hits: Col.I8
+    status: Col.I8
+    expected_period_s: Col.F64
     """Scan period of the fastest sensor that recently fed the track: scales coasting and deletion."""
-    last_adsb_s: NDArray[np.float64]
-    last_secondary_s: NDArray[np.float64]
+    last_adsb_s: Col.F64
+    last_secondary_s: Col.F64
     """Last plot carrying a transponder reply (SSR or ADS-B): lets assessment spot transponder loss."""
-    last_primary_s: NDArray[np.float64]
-    sensor_mask: NDArray[np.uint64]
+    last_primary_s: Col.F64
+    sensor_mask: Col.U64
     """Bit i set when sensor i has fed the track (first 64 sensors)."""
-    mode_s: NDArray[np.int32]
-    squawk: NDArray[np.int16]
-    callsign: NDArray[np.str_]
+    mode_s: Col.I32
+    squawk: Col.I16
+    callsign: Col.Callsign
+
+    PER_MODEL: ClassVar[dict[str, tuple[int, ...]]] = {"x": (NX,), "P": (NX, NX), "mu": ()}
+    """Fields with a model axis, and their shape after it."""
 
     @classmethod
     def empty(cls, n_models: int) -> TrackArrays:
         """No tracks, for an IMM of n_models models."""
+        hints = get_type_hints(cls, include_extras=True)
         return cls(
-            track_id=np.zeros(0, np.int64),
-            x=np.zeros((0, n_models, 7)),
-            P=np.zeros((0, n_models, 7, 7)),
-            mu=np.zeros((0, n_models)),
-            has_alt=np.zeros(0, bool),
-            time_s=np.zeros(0),
-            created_s=np.zeros(0),
-            hits=np.zeros(0, np.int32),
-            confirm_hits=np.zeros(0, np.int8),
-            status=np.zeros(0, np.int8),
-            expected_period_s=np.zeros(0),
-            last_adsb_s=np.zeros(0),
-            last_secondary_s=np.zeros(0),
-            last_primary_s=np.zeros(0),
-            sensor_mask=np.zeros(0, np.uint64),
-            mode_s=np.zeros(0, np.int32),
-            squawk=np.zeros(0, np.int16),
-            callsign=np.zeros(0, "<U8"),
+            **{
+                f.name: np.zeros(
+                    (0, n_models, *cls.PER_MODEL[f.name]) if f.name in cls.PER_MODEL else 0,
+                    hints[f.name].__metadata__[0],
+                )
+                for f in fields(cls)
+            }
         )
 
     def __len__(self) -> int:
@@ -99,6 +102,27 @@ def sensor_bits(sensor: NDArray[np.int64]) -> NDArray[np.uint64]:
 
 
 @dataclass
+class ClutterEstimate:
+    """Per sensor, the running rate (plots/s) of plots that no track took: clutter and new targets."""
+
+    free_per_s: NDArray[np.float64]
+
+    @classmethod
+    def zeros(cls, n_sensors: int) -> ClutterEstimate:
+        """No evidence yet for these sensors."""
+        return cls(np.zeros(n_sensors))
+
+    def observe(self, counts: NDArray[np.int64], span_s: float) -> None:
+        """Fold in one slice: `counts[s]` free plots of sensor s over `span_s` seconds (an exponential average)."""
+        alpha = min(1.0, max(span_s, 1e-3) / CLUTTER_TIME_CONSTANT_S)
+        self.free_per_s += alpha * (counts / max(span_s, 1e-3) - self.free_per_s)
+
+
+CLUTTER_TIME_CONSTANT_S = 60.0
+"""Time over which the clutter estimate averages (about a minute of scans)."""
+
+
+@dataclass
 class TrackerStats:
     """Counters reported at the end of a run."""
 
@@ -114,6 +138,12 @@ class TrackerStats:
     tracks_confirmed: int = 0
     tracks_deleted: int = 0
     tracks_merged: int = 0
+    tracks_lost: int = 0
+    """Identified tracks that went out of contact and were kept for re-acquisition."""
+    tracks_reacquired: int = 0
+    """Lost tracks whose identity came back at a plausible position: the same track id goes on."""
+    tracks_left_coverage: int = 0
+    """Tracks ended because their prediction left every own sensor's coverage."""
 
 
 @dataclass
@@ -125,6 +155,8 @@ class TrackerState:
     sensors: SensorTable
     tracks: TrackArrays
     registration: Registration
+    clutter: ClutterEstimate
+    """Per-sensor rate of plots no track explains: probabilistic associators weigh clutter by it."""
     next_id: int = 1
     time_s: float = -np.inf
     """Latest time processed."""

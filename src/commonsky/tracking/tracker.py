@@ -13,12 +13,13 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
+from commonsky.core.arrays import I64
 from commonsky.core.batches import Plots, Tracks
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
-from commonsky.tracking.associate import Associator, associator_for
+from commonsky.tracking.associate import Associator
+from commonsky.tracking.associators import associator_for
 from commonsky.tracking.config import TrackerConfig
 from commonsky.tracking.gating import associate, register
 from commonsky.tracking.initiate import initiate
@@ -28,10 +29,8 @@ from commonsky.tracking.motion import motion_models
 from commonsky.tracking.prepare import SlicePlots, prepare
 from commonsky.tracking.registration import Registration
 from commonsky.tracking.report import picture, report
-from commonsky.tracking.state import CONFIRMED, TrackArrays, TrackerState
+from commonsky.tracking.state import CONFIRMED, ClutterEstimate, TrackArrays, TrackerState
 from commonsky.tracking.update import update
-
-I64 = NDArray[np.int64]
 
 
 def new_state(
@@ -46,7 +45,8 @@ def new_state(
     table = SensorTable.build(sensors, frame)
     reg = Registration.zeros(len(sensors), cfg.registration_min_samples, cfg.registration_forgetting_s)
     tracks = TrackArrays.empty(len(motion_models(cfg)))
-    return TrackerState(config=cfg, frame=frame, sensors=table, tracks=tracks, registration=reg)
+    clutter = ClutterEstimate.zeros(len(sensors))
+    return TrackerState(config=cfg, frame=frame, sensors=table, tracks=tracks, registration=reg, clutter=clutter)
 
 
 def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[TrackerState, Tracks]:
@@ -84,6 +84,8 @@ def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[
 def _process_slice(state: TrackerState, p: SlicePlots, associator: Associator) -> I64:
     """Associate, update and initiate for one slice; returns the ids of the tracks that took a plot."""
     association = associate(state, p, associator)
+    span = float(p.time_s.max()) - state.time_s if np.isfinite(state.time_s) else state.config.slice_s
+    state.clutter.observe(np.bincount(p.sensor[association.unassociated], minlength=len(state.sensors.ids)), span)
     if state.config.registration and association.gated:
         register(state, p, association.gated)
     updated = update(state, p, association.hypotheses)

@@ -213,6 +213,7 @@ class ModeSDecoder:
             squawk=squawk,
             callsign=callsign,
             nacp=np.where(nacp >= 0, nacp, NUCP_AS_NACP[fields.nucp[u]]),
+            on_ground=kind[pos] == KIND_SURFACE,
         )
 
 
