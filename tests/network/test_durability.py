@@ -16,6 +16,7 @@ import pytest
 
 from commonsky.assess import AlertError
 from commonsky.core.errors import ConfigError
+from commonsky.network import node as node_module
 from commonsky.network.live import LiveNodeConfig, _receive, _TimingLog, run_live_node
 from commonsky.network.node import Node, TickOutput, node_meta, rebuild, resume
 from commonsky.network.transport.messages import decode, encode_heartbeat
@@ -198,6 +199,20 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path: Path) -> No
     newest.path.write_bytes(bytes(data))
     resumed = resume(recording)
     assert resumed.checkpoint is not None and resumed.checkpoint.seq < newest.seq
+    _same(resumed.last, rebuild(recording)[1][-1])  # type: ignore[arg-type]
+
+
+def test_checkpoints_of_another_state_format_are_passed_over_for_the_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an upgrade that changes the node's state, its old checkpoints are not restored into the new code."""
+    monkeypatch.setattr(node_module, "CHECKPOINT_FORMAT", node_module.CHECKPOINT_FORMAT - 1)  # an older release
+    asyncio.run(run_live_node(_live(tmp_path, 40), None))
+    monkeypatch.undo()
+    recording = tmp_path / "out" / "recording"
+    assert len(checkpoints(recording)) >= 2
+    resumed = resume(recording)
+    assert resumed.checkpoint is None  # every event replayed by the current code
     _same(resumed.last, rebuild(recording)[1][-1])  # type: ignore[arg-type]
 
 

@@ -55,6 +55,11 @@ from commonsky.store import Checkpoint, Recorder, batch_to_bytes, plots_from_byt
 from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 2
+"""Version of the pickled node state in checkpoints; raised whenever a stage's state classes change (2: the
+tracker's lost tracks, clutter estimate and motion tables). A checkpoint of another format is passed over
+and the recording's events replay instead, so an upgraded node resumes with state its code understands."""
+
 _dropped_log = RateLimitedLog(log)
 """Dropped or refused partner input: at most one warning per partner and cause every 10 s (a noisy peer cannot
 flood the log; the counters count every one)."""
@@ -476,9 +481,17 @@ def replay_start(recording: str | Path) -> Resumed:
 
 
 def _load(checkpoint: Checkpoint) -> Resumed | None:
-    """The node a checkpoint holds, or None (logged) when the file is damaged."""
+    """The node a checkpoint holds, or None (logged) when the file is damaged or of another state format."""
     try:
         saved = pickle.loads(checkpoint.state())
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            log.warning(
+                "%s: passing over a checkpoint of state format %s (this release reads %d): the events replay instead",
+                checkpoint.path,
+                saved.get("format", 1),
+                CHECKPOINT_FORMAT,
+            )
+            return None
         unsent = tuple(saved.get("unsent", ()))
         return Resumed(restore(saved["node"]), checkpoint, saved["last"], int(saved["ticks"]), 0, unsent)
     except (SchemaError, DecodeError, pickle.UnpicklingError, KeyError, EOFError) as exc:
@@ -512,7 +525,7 @@ def checkpoint_state(
 ) -> bytes:
     """What `resume` needs from a checkpoint: the node's state, its last output, how many ticks it made and the
     track batches (peer, payload) its link has not delivered yet (sent again after a restart)."""
-    saved = {"node": node.state(), "last": last, "ticks": ticks, "unsent": list(unsent)}
+    saved = {"format": CHECKPOINT_FORMAT, "node": node.state(), "last": last, "ticks": ticks, "unsent": list(unsent)}
     return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
 
 

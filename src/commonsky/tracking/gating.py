@@ -20,7 +20,6 @@ from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Associator, Candidates, Hypotheses
 from commonsky.tracking.association import pregate_pairs
-from commonsky.tracking.motion import gate_models
 from commonsky.tracking.prepare import ADSB, SlicePlots
 from commonsky.tracking.state import LOST, TrackerState
 
@@ -66,12 +65,18 @@ def gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
         sub.time_s - tracks.time_s[row],
         sub.columns(state.sensors),
         state.sensors.kernel_frame,
-        gate_models(cfg),
+        state.gate_models,
         tracks.on_ground[row].astype(np.int64),
     )
     # A plot with a height has one more degree of freedom: scale its distance to the 2-D gate.
     d2 = np.where(np.isfinite(sub.alt), d2 * (cfg.gate_chi2 / _gate3(cfg.gate_chi2)), d2)
     return GatedPairs(plot, row, d2, logdet, nu, S, H, rates)
+
+
+@functools.cache
+def _gate_probability(gate2: float) -> float:
+    """Probability that a target's own 2-D plot falls inside the gate `gate2`."""
+    return float(chi2.cdf(gate2, 2))
 
 
 @functools.cache
@@ -192,7 +197,7 @@ def _candidates(state: TrackerState, p: SlicePlots, g: GatedPairs, scan: I64, pe
         loglik=loglik,
         pd=sensors.pd[s],
         clutter_density=per_scan / volume,
-        gate_probability=float(chi2.cdf(cfg.gate_chi2, 2)),
+        gate_probability=_gate_probability(cfg.gate_chi2),
     )
 
 

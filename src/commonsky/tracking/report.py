@@ -16,7 +16,6 @@ from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, TrackReports, Tracks
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.manage import coasting
-from commonsky.tracking.motion import model_tables
 from commonsky.tracking.prepare import ADSB
 from commonsky.tracking.state import CONFIRMED, TrackerState
 
@@ -28,9 +27,8 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     """Tracks at the given rows predicted to the given times: WGS-84 position, velocity and the
     horizontal covariance in the local east/north axes at each aircraft (frame-independent)."""
     tr = state.tracks
-    cfg = state.config
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
-    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, model_tables(cfg), tr.on_ground[rows].astype(np.int64))
+    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, state.models, tr.on_ground[rows].astype(np.int64))
     # Only [e, n, v_e, v_n, h] of the covariance is reported: combine that block alone (memory).
     block = np.array([0, 1, 2, 3, 5])
     xc = imm.combine_mean(xp, tr.mu[rows])

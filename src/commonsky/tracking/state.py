@@ -157,6 +157,10 @@ class TrackerState:
     registration: Registration
     clutter: ClutterEstimate
     """Per-sensor rate of plots no track explains: probabilistic associators weigh clutter by it."""
+    models: NDArray[np.float64]
+    """`motion.model_tables` of the configuration, made once: (regime, model, column)."""
+    gate_models: NDArray[np.float64]
+    """`motion.gate_models` of the configuration, made once: (regime, column)."""
     next_id: int = 1
     time_s: float = -np.inf
     """Latest time processed."""

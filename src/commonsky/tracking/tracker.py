@@ -25,7 +25,7 @@ from commonsky.tracking.gating import associate, register
 from commonsky.tracking.initiate import initiate
 from commonsky.tracking.manage import manage
 from commonsky.tracking.measurements import SensorTable
-from commonsky.tracking.motion import motion_models
+from commonsky.tracking.motion import gate_models, model_tables, motion_models
 from commonsky.tracking.prepare import SlicePlots, prepare
 from commonsky.tracking.registration import Registration
 from commonsky.tracking.report import picture, report
@@ -45,8 +45,16 @@ def new_state(
     table = SensorTable.build(sensors, frame)
     reg = Registration.zeros(len(sensors), cfg.registration_min_samples, cfg.registration_forgetting_s)
     tracks = TrackArrays.empty(len(motion_models(cfg)))
-    clutter = ClutterEstimate.zeros(len(sensors))
-    return TrackerState(config=cfg, frame=frame, sensors=table, tracks=tracks, registration=reg, clutter=clutter)
+    return TrackerState(
+        config=cfg,
+        frame=frame,
+        sensors=table,
+        tracks=tracks,
+        registration=reg,
+        clutter=ClutterEstimate.zeros(len(sensors)),
+        models=model_tables(cfg),
+        gate_models=gate_models(cfg),
+    )
 
 
 def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[TrackerState, Tracks]:

@@ -17,7 +17,6 @@ from commonsky.core.arrays import F64, I64
 from commonsky.tracking import kernels
 from commonsky.tracking.associate import Hypotheses
 from commonsky.tracking.measurements import radar_predict, radar_to_position
-from commonsky.tracking.motion import model_tables
 from commonsky.tracking.prepare import ADSB, PSR, SlicePlots
 from commonsky.tracking.state import TrackerState, sensor_bits
 
@@ -44,7 +43,7 @@ def update(state: TrackerState, p: SlicePlots, hyp: Hypotheses) -> I64:
     live, rows, dominant, sure = live[order], rows[order], dominant[order], sure[order]
     group_start = np.maximum.accumulate(np.where(np.r_[True, rows[1:] != rows[:-1]], np.arange(len(rows)), 0))
     rank = np.arange(len(rows)) - group_start
-    models = model_tables(state.config)
+    models = state.models
     for r in range(int(rank.max()) + 1 if len(rank) else 0):
         sel = rank == r
         n = counts[live[sel]]
