@@ -90,11 +90,6 @@ class TrackerConfig(SectionConfig):
     delete_after_missed_scans: float = 3.0
     """...and not before this many scans of its sensor have gone by without a plot: two misses in a row
     are common for a primary radar (pd 0.88 gives one every ~70 scans), three are rare."""
-    lose_after_s: float = 4.0
-    """An identified track (see `reacquire_within_s`) with no plot for this long is lost (at least; see
-    `lose_after_missed_scans`): sooner than an anonymous one is deleted, since it comes back under its id."""
-    lose_after_missed_scans: float = 2.0
-    """...and not before this many scans of its fastest sensor have gone by without a plot."""
     coverage_deletion: bool = True
     """A track predicted outside every own sensor's coverage ends as soon as it misses an update there."""
     reacquire_within_s: float = 120.0

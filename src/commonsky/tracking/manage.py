@@ -3,15 +3,18 @@
 A tentative track is confirmed after M hits (stricter for primary-only tracks, which clutter
 imitates; one good ADS-B report may be enough, see `initiate`); a confirmed track without a plot
 for a while is reported as coasting. Contact ends when a track has been silent too long (in seconds
-and in missed scans of its fastest sensor: 12 s and three scans, but 4 s and two scans for an
-identified track, which comes back under its id), has grown too uncertain, or is predicted outside
-every own sensor's coverage and has missed an update there (`coverage`: no coasting where nothing
-could see it). A track that ends is deleted, unless it is confirmed and identified (a Mode S address,
-or a distinctive Mode A code): then it is *lost*, neither reported nor associated, and `initiate`
+and in missed scans of its fastest sensor), has grown too uncertain, or is predicted outside every
+own sensor's coverage and has missed an update there (`coverage`: no coasting where nothing could
+see it). A track that ends is deleted, unless it is confirmed and identified (a Mode S address, or a
+distinctive Mode A code): then it is *lost*, neither reported nor associated, and `initiate`
 re-acquires it under the same track id when its identity returns at a plausible position within
 `reacquire_within_s` of its last plot; after that it is deleted. Two tracks that are the same
 aircraft (same address, or same position and velocity) keep the better one; a lost track gives way
 to a live one with its address.
+
+Identified tracks do not end sooner than others although they could come back: on the cooperative
+border3 run, ending them after 4 s and two empty scans broke partners' fused tracks and raised an
+emergency alert twice (it would have brought the random accuracy scenario's GOSPA ratio from 0.75 to 0.67).
 """
 
 from __future__ import annotations
@@ -59,19 +62,13 @@ def manage(state: TrackerState, now: float) -> None:
     _, Pc = imm.combine(tr.x[:, :, :4], tr.P[:, :, :4, :4], tr.mu)
     ahead = now - tr.time_s
     pos_sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]) + 0.5 * (Pc[:, 2, 2] + Pc[:, 3, 3]) * ahead**2)
-    identified = (tr.status == CONFIRMED) & _identified(state)
-    silent_s = np.where(
-        identified,
-        np.maximum(cfg.lose_after_s, (cfg.lose_after_missed_scans + 0.5) * tr.expected_period_s),
-        np.maximum(cfg.delete_after_s, (cfg.delete_after_missed_scans + 0.5) * tr.expected_period_s),
-    )
     ended = ~lost & (
         ((tr.status == TENTATIVE) & (age > np.maximum(cfg.tentative_timeout_s, 1.5 * tr.expected_period_s)))
-        | (age > silent_s)
+        | (age > np.maximum(cfg.delete_after_s, (cfg.delete_after_missed_scans + 0.5) * tr.expected_period_s))
         | (pos_sigma > cfg.max_position_sigma_m)
         | _left_coverage(state, age, ahead, lost)
     )
-    keep = ended & identified
+    keep = ended & (tr.status == CONFIRMED) & _identified(state)
     if keep.any():
         tr.status[keep] = LOST
         state.stats.tracks_lost += int(keep.sum())
