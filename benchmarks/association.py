@@ -30,6 +30,7 @@ from benchmarks.common import (
     timed,
     write_result,
 )
+from benchmarks.tracker_accuracy import ROWS as ACCURACY_ROWS
 from benchmarks.tracker_speed import scenario_document, track_commonsky, warm_up
 from commonsky.metrics import evaluate
 from commonsky.sim import parse_scenario, simulate
@@ -46,17 +47,8 @@ SPEED_AIRCRAFT = 1_000
 SPEED_SECONDS = (120.0, 40.0)
 """Simulated seconds of the speed run: full, --quick."""
 JPDA_TARGET_PLOTS_PER_S = 20_000
-ROWS: list[tuple[str, str, int]] = [
-    ("gospa_mean", "GOSPA mean (m)", 1),
-    ("gospa_localisation", "  localisation part (m², mean)", 0),
-    ("gospa_missed", "  missed part (m², mean)", 0),
-    ("gospa_false", "  false part (m², mean)", 0),
-    ("rmse_position_m", "RMSE position, horizontal (m)", 1),
-    ("completeness", "Completeness", 3),
-    ("id_switches", "ID switches", 0),
-    ("track_breaks", "Track breaks", 0),
-    ("false_track_seconds", "False track seconds", 0),
-]
+ROWS = [row for row in ACCURACY_ROWS if row[0] not in ("rmse_velocity_mps", "tracks")]
+"""The accuracy benchmark's table rows (summary key, label, digits), less velocity and track count."""
 
 
 def dense_document() -> dict[str, Any]:
