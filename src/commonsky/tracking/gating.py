@@ -20,6 +20,7 @@ from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Associator, Candidates, Hypotheses
 from commonsky.tracking.association import pregate_pairs
+from commonsky.tracking.motion import regime
 from commonsky.tracking.prepare import ADSB, SlicePlots
 from commonsky.tracking.state import LOST, TrackerState
 
@@ -66,7 +67,7 @@ def gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
         sub.columns(state.sensors),
         state.sensors.kernel_frame,
         state.gate_models,
-        tracks.on_ground[row].astype(np.int64),
+        regime(tracks.on_ground[row]),
     )
     # A plot with a height has one more degree of freedom: scale its distance to the 2-D gate.
     d2 = np.where(np.isfinite(sub.alt), d2 * (cfg.gate_chi2 / _gate3(cfg.gate_chi2)), d2)

@@ -327,15 +327,13 @@ def _retrodicted_update(
     """
     C, S, Si, G, A = scratch
     _innovation_covariance(Pb, H, R, C, S)
-    for i in range(NX):
+    for j in range(NX):  # G = (H F)', once (the gain overwrites it after)
         for k in range(NZ):
             acc = 0.0
-            for j in range(NX):
-                hf = 0.0
-                for m in range(NX):
-                    hf += H[k, m] * F[m, j]
-                acc += P[i, j] * hf
-            C[i, k] = acc
+            for m in range(NX):
+                acc += H[k, m] * F[m, j]
+            G[j, k] = acc
+    _product(P, G, C, False)
     return _apply_gain(x, P, C, S, nu, xo, Po, Si, G, A)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
-from commonsky.core.arrays import F64
+from commonsky.core.arrays import F64, I64
 from commonsky.tracking.config import TrackerConfig
 
 # Columns of a model table row, as the kernels read them.
@@ -24,6 +25,11 @@ M_TURN, M_Q, M_Q_TURN, M_Q_VERTICAL, M_ENTRY_RATE = 0, 1, 2, 3, 4
 N_MODEL_COLUMNS = 5
 AIR, SURFACE = 0, 1
 """Index of each regime's table in `model_tables` and `gate_models`."""
+
+
+def regime(on_ground: NDArray[np.bool_]) -> I64:
+    """Each track's regime, as the kernels index the tables by it: `SURFACE` on the ground, else `AIR`."""
+    return np.where(on_ground, SURFACE, AIR).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, TrackReports, Tracks
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.manage import coasting
+from commonsky.tracking.motion import regime
 from commonsky.tracking.prepare import ADSB
 from commonsky.tracking.state import CONFIRMED, TrackerState
 
@@ -28,7 +29,7 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     horizontal covariance in the local east/north axes at each aircraft (frame-independent)."""
     tr = state.tracks
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
-    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, state.models, tr.on_ground[rows].astype(np.int64))
+    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, state.models, regime(tr.on_ground[rows]))
     # Only [e, n, v_e, v_n, h] of the covariance is reported: combine that block alone (memory).
     block = np.array([0, 1, 2, 3, 5])
     xc = imm.combine_mean(xp, tr.mu[rows])

@@ -114,8 +114,9 @@ class ClutterEstimate:
 
     def observe(self, counts: NDArray[np.int64], span_s: float) -> None:
         """Fold in one slice: `counts[s]` free plots of sensor s over `span_s` seconds (an exponential average)."""
-        alpha = min(1.0, max(span_s, 1e-3) / CLUTTER_TIME_CONSTANT_S)
-        self.free_per_s += alpha * (counts / max(span_s, 1e-3) - self.free_per_s)
+        span_s = max(span_s, 1e-3)
+        alpha = min(1.0, span_s / CLUTTER_TIME_CONSTANT_S)
+        self.free_per_s += alpha * (counts / span_s - self.free_per_s)
 
 
 CLUTTER_TIME_CONSTANT_S = 60.0

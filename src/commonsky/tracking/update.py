@@ -17,6 +17,7 @@ from commonsky.core.arrays import F64, I64
 from commonsky.tracking import kernels
 from commonsky.tracking.associate import Hypotheses
 from commonsky.tracking.measurements import radar_predict, radar_to_position
+from commonsky.tracking.motion import regime
 from commonsky.tracking.prepare import ADSB, PSR, SlicePlots
 from commonsky.tracking.state import TrackerState, sensor_bits
 
@@ -74,7 +75,7 @@ def _update_tracks(
     dt = p.time_s - tr.time_s[rows]  # < 0 for a late plot: the track is predicted back to it
     state.stats.plots_late += int(np.count_nonzero(dt < 0.0))
     start, weight, missed, plots = hyp
-    tables = tr.on_ground[rows].astype(np.int64)
+    tables = regime(tr.on_ground[rows])
     kernels.imm_update(
         tr.x, tr.P, tr.mu, rows, dt, start, weight, missed, plots, state.sensors.kernel_frame, models, tables
     )
@@ -95,8 +96,12 @@ def _update_tracks(
     # A late plot was applied by retrodiction: the state stays at its own, later time.
     tr.time_s[rows] = np.maximum(tr.time_s[rows], p.time_s)
     tr.hits[rows] += sure.astype(np.int32)
-    heard = {"detected_s": sure, "last_adsb_s": sure & (p.kind == ADSB), "last_secondary_s": sure & (p.kind != PSR)}
-    heard["last_primary_s"] = sure & (p.kind == PSR)
+    heard = {
+        "detected_s": sure,
+        "last_adsb_s": sure & (p.kind == ADSB),
+        "last_secondary_s": sure & (p.kind != PSR),
+        "last_primary_s": sure & (p.kind == PSR),
+    }
     for column, this in heard.items():
         last = getattr(tr, column)
         last[rows] = np.where(this, np.maximum(last[rows], p.time_s), last[rows])
