@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from benchmarks import (
+    ais_decode,
     alert_rates,
     association,
     asterix_speed,
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[BenchOptions], dict[str, Any]]] = {
     coalition_outage.NAME: coalition_outage.run,
     asterix_speed.NAME: asterix_speed.run,
     modes_speed.NAME: modes_speed.run,
+    ais_decode.NAME: ais_decode.run,
     web_load.NAME: web_load.run,
     display_guessing.NAME: display_guessing.run,
     alert_rates.NAME: alert_rates.run,

@@ -1,4 +1,5 @@
-"""AIS NMEA decoding against the stored pyais 3.3.1 decodes of real logs; tag blocks, times, fragments, fuzz."""
+"""AIS NMEA decoding against the stored pyais 3.3.1 decodes of real logs and gpsd's; the fast path against the
+pyais path on every real log and on fuzzed input; static data, class, accuracy; tag blocks, times, fragments."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyais
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commonsky.formats.ais import MOVING_TYPES, POSITION_TYPES, decode_ais
+from commonsky.formats import ais_fast
+from commonsky.formats.ais import MOVING_TYPES, POSITION_TYPES, AisReports, decode_ais
 from commonsky.formats.modes import KT_MPS
 from commonsky.formats.report import DecodeReport
 
@@ -26,6 +29,9 @@ FILES = {
     "libais_test.aivdm": (0, (1272412806.0, 1272844808.0)),  # US Coast Guard trailing times
     "pyais_nmea_data_sample.txt": (120, None),  # 100 empty payloads, 20 first parts without their second
 }
+
+
+ALL_FILES = sorted([*FILES, "gpsd_ais-nmea-type6-fid55.log"])
 
 
 def _expected(name: str) -> list[dict[str, Any]]:
@@ -137,3 +143,181 @@ def test_fuzz_mutated_sentences(line: int, pos: int, ch: str) -> None:
     rows = decode_ais("\n".join(lines), "rx", report=report)
     assert report.messages >= len(_SAMPLE) - 8
     assert np.all(np.abs(rows.lat_deg[np.isfinite(rows.lat_deg)]) <= 91)
+
+
+def _both(text: str | list[str], **kwargs: Any) -> tuple[AisReports, DecodeReport]:
+    """The fast path's result, after checking that the pyais path gives the same columns, counts and errors."""
+    fast, slow = DecodeReport(source="in"), DecodeReport(source="in")
+    got = decode_ais(text, "rx", report=fast, **kwargs)
+    want = decode_ais(text, "rx", report=slow, fast=False, **kwargs)
+    assert got.column_names() == want.column_names()
+    for name in got.column_names():
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=name, strict=True)
+    assert fast.summary() == slow.summary()
+    assert [str(e) for e in fast.first_errors] == [str(e) for e in slow.first_errors]
+    assert list(fast.addresses) == list(slow.addresses)
+    return got, fast
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_fast_path_equals_pyais_path_on_real_logs(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("commonsky.formats.report.MAX_KEPT_ERRORS", 1000)
+    text = (DATA / name).read_text(errors="replace")
+    rows, report = _both(text, time_s=5.0)
+    assert len(rows) > 0 and report.messages > 0
+    data = "\n".join(text.splitlines()).encode()
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    kind = ais_fast.scan_lines(
+        np.frombuffer(data, dtype=np.uint8), np.concatenate([[0], ends + 1]), np.concatenate([ends, [len(data)]])
+    )[0]
+    common = np.isin(rows.msg_type, (1, 2, 3, 18)).sum()
+    assert (kind == ais_fast.FAST).sum() >= 0.9 * common > 0  # the kernels, not pyais, decode the position reports
+
+
+def test_static_data_class_and_accuracy_match_gpsd() -> None:
+    """Values from gpsd's own decode of the same log (`test/daemon/ais-nmea-type6-fid55.log.chk` @46977fa)."""
+    rows, _ = _both((DATA / "gpsd_ais-nmea-type6-fid55.log").read_text())
+    gpsd = {  # mmsi: (type, name, call sign, ship type, bow, stern, port, starboard, destination, class, accuracy)
+        366386000: (3, "CAPE MOHICAN", "WDOP", 79, 56, 210, 16, 16, "SAN FRANCISCO PILOT", "A", 1),  # type 5
+        265650060: (18, "MANI", "SD8002", 36, 8, 4, 1, 3, "", "B", 0),  # types 24 A and B
+        992381250: (21, "E2642 RT SAVUDRIJA", "", -1, 0, 2, 0, 1, "", "", 1),  # aid to navigation
+    }
+    columns = ("msg_type", "name", "callsign", "ship_type", "to_bow_m", "to_stern_m", "to_port_m", "to_starboard_m")
+    for mmsi, expected in gpsd.items():
+        row = rows.take(rows.mmsi == mmsi)
+        assert len(row) == 1
+        got = [getattr(row, c)[0].item() for c in (*columns, "destination", "ais_class", "accuracy")]
+        assert got == list(expected)
+    cape = rows.take(rows.mmsi == 366386000)
+    assert (cape.length_m[0], cape.beam_m[0]) == (266.0, 32.0)
+    np.testing.assert_allclose([cape.lat_deg[0], cape.lon_deg[0]], [22691477 / 600000, -73386165 / 600000], atol=1e-6)
+    aton = rows.take(rows.mmsi == 992381250)
+    assert (aton.length_m[0], aton.beam_m[0]) == (2.0, 1.0)
+    unknown = rows.take((rows.to_bow_m == -1) & (rows.to_port_m == -1))
+    assert len(unknown) and np.isnan(unknown.length_m).all() and np.isnan(unknown.beam_m).all()
+
+
+def test_accuracy_flag_becomes_nacp() -> None:
+    rows, _ = _both((DATA / "gpsd_ais-nmea-type6-fid55.log").read_text())
+    plots = rows.to_plots()
+    moving = rows.take(np.isin(rows.msg_type, list(MOVING_TYPES)) & np.isfinite(rows.lat_deg))
+    assert set(moving.accuracy.tolist()) == {0, 1}
+    np.testing.assert_array_equal(plots.nacp, np.where(moving.accuracy == 1, 10, 9))
+
+
+def test_static_messages_encoded_by_pyais_attach_to_positions() -> None:
+    """Types 5 (two sentences), 19, 24 A/B; the last static data of an MMSI wins; all-zero dimensions do not."""
+    enc = pyais.encode_dict
+    lines = [
+        *enc({"msg_type": 1, "mmsi": 211000001, "lat": 53.5, "lon": 9.9, "accuracy": 1}, talker_id="AI"),
+        *enc(
+            {
+                "msg_type": 5,
+                "mmsi": 211000001,
+                "shipname": "OLD",
+                "callsign": "DA1",
+                "ship_type": 80,
+                "to_bow": 100,
+                "to_stern": 20,
+                "to_port": 10,
+                "to_starboard": 8,
+                "destination": "HAMBURG",
+            },
+            talker_id="AI",
+            seq_id=1,
+        ),
+        *enc({"msg_type": 5, "mmsi": 211000001, "shipname": "NEW", "callsign": "DA2", "ship_type": 70}, seq_id=2),
+        *enc(
+            {
+                "msg_type": 19,
+                "mmsi": 211000002,
+                "shipname": "SMALL",
+                "ship_type": 37,
+                "to_bow": 5,
+                "to_stern": 3,
+                "to_port": 1,
+                "to_starboard": 1,
+                "lat": 53.6,
+                "lon": 9.8,
+            }
+        ),
+        *enc({"msg_type": 24, "mmsi": 211000003, "partno": 0, "shipname": "B ONE"}),
+        *enc({"msg_type": 24, "mmsi": 211000003, "partno": 1, "callsign": "DB3", "ship_type": 30, "to_bow": 6}),
+        *enc({"msg_type": 27, "mmsi": 211000003, "lat": 53.7, "lon": 9.7, "status": 7}),
+    ]
+    rows, report = _both(lines)
+    assert report.errors == 0 and report.messages == 7
+    assert rows.mmsi.tolist() == [211000001, 211000002, 211000003]
+    assert rows.name.tolist() == ["NEW", "SMALL", "B ONE"]
+    assert rows.callsign.tolist() == ["DA2", "", "DB3"]
+    assert rows.ship_type.tolist() == [70, 37, 30]
+    assert rows.destination.tolist() == ["HAMBURG", "", ""]  # the second type 5 has none
+    assert rows.length_m.tolist() == [120.0, 8.0, 6.0] and rows.beam_m[:2].tolist() == [18.0, 2.0]
+    assert rows.ais_class.tolist() == ["A", "B", "B"]  # the type 27 row takes its MMSI's class
+    assert rows.accuracy.tolist()[0] == 1 and rows.nav_status.tolist()[2] == 7
+
+
+def test_lines_with_line_breaks_inside_fall_back_to_the_pyais_path() -> None:
+    lines = (DATA / "gpsd_ais-raw-messages.log").read_text().splitlines()
+    k = next(
+        i for i in range(len(lines)) if lines[i].startswith("!AIVDM,1,1") and lines[i + 1].startswith("!AIVDM,1,1")
+    )
+    glued = [*lines[:k], lines[k] + "\n" + lines[k + 1], *lines[k + 2 :]]
+    _, report = _both(glued)
+    _, whole = _both(lines)
+    # The second sentence is text after the first one's checksum, read as trailing fields (like a receive time).
+    assert (report.messages, report.errors) == (whole.messages - 1, whole.errors)
+
+
+_REAL = [line for name in ALL_FILES for line in (DATA / name).read_text(errors="replace").splitlines()]
+_AIS = [line for line in _REAL if "VDM," in line or "VDO," in line]
+
+
+def _resealed(line: str) -> str:
+    """The line with its NMEA checksum made right again (so that a change reaches the payload decoder)."""
+    start = line.find("!")
+    star = line.find("*", start)
+    if start < 0 or star < 0:
+        return line
+    body = line[start + 1 : star]
+    return f"{line[: star + 1]}{reduce(lambda a, c: a ^ ord(c), body, 0):02X}{line[star + 3 :]}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, len(_AIS) - 1), st.integers(0, 90), st.characters(codec="ascii")), max_size=6),
+    st.integers(0, len(_AIS) - 40),
+)
+def test_fuzz_resealed_changes_fast_equals_pyais(changes: list[tuple[int, int, str]], start: int) -> None:
+    """Characters changed anywhere (payloads, fields, fill bits, fragment numbers) with the checksum made right."""
+    lines = _AIS[start : start + 40]
+    for line, pos, ch in changes:
+        k = line % len(lines)
+        lines[k] = _resealed(lines[k][:pos] + ch + lines[k][pos + 1 :])
+    _both(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.integers(0, len(_REAL) - 30))
+def test_fuzz_random_bytes_among_real_lines(noise: bytes, start: int) -> None:
+    """Random bytes (any UTF-8 damage) spliced into real lines: never raises, both paths agree, the intact lines
+    decode as without the noise."""
+    clean = _REAL[start : start + 30]
+    noisy = [*clean[:15], noise.decode("utf-8", errors="surrogateescape"), *clean[15:]]
+    rows, report = _both("\n".join(noisy))
+    alone, _ = _both("\n".join(clean))
+    if "\n" not in noise.decode("utf-8", errors="surrogateescape") and not noise.strip().startswith(b"!"):
+        assert report.messages >= len(alone.mmsi) and set(alone.mmsi.tolist()) <= set(rows.mmsi.tolist())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(list(range(12))), st.integers(0, 11), st.integers(0, 40))
+def test_fuzz_fragments_dropped_reordered_cut(order: list[int], drop: int, cut: int) -> None:
+    """Multi-sentence messages out of order, parts missing, a sentence cut: errors counted, both paths agree."""
+    parts = [line for line in _AIS if line.startswith("!AIVDM,2,")][:12]
+    lines = [parts[i] for i in order if i != drop]
+    lines[0] = lines[0][: max(cut, 1)]
+    _, report = _both(lines)
+    assert report.errors >= 1

@@ -9,6 +9,7 @@ and one entry here. Decoders are imported on first use, so that `commonsky --hel
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
@@ -29,6 +30,8 @@ SNIFF_BYTES: Final = 8192
 SNIFF_LINES: Final = 20
 _HEX_LINE = re.compile(r"^\s*(\*?[0-9A-Fa-f]{14}(?:[0-9A-Fa-f]{14})?;?|[0-9.]+\s*,.*[0-9A-Fa-f]{14}.*)\s*$")
 _AIS_TALKERS: Final = ("!AIVD", "!ABVD", "!BSVD")
+_RADAR_TARGET = re.compile(rb"\$[A-Z]{2}(?:TTM|TLL),")
+"""A radar's tracked-target sentence anywhere in a recording's first bytes."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,21 @@ def _ais_file(data: bytes, name: str, options: DecodeOptions) -> tuple[Plots, Tr
     return reports.to_plots(), Tracks.empty(), report
 
 
+def _nmea_targets_file(data: bytes, name: str, options: DecodeOptions) -> tuple[Plots, Tracks, DecodeReport]:
+    from commonsky.formats.nmea_targets import decode_nmea_targets
+
+    report = DecodeReport(name)
+    if math.isfinite(options.start_time_s):
+        time_s = options.start_time_s
+    else:
+        time_s = math.nan if options.day_start_utc_s is None else options.day_start_utc_s + 43200.0
+    text = data.decode("utf-8", errors="replace")
+    targets = decode_nmea_targets(
+        text, options.sensor_id, radar_position=options.reference, time_s=time_s, report=report
+    )
+    return Plots.empty(), targets.to_tracks(), report
+
+
 def _is_sbs(sample: Sample) -> bool:
     """The first lines all SBS-1 records (`MSG,...`, `STA,...`)."""
     from commonsky.formats.sbs import RECORD_TYPES
@@ -161,34 +179,14 @@ def _is_modes(sample: Sample) -> bool:
     return sum(bool(_HEX_LINE.match(line)) for line in lines) >= max(1, len(lines) // 2)
 
 
-def _asterix_stream(source: StreamSource) -> StreamDecoder:
-    from commonsky.formats.streams import AsterixStream
+def _lazy_stream(module: str, name: str) -> StreamFactory:
+    """The stream factory of decoder class `name` in `module`, imported when an input first opens one."""
 
-    return AsterixStream.from_source(source)
+    def open_stream(source: StreamSource) -> StreamDecoder:
+        decoder: StreamDecoder = getattr(importlib.import_module(module), name).from_source(source)
+        return decoder
 
-
-def _beast_stream(source: StreamSource) -> StreamDecoder:
-    from commonsky.formats.streams import BeastStream
-
-    return BeastStream.from_source(source)
-
-
-def _sbs_stream(source: StreamSource) -> StreamDecoder:
-    from commonsky.formats.streams import SbsStream
-
-    return SbsStream.from_source(source)
-
-
-def _modes_stream(source: StreamSource) -> StreamDecoder:
-    from commonsky.formats.streams import ModeSTextStream
-
-    return ModeSTextStream.from_source(source)
-
-
-def _ais_stream(source: StreamSource) -> StreamDecoder:
-    from commonsky.formats.streams import AisStream
-
-    return AisStream.from_source(source)
+    return open_stream
 
 
 REGISTRY: Final = (
@@ -200,7 +198,7 @@ REGISTRY: Final = (
         sniff=lambda s: s.container in (ASTERIX, GPS),
         sniff_rank=3,
         decode=_asterix_file,
-        stream=_asterix_stream,
+        stream=_lazy_stream("commonsky.formats.streams", "AsterixStream"),
         live="udp",
         container=ASTERIX,
     ),
@@ -233,7 +231,7 @@ REGISTRY: Final = (
         sniff=lambda s: len(s.data) >= 2 and s.data[0] == 0x1A and s.data[1] in b"1234",
         sniff_rank=0,
         decode=_beast_file,
-        stream=_beast_stream,
+        stream=_lazy_stream("commonsky.formats.streams", "BeastStream"),
         live="tcp",
     ),
     Format(
@@ -244,7 +242,7 @@ REGISTRY: Final = (
         sniff=_is_sbs,
         sniff_rank=4,
         decode=_sbs_file,
-        stream=_sbs_stream,
+        stream=_lazy_stream("commonsky.formats.streams", "SbsStream"),
         live="tcp",
     ),
     Format(
@@ -255,7 +253,7 @@ REGISTRY: Final = (
         sniff=_is_modes,
         sniff_rank=6,
         decode=_modes_file,
-        stream=_modes_stream,
+        stream=_lazy_stream("commonsky.formats.streams", "ModeSTextStream"),
         live="tcp",
     ),
     Format(
@@ -266,7 +264,19 @@ REGISTRY: Final = (
         sniff=lambda s: any(talker in line for line in s.lines for talker in _AIS_TALKERS),
         sniff_rank=5,
         decode=_ais_file,
-        stream=_ais_stream,
+        stream=_lazy_stream("commonsky.formats.streams", "AisStream"),
+        live="tcp",
+    ),
+    Format(
+        "nmea-targets",
+        "NMEA radar targets",
+        "marine radar tracked targets: NMEA 0183 `TTM` / `TLL` (plain or IEC 61162-450 datagrams)",
+        "tracks, not plots; a TTM is placed from `ref` (the radar's site) or the stream's RMC/GGA/GLL fixes; "
+        "times of day take the date of the latest RMC/ZDA, else `--day`",
+        sniff=lambda s: _RADAR_TARGET.search(s.data[:SNIFF_BYTES]) is not None,
+        sniff_rank=5,
+        decode=_nmea_targets_file,
+        stream=_lazy_stream("commonsky.formats.nmea_targets", "NmeaTargetStream"),
         live="tcp",
     ),
 )
