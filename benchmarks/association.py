@@ -83,7 +83,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
         config = TrackerConfig(associator=name)
         track(sim.sensors, plots.take(plots.time_s < plots.time_s.min() + 5.0), config)  # JIT warm-up
         (tracks, _), wall = timed(lambda config=config: track(sim.sensors, plots, config))
-        summary = evaluate(truth, tracks, cutoff_m=5000.0, max_age_s=10.0).summary
+        summary = evaluate(truth, tracks, cutoff_m=5000.0, max_age_s=10.0, pictures=True).summary
         dense[name] = {"summary": summary, "wall_s": wall, "plots_per_s": len(plots) / wall}
     speed = _speed(options)
     _print(options, dense, speed)

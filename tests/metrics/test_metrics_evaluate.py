@@ -162,3 +162,15 @@ def test_empty_inputs() -> None:
 def test_cutoff_must_be_positive(make_truth: MakeTruth) -> None:
     with pytest.raises(ValueError, match="cutoff_m"):
         evaluate(make_truth(), Tracks.empty(), cutoff_m=0.0)
+
+
+def test_pictures_end_a_track_at_the_first_picture_without_it(make_truth: MakeTruth, make_tracks: TracksFrom) -> None:
+    """Complete pictures every second: a track left out of one has ended, however young its last row."""
+    truth = make_truth(n_targets=2, seconds=20)
+    tracks = make_tracks(truth)
+    tracks = tracks.take((tracks.track_id != 101) | (tracks.time_s < 10.0))  # target 1's track ends after t = 9
+    held = evaluate(truth, tracks, cutoff_m=C, max_age_s=10.0).summary
+    ended = evaluate(truth, tracks, cutoff_m=C, max_age_s=10.0, pictures=True).summary
+    assert held["assigned_seconds"] == 40  # its row at t = 9, flown on, still stands for t = 10..19
+    assert ended["assigned_seconds"] == 30
+    assert ended["gospa_missed"] == pytest.approx(C**2 / 2 * 10 / 20)

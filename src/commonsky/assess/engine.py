@@ -18,7 +18,6 @@ from commonsky.assess import alerts as book_ops
 from commonsky.assess.alerts import AlertError, Condition
 from commonsky.assess.config import AssessmentConfig
 from commonsky.assess.identity import (
-    EMERGENCY_SQUAWKS,
     IDENTITIES,
     IDENTITY_NAMES,
     NO_IDENTITY,
@@ -34,7 +33,7 @@ from commonsky.assess.state import AdsbMemory as AdsbMemory  # checkpoints writt
 from commonsky.assess.state import Assessment, AssessmentState, SystemPicture, TrackMemory
 from commonsky.assess.zones import Zones
 from commonsky.core.arrays import F64, I64
-from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports
+from commonsky.core.batches import EMERGENCY_SQUAWKS, SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
 

@@ -35,9 +35,6 @@ from commonsky.core.arrays import F64, B
 if TYPE_CHECKING:
     from commonsky.assess.config import AssessmentConfig
 
-EMERGENCY_SQUAWKS = (7500, 7600, 7700)
-"""Unlawful interference, radio failure, general emergency."""
-
 
 class Identity(StrEnum):
     """The standard identities; the order gives the integer code used in arrays."""

@@ -18,7 +18,7 @@ from commonsky.assess.alerts import Alert, AlertBook
 from commonsky.assess.config import AssessmentConfig
 from commonsky.assess.identity import NO_IDENTITY, IdentityChange, IdentityRules
 from commonsky.assess.zones import Zones
-from commonsky.core.arrays import F64, I64, B
+from commonsky.core.arrays import F64, I64, B, Rows
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
 
@@ -117,7 +117,7 @@ class TrackMemory:
 
 
 @dataclass(frozen=True)
-class AdsbMemory:
+class AdsbMemory(Rows):
     """Per Mode S address (sorted): the run of inconsistent ADS-B/radar pairs and the latest pair's values."""
 
     mode_s: NDArray[np.int32]

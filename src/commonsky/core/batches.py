@@ -15,10 +15,13 @@ from typing import Annotated, Any, ClassVar, Self, TypeAlias, get_origin, get_ty
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from commonsky.core.arrays import Rows
 from commonsky.core.errors import SchemaError
 from commonsky.core.sensors import SensorKind
 
 MISSING_INT = -1
+EMERGENCY_SQUAWKS = (7500, 7600, 7700)
+"""Squawks of an emergency: unlawful interference, radio failure, general emergency."""
 
 SENSOR_ID_DTYPE = "<U24"
 CALLSIGN_DTYPE = "<U8"
@@ -42,8 +45,8 @@ class Col:
     Owner: TypeAlias = Annotated[NDArray[np.str_], OWNER_DTYPE]
 
 
-class Columns:
-    """Base of every batch: equal-length NumPy columns with typed construction and slicing.
+class Columns(Rows):
+    """Base of every batch: equal-length NumPy columns with typed construction and slicing (`Rows.take`).
 
     Subclasses are frozen dataclasses whose fields are annotated `Annotated[NDArray[...], dtype]`
     (`Col.F64`, ...), so each column is declared once and its dtype derived from it.
@@ -108,11 +111,6 @@ class Columns:
         """Names of the columns, in declaration order."""
         return [f.name for f in fields(self)]  # type: ignore[arg-type]
 
-    def take(self, index: ArrayLike) -> Self:
-        """Rows selected by an integer index or boolean mask."""
-        idx = np.asarray(index)
-        return type(self)(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})  # type: ignore[arg-type]
-
     def replace(self, **columns: ArrayLike) -> Self:
         """A copy with some columns replaced."""
         return dataclasses.replace(self, **columns)  # type: ignore[type-var]
@@ -153,7 +151,7 @@ class Plots(Columns):
 
     Radar plots fill `range_m` (slant range) and `azimuth_deg`, SSR also `altitude_m` (Mode C);
     ADS-B fills `lat_deg`, `lon_deg`, `altitude_m`. `nacp` is the ADS-B navigation accuracy
-    category for position (-1 unknown); `truth_id` is the simulator's answer key and is never
+    category for position (-1 unknown; AIS plots take it from their position accuracy flag); `truth_id` is the simulator's answer key and is never
     read by trackers; `on_ground` marks an ADS-B surface position (BDS 0,6), which has no altitude.
     """
 

@@ -7,12 +7,11 @@ intersection (step 6 of `engine`). A different combination rule replaces `fuse_g
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from commonsky.core.arrays import F64, I64, B
+from commonsky.core.arrays import F64, I64, B, Rows
 from commonsky.fusion import kernels
 from commonsky.fusion.config import FusionConfig
 
@@ -20,7 +19,7 @@ _BIG = np.iinfo(np.int64).max
 
 
 @dataclass
-class Context:
+class Context(Rows):
     """Per-call arrays aligned with the store rows (after ageing), shared by the steps."""
 
     cfg: FusionConfig
@@ -37,21 +36,6 @@ class Context:
     """Position σ (m) of each extrapolated row, for pre-gating."""
     w0: F64
     """CI weight of each row at the last call, where the weight optimisation starts."""
-
-    def take(self, index: B) -> Context:
-        """The rows selected by a boolean mask (rows superseded in this call left out)."""
-        return dataclasses.replace(
-            self,
-            owner=self.owner[index],
-            time=self.time[index],
-            qkey=self.qkey[index],
-            mode_s=self.mode_s[index],
-            squawk=self.squawk[index],
-            xe=self.xe[index],
-            Pe=self.Pe[index],
-            sigma=self.sigma[index],
-            w0=self.w0[index],
-        )
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from commonsky.core.arrays import F64, I64, B
+from commonsky.core.arrays import F64, I64, B, Rows
 from commonsky.core.batches import TrackReports
 from commonsky.core.errors import SchemaError
 from commonsky.core.geodesy import LocalFrame
@@ -58,7 +57,7 @@ class FusionStats:
 
 
 @dataclass(frozen=True, eq=False)
-class ReportStore:
+class ReportStore(Rows):
     """The latest report per (owner, track_id), sorted by (owner code, track_id), with fusion's bookkeeping."""
 
     reports: TrackReports
@@ -78,18 +77,6 @@ class ReportStore:
 
     def __len__(self) -> int:
         return len(self.owner_code)
-
-    def take(self, index: NDArray[Any]) -> ReportStore:
-        """Rows selected by an integer index or boolean mask."""
-        return ReportStore(
-            self.reports.take(index),
-            self.owner_code[index],
-            self.x[index],
-            self.P[index],
-            self.link[index],
-            self.linked_s[index],
-            self.weight[index],
-        )
 
     @classmethod
     def empty(cls) -> ReportStore:

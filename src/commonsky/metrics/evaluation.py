@@ -58,6 +58,7 @@ def evaluate(
     cutoff_m: float = 5000.0,
     max_age_s: float = 10.0,
     statuses: Sequence[str] = ("confirmed", "coasting"),
+    pictures: bool = False,
 ) -> Evaluation:
     """Score `tracks` against `truth` second by second.
 
@@ -69,7 +70,9 @@ def evaluate(
       `statuses` (and whose position is known), extrapolated linearly to t with that row's
       east/north/up velocity, over the ellipsoid at the row's altitude (a missing velocity component
       counts as zero: that part of the position is held). A row older than `max_age_s` at t is
-      ignored, so the track is absent at t.
+      ignored, so the track is absent at t. With `pictures`, the file is a series of complete
+      pictures (every live track at each output time, as `commonsky track` and `run` write it): a
+      track missing from the next picture has ended, so its row stands only until that picture.
     - Geometry: positions are projected to the ellipsoid (height 0) and expressed in one local ENU
       frame at the truth's mean latitude/longitude. Distance is the HORIZONTAL distance (primary
       radar gives no altitude and a track's alt_m may be missing).
@@ -97,7 +100,7 @@ def evaluate(
         raise ValueError(f"cutoff_m must be positive and finite, got {cutoff_m}")
     c = float(cutoff_m)
     times, ref = _truth_states(truth)
-    est = _track_states(tracks, times, max_age_s, tuple(statuses))
+    est = _track_states(tracks, times, max_age_s, tuple(statuses), pictures)
     n_sec = len(times)
 
     frame = LocalFrame(float(np.mean(ref.lat_deg)), float(np.mean(ref.lon_deg))) if n_sec else LocalFrame(0, 0)
@@ -139,6 +142,7 @@ def evaluate(
         "seconds": n_sec,
         "cutoff_m": c,
         "max_age_s": float(max_age_s),
+        "pictures": pictures,
     }
     return Evaluation(
         summary=summary,
@@ -174,8 +178,9 @@ def _truth_states(truth: Truth) -> tuple[F64, _States]:
     )
 
 
-def _track_states(tracks: Tracks, times: F64, max_age_s: float, statuses: tuple[str, ...]) -> _States:
-    """Each track's state at each evaluated second: its latest usable row, if fresh, moved on by its velocity."""
+def _track_states(tracks: Tracks, times: F64, max_age_s: float, statuses: tuple[str, ...], pictures: bool) -> _States:
+    """Each track's state at each evaluated second: its latest usable row, if fresh and (with `pictures`) not left
+    out of a later picture, moved on by its velocity."""
     usable = np.isin(tracks.status, statuses) & np.isfinite(tracks.time_s)
     usable &= np.isfinite(tracks.lat_deg) & np.isfinite(tracks.lon_deg)
     idx = np.flatnonzero(usable)
@@ -185,6 +190,9 @@ def _track_states(tracks: Tracks, times: F64, max_age_s: float, statuses: tuple[
     next_t = np.full(len(idx), np.inf)
     same_track = ident[1:] == ident[:-1]
     next_t[:-1][same_track] = t[1:][same_track]
+    if pictures:
+        picture_times = np.append(np.unique(tracks.time_s[np.isfinite(tracks.time_s)]), np.inf)
+        next_t = np.minimum(next_t, picture_times[np.searchsorted(picture_times, t, side="right")])
     lo = np.searchsorted(times, t, side="left")
     hi = np.minimum(np.searchsorted(times, next_t, side="left"), np.searchsorted(times, t + max_age_s, side="right"))
     count = np.maximum(hi - lo, 0)

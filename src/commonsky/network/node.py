@@ -55,10 +55,11 @@ from commonsky.store import Checkpoint, Recorder, batch_to_bytes, plots_from_byt
 from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 """Version of the pickled node state in checkpoints; raised whenever a stage's state classes change (2: the
-tracker's lost tracks, clutter estimate and motion tables). A checkpoint of another format is passed over
-and the recording's events replay instead, so an upgraded node resumes with state its code understands."""
+tracker's lost tracks, clutter estimate and motion tables; 3: its sensors' latest plot times and its tracks'
+last heard addresses). A checkpoint of another format is passed over and the recording's events replay
+instead, so an upgraded node resumes with state its code understands."""
 
 _dropped_log = RateLimitedLog(log)
 """Dropped or refused partner input: at most one warning per partner and cause every 10 s (a noisy peer cannot

@@ -37,8 +37,6 @@ MAX_SPEED_MPS = 400.0
 """Highest ground speed a scenario may ask for (sensor models rely on it to skip far targets)."""
 MAX_VERTICAL_RATE_MPS = 50.0
 """Highest vertical rate a scenario may ask for."""
-EMERGENCY_CODES = (7500, 7600, 7700)
-"""Squawks of the emergency event: unlawful interference, radio failure, general emergency."""
 
 
 class Equipage(StrEnum):

@@ -93,12 +93,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from commonsky.core.batches import EMERGENCY_SQUAWKS
 from commonsky.core.config import Table, read_toml
 from commonsky.core.errors import ConfigError
 from commonsky.core.sensors import SensorKind, SensorSpec
 from commonsky.sim.scenario import (
     DEFAULT_EQUIPAGE,
-    EMERGENCY_CODES,
     EPU_TO_SIGMA,
     EVENT_KINDS,
     FEET_M,
@@ -306,7 +306,7 @@ def _event(t: Table, refs: _References) -> Event:
     elif kind == EmergencyEvent.KIND:
         tid = target(Equipage.MODE_AC)
         code = t.squawk("code")
-        if code not in EMERGENCY_CODES:
+        if code not in EMERGENCY_SQUAWKS:
             raise t.error("code", f"{code:04d} is not one of 7500, 7600, 7700")
         event = EmergencyEvent(target_id=tid, at_s=when("at_s"), code=code)
     elif kind == TransponderOffEvent.KIND:

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from commonsky.core.arrays import F64, I64
-from commonsky.core.batches import CALLSIGN_DTYPE, Truth
+from commonsky.core.batches import CALLSIGN_DTYPE, EMERGENCY_SQUAWKS, Truth
 from commonsky.core.geodesy import WGS84_A, WGS84_E2, geodetic_to_ecef
 from commonsky.sim.scenario import (
     EmergencyEvent,
@@ -36,7 +36,7 @@ TURN_GAIN = 0.5
 """1/s: commanded turn rate per radian of heading error when steering to a waypoint."""
 REACHED_M = 300.0
 """A waypoint closer than this (or than 1.5 s of flight) counts as reached."""
-SPECIAL_SQUAWKS = frozenset({0, 1200, 2000, 7000, 7500, 7600, 7700})
+SPECIAL_SQUAWKS = frozenset({0, 1200, 2000, 7000, *EMERGENCY_SQUAWKS})
 """Codes never assigned at random: emergencies, conspicuity and "no code assigned" codes."""
 
 

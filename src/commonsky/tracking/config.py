@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from commonsky.core.config import SectionConfig
+from commonsky.core.errors import ConfigError
 from commonsky.tracking.associate import Associator
 from commonsky.tracking.associators import ASSOCIATORS
 
@@ -20,7 +21,7 @@ class TrackerConfig(SectionConfig):
 
     SECTION: ClassVar[str] = "tracker"
     CHOICES: ClassVar[Mapping[str, Collection[str]]] = {"associator": ASSOCIATORS}
-    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset({"reacquire_within_s"})
+    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset({"reacquire_within_s", "silence_probability"})
 
     slice_s: float = 1.0
     """Plots are processed in time slices of this length; a track takes one plot per sensor per slice."""
@@ -90,6 +91,16 @@ class TrackerConfig(SectionConfig):
     delete_after_missed_scans: float = 3.0
     """...and not before this many scans of its sensor have gone by without a plot: two misses in a row
     are common for a primary radar (pd 0.88 gives one every ~70 scans), three are rare."""
+    silence_probability: float = 1e-3
+    """Contact ends sooner when a silence this improbable for a live aircraft has gone by: the sensors that were
+    detecting the track, cover its predicted position and still deliver plots have all missed it, scan after
+    scan, at their stated pd (1e-3: three missed scans of a pd 0.9 radar, two of a pd 0.97 one); 0 turns it off."""
+    silence_min_s: float = 4.0
+    """...but not before this long without a plot (a few ADS-B reports lost in a row are common)."""
+    transponder_off_probability: float = 0.01
+    """Where a primary radar covers the track, a silence of its SSR and ADS-B sensors (they share one transponder)
+    is a transponder switched off with at least this probability: it weighs at most -ln(this), and the
+    primary radar's own misses must say the rest."""
     coverage_deletion: bool = True
     """A track predicted outside every own sensor's coverage ends as soon as it misses an update there."""
     reacquire_within_s: float = 120.0
@@ -114,3 +125,9 @@ class TrackerConfig(SectionConfig):
     """Radar plots on ADS-B-fed tracks needed before an estimate is applied."""
     registration_forgetting_s: float = 1800.0
     """Time constant over which old registration evidence is forgotten (biases may drift)."""
+
+    def check(self, source: str = "tracker config") -> None:
+        """Probabilities stay probabilities."""
+        for name in ("silence_probability", "transponder_off_probability"):
+            if getattr(self, name) >= 1.0:
+                raise ConfigError(source, name, "must be below 1")

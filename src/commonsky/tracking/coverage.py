@@ -5,7 +5,8 @@ A sensor covers a point within its instrumented range, within the line of sight 
 (a radar's cone of silence), or within the farthest range it has actually delivered a plot from
 (`SensorTable.seen_range_m`, learnt by `prepare`: a stated coverage that proves too small never cuts
 tracks the sensor does see). Track management ends a track predicted outside every sensor's coverage
-after one missed update instead of coasting it through the usual deletion time.
+after one missed update instead of coasting it through the usual deletion time, and inside coverage
+weighs a track's silence by the sensors that cover it (`manage`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from commonsky.core.geodesy import LocalFrame, radar_horizon_m
 from commonsky.tracking.measurements import SensorTable, point_from_altitude
 
 
-def covered(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, alt_known: B) -> B:
-    """Whether each point (frame east, north; height alt) lies in some sensor's coverage.
+def covering(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, alt_known: B) -> B:
+    """(K, S): whether each point (frame east, north; height alt) lies in each sensor's coverage.
 
     Where the height is not known (a primary-only track) only the range counts: horizon and cone
     depend on a height the track does not have, and an unknown track is better coasted than cut.
     """
-    inside = np.zeros(len(e), dtype=bool)
+    inside = np.zeros((len(e), len(sensors.ids)), dtype=bool)
     if len(e) == 0 or len(sensors.ids) == 0:
         return inside
     u, _ = point_from_altitude(frame, e, n, alt)
@@ -36,5 +37,10 @@ def covered(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, a
         in_sight = (slant <= radar_horizon_m(sensors.alt_m[s], alt)) & (
             height <= slant * np.sin(sensors.max_elevation_rad[s])
         )
-        inside |= (seen & (in_sight | ~alt_known)) | (slant <= sensors.seen_range_m[s])
+        inside[:, s] = (seen & (in_sight | ~alt_known)) | (slant <= sensors.seen_range_m[s])
     return inside
+
+
+def covered(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, alt_known: B) -> B:
+    """Whether each point lies in some sensor's coverage (`covering`, any sensor)."""
+    return np.any(covering(frame, sensors, e, n, alt, alt_known), axis=1)

@@ -10,13 +10,13 @@ go to the configured `associate.Associator`. The surest pairs' innovations feed 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import chi2
 
-from commonsky.core.arrays import F64, I64, B
+from commonsky.core.arrays import F64, I64, B, Rows
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Associator, Candidates, Hypotheses
 from commonsky.tracking.association import pregate_pairs
@@ -35,7 +35,7 @@ CLUTTER_FLOOR_PER_SCAN = 1.0
 
 
 @dataclass(frozen=True)
-class GatedPairs:
+class GatedPairs(Rows):
     """Candidate (plot, track row) pairs with their gating statistics."""
 
     plot: I64
@@ -47,10 +47,6 @@ class GatedPairs:
     H: F64
     rates: F64
     """(K,2) rate of change of (range, azimuth) along the track's motion, for registration."""
-
-    def take(self, mask: B) -> GatedPairs:
-        """The pairs selected by a mask."""
-        return GatedPairs(*(getattr(self, f.name)[mask] for f in fields(self)))
 
 
 def gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:

@@ -143,6 +143,7 @@ def _revive(state: TrackerState, rows: I64, new: TrackArrays) -> None:
     tr.last_adsb_s[rows] = np.maximum(tr.last_adsb_s[rows], new.last_adsb_s)
     tr.last_secondary_s[rows] = np.maximum(tr.last_secondary_s[rows], new.last_secondary_s)
     tr.last_primary_s[rows] = np.maximum(tr.last_primary_s[rows], new.last_primary_s)
+    tr.heard_s[rows] = np.maximum(tr.heard_s[rows], new.heard_s)
     tr.sensor_mask[rows] |= new.sensor_mask
     tr.squawk[rows] = np.where(new.squawk >= 0, new.squawk, tr.squawk[rows])
     tr.callsign[rows] = np.where(new.callsign != "", new.callsign, tr.callsign[rows])
@@ -212,6 +213,7 @@ def _initial_tracks(state: TrackerState, p: SlicePlots) -> TrackArrays:
         last_adsb_s=np.where(is_adsb, p.time_s, -np.inf),
         last_secondary_s=np.where(secondary, p.time_s, -np.inf),
         last_primary_s=np.where(~secondary, p.time_s, -np.inf),
+        heard_s=np.where(p.mode_s >= 0, p.time_s, -np.inf),
         sensor_mask=sensor_bits(p.sensor),
         mode_s=p.mode_s.copy(),
         squawk=p.squawk.copy(),

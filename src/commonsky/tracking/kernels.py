@@ -265,18 +265,11 @@ def _ekf_update(
 @njit(cache=True, fastmath=True)
 def _innovation_covariance(Pp: F64, H: F64, R: F64, PHt: F64, S: F64) -> None:
     """PHt = Pp H' and S = H Pp H' + R."""
-    for i in range(NX):
-        for k in range(NZ):
-            acc = 0.0
-            for j in range(NX):
-                acc += Pp[i, j] * H[k, j]
-            PHt[i, k] = acc
+    _product(Pp, H, PHt, True)
+    _product(H, PHt, S, False)
     for a in range(NZ):
         for b in range(NZ):
-            acc = R[a, b]
-            for j in range(NX):
-                acc += H[a, j] * PHt[j, b]
-            S[a, b] = acc
+            S[a, b] += R[a, b]
 
 
 @njit(cache=True, fastmath=True)
@@ -284,32 +277,18 @@ def _apply_gain(x: F64, P: F64, C: F64, S: F64, nu: F64, xo: F64, Po: F64, Si: F
     """xo, Po = x + G nu, P - G S G' with G = C S^-1, C the state-measurement cross-covariance (P H' for a
     plot at the state's time); returns the innovation's log-likelihood. Si, G, A are scratch."""
     det = _inv3(S, Si)
+    _product(C, Si, G, False)
     for i in range(NX):
-        for k in range(NZ):
-            acc = 0.0
-            for m in range(NZ):
-                acc += C[i, m] * Si[m, k]
-            G[i, k] = acc
         acc = x[i]
         for k in range(NZ):
             acc += G[i, k] * nu[k]
         xo[i] = acc
-    # P - G S G' (= P - C S^-1 C'), symmetrised below.
+    # P - G S G' (= P - C S^-1 C'), symmetrised.
+    _product(G, S, A, False)
+    _product(A, G, Po, True)
     for i in range(NX):
-        for b in range(NZ):
-            acc = 0.0
-            for a in range(NZ):
-                acc += G[i, a] * S[a, b]
-            A[i, b] = acc
-    for i in range(NX):
-        for j in range(NX):
-            acc = P[i, j]
-            for b in range(NZ):
-                acc -= A[i, b] * G[j, b]
-            Po[i, j] = acc
-    for i in range(NX):
-        for j in range(i + 1, NX):
-            avg = 0.5 * (Po[i, j] + Po[j, i])
+        for j in range(i, NX):
+            avg = 0.5 * ((P[i, j] - Po[i, j]) + (P[j, i] - Po[j, i]))
             Po[i, j] = avg
             Po[j, i] = avg
     return -0.5 * (_quadratic_form(nu, Si) + math.log(det) + NZ * LOG_2PI)
@@ -623,19 +602,41 @@ def gate_rows(
 
 
 @njit(cache=True, fastmath=True)
-def predict_rows(x: F64, P: F64, dt: F64, models: F64, tables: NDArray[np.int64]) -> tuple[F64, F64]:
-    """Each model of each row predicted by dt without interaction (reporting tracks at a later time), row k
-    by the model table models[tables[k]]."""
-    K = x.shape[0]
-    xo = np.empty_like(x)
-    Po = np.empty_like(P)
+def predict_combined(
+    x: F64,
+    P: F64,
+    mu: F64,
+    rows: NDArray[np.int64],
+    dt: F64,
+    models: F64,
+    tables: NDArray[np.int64],
+    block: NDArray[np.int64],
+) -> tuple[F64, F64]:
+    """Tracks at `rows` predicted by dt (each model without interaction) and moment-matched: the mixture's mean
+    (K,NX) and the covariance of the state components `block` (K,B,B), without the per-model arrays."""
+    K = rows.shape[0]
+    B = block.shape[0]
+    xc = np.zeros((K, NX))
+    Pc = np.zeros((K, B, B))
+    xm = np.empty((models.shape[1], NX))
+    Pm = np.empty((models.shape[1], NX, NX))
     F = np.empty((NX, NX))
     tmp = np.empty((NX, NX))
     for k in range(K):
+        r = rows[k]
         table = models[tables[k]]
-        for m in range(table.shape[0]):
-            _predict(x[k, m], P[k, m], dt[k], table[m], xo[k, m], Po[k, m], F, tmp)
-    return xo, Po
+        n_models = table.shape[0]
+        for m in range(n_models):
+            _predict(x[r, m], P[r, m], dt[k], table[m], xm[m], Pm[m], F, tmp)
+            for i in range(NX):
+                xc[k, i] += mu[r, m] * xm[m, i]
+        for m in range(n_models):
+            for a in range(B):
+                da = xm[m, block[a]] - xc[k, block[a]]
+                for b in range(B):
+                    db = xm[m, block[b]] - xc[k, block[b]]
+                    Pc[k, a, b] += mu[r, m] * (Pm[m, block[a], block[b]] + da * db)
+    return xc, Pc
 
 
 @njit(cache=True, fastmath=True)

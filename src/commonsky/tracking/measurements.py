@@ -58,6 +58,8 @@ class SensorTable:
     seen_range_m: F64
     """Farthest plot each sensor has delivered (slant range): its measured coverage, which overrides a
     stated range or horizon that turns out too short (a receiver on a hill, a guessed receiver range)."""
+    last_plot_s: F64
+    """Time of each sensor's latest plot: a sensor that has stopped delivering does not count a track's silence."""
     frame_origin: F64
     """ECEF position of the frame origin (3,), for the compiled kernels."""
     frame_rotation: F64
@@ -90,6 +92,7 @@ class SensorTable:
             max_range_m=np.array([s.max_range_m for s in sensors], dtype=np.float64),
             max_elevation_rad=np.radians([s.max_elevation_deg for s in sensors]).astype(np.float64),
             seen_range_m=np.zeros(len(sensors)),
+            last_plot_s=np.full(len(sensors), -np.inf),
             frame_origin=frame.origin_ecef,
             frame_rotation=frame_rot,
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from commonsky.core.arrays import F64, I64, B
+from commonsky.core.arrays import F64, I64, B, Rows
 from commonsky.core.batches import Plots
 from commonsky.core.sensors import SensorKind
 from commonsky.tracking.kernels import PlotColumns
@@ -25,7 +25,7 @@ MODE_C_SIGMA_M = 30.48 / np.sqrt(12.0)
 
 
 @dataclass(frozen=True)
-class SlicePlots:
+class SlicePlots(Rows):
     """Plots of one slice in the tracker's terms: sensor index, measurement vector, altitude."""
 
     time_s: F64
@@ -45,10 +45,6 @@ class SlicePlots:
 
     def __len__(self) -> int:
         return len(self.time_s)
-
-    def take(self, idx: I64 | B) -> SlicePlots:
-        """Rows selected by an index or mask."""
-        return SlicePlots(**{k: v[idx] for k, v in self.__dict__.items()})
 
     def columns(self, sensors: SensorTable) -> PlotColumns:
         """The plots as the compiled kernels take them, with their sensors' positions and axes."""
@@ -72,6 +68,11 @@ def _learn_reach(state: TrackerState, sensor: I64, z: F64, radar: B) -> None:
         ground = np.hypot(z[adsb, 0] - sensors.position[s, 0], z[adsb, 1] - sensors.position[s, 1])
         reach[adsb] = np.hypot(ground, z[adsb, 2] - sensors.alt_m[s])
     np.maximum.at(sensors.seen_range_m, sensor, reach)
+
+
+def _learn_activity(state: TrackerState, sensor: I64, time_s: F64) -> None:
+    """Note each sensor's latest plot, so that track management knows which sensors are delivering."""
+    np.maximum.at(state.sensors.last_plot_s, sensor, time_s)
 
 
 def prepare(state: TrackerState, plots: Plots) -> SlicePlots:
@@ -106,6 +107,7 @@ def prepare(state: TrackerState, plots: Plots) -> SlicePlots:
     sigma[:, 2] = np.maximum(alt_sigma, 1.0)
     valid = np.isfinite(z).all(axis=1) & np.isfinite(t)
     _learn_reach(state, sidx[valid], z[valid], radar[valid])
+    _learn_activity(state, sidx[valid], t[valid])
     # One ADS-B broadcast heard by several stations is one measurement: keep its first copy.
     adsb_idx = np.flatnonzero(~radar & (plots.mode_s >= 0))
     key = plots.mode_s[adsb_idx].astype(np.int64) * 2**40 + np.round(t[adsb_idx] * 1000.0).astype(np.int64) % 2**40

@@ -14,12 +14,14 @@ from numpy.typing import NDArray
 
 from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, TrackReports, Tracks
-from commonsky.tracking import imm, kernels
+from commonsky.tracking import kernels
 from commonsky.tracking.manage import coasting
 from commonsky.tracking.motion import regime
 from commonsky.tracking.prepare import ADSB
 from commonsky.tracking.state import CONFIRMED, TrackerState
 
+REPORTED_BLOCK = np.array([0, 1, 2, 3, 5])
+"""The state components whose covariance is reported: [e, n, v_e, v_n, h]."""
 REPORTED_HEIGHT_SIGMA_M = 500.0
 """A primary-only track reports its estimated height once its sigma is below this."""
 
@@ -29,13 +31,10 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     horizontal covariance in the local east/north axes at each aircraft (frame-independent)."""
     tr = state.tracks
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
-    xp, Pp = kernels.predict_rows(tr.x[rows], tr.P[rows], dt, state.models, regime(tr.on_ground[rows]))
-    # Only [e, n, v_e, v_n, h] of the covariance is reported: combine that block alone (memory).
-    block = np.array([0, 1, 2, 3, 5])
-    xc = imm.combine_mean(xp, tr.mu[rows])
-    _, Pc = imm.combine(xp[:, :, block], Pp[:, :, block[:, None], block], tr.mu[rows])
+    xc, Pc = kernels.predict_combined(
+        tr.x, tr.P, tr.mu, rows, dt, state.models, regime(tr.on_ground[rows]), REPORTED_BLOCK
+    )
     var_h = Pc[:, 4, 4]
-    del Pp
     # A height is reported once measured, or once radar geometry has pinned it down; not on the ground,
     # where surface positions carry none and the aircraft's is the aerodrome's.
     ground = tr.on_ground[rows]

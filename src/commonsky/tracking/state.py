@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Self, get_type_hints
+from typing import ClassVar, get_type_hints
 
 import numpy as np
 from numpy.typing import NDArray
 
+from commonsky.core.arrays import Rows
 from commonsky.core.batches import Col
 from commonsky.core.geodesy import LocalFrame
 from commonsky.tracking.config import TrackerConfig
@@ -22,7 +23,7 @@ LOST = 2
 
 
 @dataclass
-class TrackArrays:
+class TrackArrays(Rows):
     """Live tracks, one row each: about 1 KiB per track. Fields are annotated like `Columns` (`Col.*`, the dtype
     as metadata); the per-model ones carry the model axis and their own trailing shape (`PER_MODEL`)."""
 
@@ -52,6 +53,9 @@ class TrackArrays:
     last_secondary_s: Col.F64
     """Last plot carrying a transponder reply (SSR or ADS-B): lets assessment spot transponder loss."""
     last_primary_s: Col.F64
+    heard_s: Col.F64
+    """Last plot carrying the track's Mode S address, taken or not: an aircraft whose reports are refused (an
+    ADS-B position far from the radar's) is still there, so its silence does not end the track (`manage`)."""
     sensor_mask: Col.U64
     """Bit i set when sensor i has fed the track (first 64 sensors)."""
     mode_s: Col.I32
@@ -77,10 +81,6 @@ class TrackArrays:
 
     def __len__(self) -> int:
         return len(self.track_id)
-
-    def take(self, index: Any) -> Self:
-        """Rows selected by an index or mask."""
-        return type(self)(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     def append(self, other: TrackArrays) -> TrackArrays:
         """These rows followed by another's."""

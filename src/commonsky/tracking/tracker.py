@@ -23,7 +23,7 @@ from commonsky.tracking.associators import associator_for
 from commonsky.tracking.config import TrackerConfig
 from commonsky.tracking.gating import associate, register
 from commonsky.tracking.initiate import initiate
-from commonsky.tracking.manage import manage
+from commonsky.tracking.manage import manage, note_heard
 from commonsky.tracking.measurements import SensorTable
 from commonsky.tracking.motion import gate_models, model_tables, motion_models
 from commonsky.tracking.prepare import SlicePlots, prepare
@@ -91,6 +91,7 @@ def step(state: TrackerState, plots: Plots, with_updates: bool = True) -> tuple[
 
 def _process_slice(state: TrackerState, p: SlicePlots, associator: Associator) -> I64:
     """Associate, update and initiate for one slice; returns the ids of the tracks that took a plot."""
+    note_heard(state.tracks, p.mode_s, p.time_s)
     association = associate(state, p, associator)
     span = float(p.time_s.max()) - state.time_s if np.isfinite(state.time_s) else state.config.slice_s
     state.clutter.observe(np.bincount(p.sensor[association.unassociated], minlength=len(state.sensors.ids)), span)

@@ -19,11 +19,10 @@ from scipy.spatial import cKDTree
 
 from commonsky.assess.alerts import Condition
 from commonsky.assess.checks import adsb_radar_pairs, in_coverage
-from commonsky.assess.identity import EMERGENCY_SQUAWKS
 from commonsky.assess.registry import AlertRule, Tick
 from commonsky.assess.rules.common import num, sensor_up, track
 from commonsky.assess.state import AdsbMemory, AssessmentState, TrackMemory
-from commonsky.core.batches import SENSOR_ADSB, SENSOR_SSR, sensor_kind_names
+from commonsky.core.batches import EMERGENCY_SQUAWKS, SENSOR_ADSB, SENSOR_SSR, sensor_kind_names
 
 EMERGENCY = "emergency_squawk"
 TRANSPONDER_LOSS = "transponder_loss"
@@ -157,7 +156,7 @@ def adsb_inconsistent(state: AssessmentState, tick: Tick) -> tuple[AssessmentSta
             adsb_sensor=column(mem.adsb_sensor.astype("<U24"), pairs.adsb_sensor.astype("<U24")),
         )
     fresh = time_s - mem.last_pair_s <= cfg.adsb_memory_s
-    mem = AdsbMemory(*(getattr(mem, f)[fresh] for f in AdsbMemory.__dataclass_fields__))
+    mem = mem.take(fresh)
     out = []
     for i in np.flatnonzero(mem.streak >= cfg.adsb_min_inconsistent):
         address = int(mem.mode_s[i])

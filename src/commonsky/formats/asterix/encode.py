@@ -9,6 +9,7 @@ The time of day is `time_s` modulo one day (UTC). A missing value leaves its ite
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -109,14 +110,40 @@ def _pack(spec: Any, records: list[Any], max_block_bytes: int) -> bytes:
     return b"".join(blocks)
 
 
-def _encode(spec: Any, n: int, items_of: Callable[[int], dict[str, Any]], max_block_bytes: int) -> bytes:
-    records = [spec.cv_record.create(items_of(i)) for i in range(n)]
-    return _pack(spec, records, max_block_bytes)
+def _present(codes: NDArray[np.integer]) -> NDArray[np.float64]:
+    """Integer codes with their missing value (-1) as NaN, for `_raw_in_range`."""
+    return np.where(codes >= 0, codes, np.nan)
 
 
-def _check_source(sac: int, sic: int) -> None:
-    if not (0 <= sac <= 255 and 0 <= sic <= 255):
-        raise ValueError(f"SAC and SIC must be in 0..255, got {sac}, {sic}")
+@dataclass(frozen=True)
+class _Records:
+    """What every record of an encoding call holds: the data source (I010) and the time of day (in `time_item`),
+    checked once with the edition's spec; `pack` adds them to each row's own items."""
+
+    spec: Any
+    sac: int
+    sic: int
+    time_item: str
+    tod: NDArray[np.float64]
+
+    @classmethod
+    def start(
+        cls, category: int, time_item: str, edition: str | None, sac: int, sic: int, time_s: NDArray[np.float64]
+    ) -> _Records:
+        """The edition's spec (default: `DEFAULT_EDITIONS`) and each row's time of day, SAC and SIC checked."""
+        spec = spec_for(category, edition)
+        if not (0 <= sac <= 255 and 0 <= sic <= 255):
+            raise ValueError(f"SAC and SIC must be in 0..255, got {sac}, {sic}")
+        return cls(spec, sac, sic, time_item, _time_of_day(time_s))
+
+    def pack(self, items_of: Callable[[int], dict[str, Any]], max_block_bytes: int) -> bytes:
+        """One record per row (I010, the time and `items_of(row)`), packed into data blocks."""
+        source = (("SAC", self.sac), ("SIC", self.sic))
+        records = [
+            self.spec.cv_record.create({"010": source, self.time_item: (float(self.tod[i]), "s")} | items_of(i))
+            for i in range(len(self.tod))
+        ]
+        return _pack(self.spec, records, max_block_bytes)
 
 
 def encode_cat048(
@@ -126,9 +153,8 @@ def encode_cat048(
 
     I020 TYP is 5 (Mode S roll-call) with an address, 2 (SSR) with a code or altitude, else 1 (PSR).
     """
-    spec = spec_for(48, edition)
-    _check_source(sac, sic)
-    tod = _time_of_day(plots.time_s)
+    records = _Records.start(48, "140", edition, sac, sic, plots.time_s)
+    spec = records.spec
     rho_nm = plots.range_m / NM_M
     theta = np.mod(plots.azimuth_deg, 360.0)
     fl = plots.altitude_m / FT_M / 100.0
@@ -141,11 +167,7 @@ def encode_cat048(
     def items(i: int) -> dict[str, Any]:
         ssr = plots.squawk[i] >= 0 or np.isfinite(fl[i])
         typ = 5 if plots.mode_s[i] >= 0 else 2 if ssr else 1
-        rec: dict[str, Any] = {
-            "010": (("SAC", sac), ("SIC", sic)),
-            "140": (float(tod[i]), "s"),
-            "020": _extended(spec, "020", {"TYP": typ}),
-        }
+        rec: dict[str, Any] = {"020": _extended(spec, "020", {"TYP": typ})}
         if polar[i]:
             rec["040"] = (("RHO", (float(rho_nm[i]), "NM")), ("THETA", (float(theta[i]), "°")))
         if plots.squawk[i] >= 0:
@@ -158,30 +180,25 @@ def encode_cat048(
             rec["240"] = str(plots.callsign[i])
         return rec
 
-    return _encode(spec, len(plots), items, max_block_bytes)
+    return records.pack(items, max_block_bytes)
 
 
 def encode_cat021(
     plots: Plots, sac: int, sic: int, *, edition: str | None = None, max_block_bytes: int = MAX_BLOCK_BYTES
 ) -> bytes:
     """ADS-B plots as CAT021 (a 2.x edition) reports: I010, I040, I073, I131, I145, I080, I070, I170, I090/NACP."""
-    spec = spec_for(21, edition)
-    _check_source(sac, sic)
-    tod = _time_of_day(plots.time_s)
+    records = _Records.start(21, "073", edition, sac, sic, plots.time_s)
+    spec = records.spec
     fl = plots.altitude_m / FT_M / 100.0
     _raw_in_range(spec, ("131", "LAT"), plots.lat_deg, "lat_deg")
     _raw_in_range(spec, ("131", "LON"), plots.lon_deg, "lon_deg")
     _raw_in_range(spec, ("145",), fl, "altitude_m")
-    _raw_in_range(spec, ("090", "NACP"), np.where(plots.nacp >= 0, plots.nacp, np.nan), "nacp")
+    _raw_in_range(spec, ("090", "NACP"), _present(plots.nacp), "nacp")
     _check_codes(plots.squawk, plots.mode_s, plots.callsign)
     position = np.isfinite(plots.lat_deg) & np.isfinite(plots.lon_deg)
 
     def items(i: int) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "010": (("SAC", sac), ("SIC", sic)),
-            "040": _extended(spec, "040", {"ATP": 1, "ARC": 1}),
-            "073": (float(tod[i]), "s"),
-        }
+        rec: dict[str, Any] = {"040": _extended(spec, "040", {"ATP": 1, "ARC": 1})}
         if position[i]:
             rec["131"] = (("LAT", (float(plots.lat_deg[i]), "°")), ("LON", (float(plots.lon_deg[i]), "°")))
         if np.isfinite(fl[i]):
@@ -196,7 +213,7 @@ def encode_cat021(
             rec["090"] = _extended(spec, "090", {"NACP": int(plots.nacp[i])})
         return rec
 
-    return _encode(spec, len(plots), items, max_block_bytes)
+    return records.pack(items, max_block_bytes)
 
 
 def encode_cat062(
@@ -206,9 +223,8 @@ def encode_cat062(
 
     I080 CNF=1 marks tentative tracks and CST=1 coasting ones.
     """
-    spec = spec_for(62, edition)
-    _check_source(sac, sic)
-    tod = _time_of_day(tracks.time_s)
+    records = _Records.start(62, "070", edition, sac, sic, tracks.time_s)
+    spec = records.spec
     fl = tracks.alt_m / FT_M / 100.0
     rocd = tracks.v_up_mps / FPM_MPS
     _raw_in_range(spec, ("105", "LAT"), tracks.lat_deg, "lat_deg")
@@ -217,7 +233,7 @@ def encode_cat062(
     _raw_in_range(spec, ("185", "VY"), tracks.v_north_mps, "v_north_mps")
     _raw_in_range(spec, ("220",), rocd, "v_up_mps")
     _raw_in_range(spec, ("135", "CTB"), fl, "alt_m")
-    _raw_in_range(spec, ("040",), np.where(tracks.track_id >= 0, tracks.track_id, np.nan), "track_id")
+    _raw_in_range(spec, ("040",), _present(tracks.track_id), "track_id")
     _check_codes(tracks.squawk, tracks.mode_s, tracks.callsign)
     position = np.isfinite(tracks.lat_deg) & np.isfinite(tracks.lon_deg)
     velocity = np.isfinite(tracks.v_east_mps) & np.isfinite(tracks.v_north_mps)
@@ -225,11 +241,7 @@ def encode_cat062(
     def items(i: int) -> dict[str, Any]:
         status = str(tracks.status[i])
         flags = {"CNF": int(status == "tentative")} | ({"CST": 1} if status == "coasting" else {})
-        rec: dict[str, Any] = {
-            "010": (("SAC", sac), ("SIC", sic)),
-            "070": (float(tod[i]), "s"),
-            "080": _extended(spec, "080", flags),
-        }
+        rec: dict[str, Any] = {"080": _extended(spec, "080", flags)}
         if position[i]:
             rec["105"] = (("LAT", (float(tracks.lat_deg[i]), "°")), ("LON", (float(tracks.lon_deg[i]), "°")))
         if velocity[i]:
@@ -251,7 +263,7 @@ def encode_cat062(
             rec["380"] = aircraft
         return rec
 
-    return _encode(spec, len(tracks), items, max_block_bytes)
+    return records.pack(items, max_block_bytes)
 
 
 def _sac_sic(sensor_id: str) -> tuple[int, int]:
@@ -265,42 +277,36 @@ def encode_cat034(
     messages: ServiceMessages, sac: int, sic: int, *, edition: str | None = None, max_block_bytes: int = MAX_BLOCK_BYTES
 ) -> bytes:
     """Radar service messages as CAT034: I010, I000 (message type, required), I030, I020 sector, I041 period."""
-    spec = spec_for(34, edition)
-    _check_source(sac, sic)
-    tod = _time_of_day(messages.time_s)
+    records = _Records.start(34, "030", edition, sac, sic, messages.time_s)
+    spec = records.spec
     if (messages.message_type < 0).any():
         raise SchemaError("message_type: CAT034 needs a message type on every row")
     _raw_in_range(spec, ("020",), messages.sector_deg, "sector_deg")
     _raw_in_range(spec, ("041",), messages.period_s, "period_s")
 
     def items(i: int) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "010": (("SAC", sac), ("SIC", sic)),
-            "000": int(messages.message_type[i]),
-            "030": (float(tod[i]), "s"),
-        }
+        rec: dict[str, Any] = {"000": int(messages.message_type[i])}
         if np.isfinite(messages.sector_deg[i]):
             rec["020"] = (float(messages.sector_deg[i]), "°")
         if np.isfinite(messages.period_s[i]):
             rec["041"] = (float(messages.period_s[i]), "s")
         return rec
 
-    return _encode(spec, len(messages), items, max_block_bytes)
+    return records.pack(items, max_block_bytes)
 
 
 def encode_cat063(
     messages: ServiceMessages, sac: int, sic: int, *, edition: str | None = None, max_block_bytes: int = MAX_BLOCK_BYTES
 ) -> bytes:
     """Sensor status as CAT063: I010, I015 service, I030, I050 (the sensor, from `subject_id`), I060 CON."""
-    spec = spec_for(63, edition)
-    _check_source(sac, sic)
-    tod = _time_of_day(messages.time_s)
+    records = _Records.start(63, "030", edition, sac, sic, messages.time_s)
+    spec = records.spec
     subjects = [_sac_sic(s) if s else None for s in messages.subject_id.tolist()]
-    _raw_in_range(spec, ("015",), np.where(messages.service_id >= 0, messages.service_id, np.nan), "service_id")
-    _raw_in_range(spec, ("060", "CON"), np.where(messages.status >= 0, messages.status, np.nan), "status")
+    _raw_in_range(spec, ("015",), _present(messages.service_id), "service_id")
+    _raw_in_range(spec, ("060", "CON"), _present(messages.status), "status")
 
     def items(i: int) -> dict[str, Any]:
-        rec: dict[str, Any] = {"010": (("SAC", sac), ("SIC", sic)), "030": (float(tod[i]), "s")}
+        rec: dict[str, Any] = {}
         if messages.service_id[i] >= 0:
             rec["015"] = int(messages.service_id[i])
         subject = subjects[i]
@@ -310,28 +316,23 @@ def encode_cat063(
             rec["060"] = _extended(spec, "060", {"CON": int(messages.status[i])})
         return rec
 
-    return _encode(spec, len(messages), items, max_block_bytes)
+    return records.pack(items, max_block_bytes)
 
 
 def encode_cat065(
     messages: ServiceMessages, sac: int, sic: int, *, edition: str | None = None, max_block_bytes: int = MAX_BLOCK_BYTES
 ) -> bytes:
     """SDPS status as CAT065: I010, I000 (message type, required), I015, I030, I020 batch, I040 NOGO."""
-    spec = spec_for(65, edition)
-    _check_source(sac, sic)
-    tod = _time_of_day(messages.time_s)
+    records = _Records.start(65, "030", edition, sac, sic, messages.time_s)
+    spec = records.spec
     if (messages.message_type < 0).any():
         raise SchemaError("message_type: CAT065 needs a message type on every row")
-    _raw_in_range(spec, ("015",), np.where(messages.service_id >= 0, messages.service_id, np.nan), "service_id")
-    _raw_in_range(spec, ("020",), np.where(messages.batch >= 0, messages.batch, np.nan), "batch")
-    _raw_in_range(spec, ("040", "NOGO"), np.where(messages.status >= 0, messages.status, np.nan), "status")
+    _raw_in_range(spec, ("015",), _present(messages.service_id), "service_id")
+    _raw_in_range(spec, ("020",), _present(messages.batch), "batch")
+    _raw_in_range(spec, ("040", "NOGO"), _present(messages.status), "status")
 
     def items(i: int) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "010": (("SAC", sac), ("SIC", sic)),
-            "000": int(messages.message_type[i]),
-            "030": (float(tod[i]), "s"),
-        }
+        rec: dict[str, Any] = {"000": int(messages.message_type[i])}
         if messages.service_id[i] >= 0:
             rec["015"] = int(messages.service_id[i])
         if messages.batch[i] >= 0:
@@ -340,4 +341,4 @@ def encode_cat065(
             rec["040"] = _group(spec, "040", {"NOGO": int(messages.status[i])})
         return rec
 
-    return _encode(spec, len(messages), items, max_block_bytes)
+    return records.pack(items, max_block_bytes)

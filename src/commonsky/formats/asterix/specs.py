@@ -70,9 +70,11 @@ class Field:
     path: tuple[str, ...]
 
 
+DATA_SOURCE_FIELDS: Final = (Field("sac", ("010", "SAC")), Field("sic", ("010", "SIC")))
+"""I010, the data source identifier every category leads with."""
+
 RADAR_SERVICE_FIELDS: Final = (
-    Field("sac", ("010", "SAC")),
-    Field("sic", ("010", "SIC")),
+    *DATA_SOURCE_FIELDS,
     Field("message_type", ("000",)),
     Field("tod", ("030",)),
     Field("sector", ("020",)),
@@ -82,8 +84,7 @@ RADAR_SERVICE_FIELDS: Final = (
 
 FIELDS: Final[dict[int, tuple[Field, ...]]] = {
     1: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
+        *DATA_SOURCE_FIELDS,
         Field("typ", ("020", "TYP")),
         Field("tod_truncated", ("141",)),
         Field("rho", ("040", "RHO")),
@@ -95,8 +96,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
     ),
     2: RADAR_SERVICE_FIELDS,
     48: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
+        *DATA_SOURCE_FIELDS,
         Field("tod", ("140",)),
         Field("rho", ("040", "RHO")),
         Field("theta", ("040", "THETA")),
@@ -108,8 +108,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
         Field("callsign", ("240",)),
     ),
     21: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
+        *DATA_SOURCE_FIELDS,
         Field("tod_073", ("073",)),
         Field("tod_071", ("071",)),
         Field("tod_075", ("075",)),
@@ -125,8 +124,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
         Field("nacp", ("090", "NACP")),
     ),
     62: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
+        *DATA_SOURCE_FIELDS,
         Field("tod", ("070",)),
         Field("lat", ("105", "LAT")),
         Field("lon", ("105", "LON")),
@@ -148,8 +146,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
     ),
     34: RADAR_SERVICE_FIELDS,
     63: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
+        *DATA_SOURCE_FIELDS,
         Field("service_id", ("015",)),
         Field("tod", ("030",)),
         Field("subject_sac", ("050", "SAC")),
@@ -157,8 +154,7 @@ FIELDS: Final[dict[int, tuple[Field, ...]]] = {
         Field("status", ("060", "CON")),
     ),
     65: (
-        Field("sac", ("010", "SAC")),
-        Field("sic", ("010", "SIC")),
+        *DATA_SOURCE_FIELDS,
         Field("message_type", ("000",)),
         Field("service_id", ("015",)),
         Field("tod", ("030",)),
