@@ -151,8 +151,9 @@ class Plots(Columns):
 
     Radar plots fill `range_m` (slant range) and `azimuth_deg`, SSR also `altitude_m` (Mode C);
     ADS-B fills `lat_deg`, `lon_deg`, `altitude_m`. `nacp` is the ADS-B navigation accuracy
-    category for position (-1 unknown; AIS plots take it from their position accuracy flag); `truth_id` is the simulator's answer key and is never
-    read by trackers; `on_ground` marks an ADS-B surface position (BDS 0,6), which has no altitude.
+    category for position (-1 unknown; AIS plots take it from their position accuracy flag);
+    `truth_id` is the simulator's answer key and is never read by trackers; `on_ground` marks an ADS-B
+    surface position (BDS 0,6), which has no altitude.
     """
 
     time_s: Col.F64
