@@ -38,6 +38,7 @@ def test_read_feed() -> None:
     assert p.squawk.tolist() == [7700, -1]
     assert p.altitude_m[0] == pytest.approx(37000 * FT_M) and np.isnan(p.altitude_m[1])
     assert p.lat_deg.tolist() == [43.12345, 43.6] and p.lon_deg.tolist() == [1.23456, 1.36]
+    assert p.on_ground.tolist() == [False, True]  # the MSG,2 is a surface position
     v = batch.velocities
     assert len(v) == 2
     assert v.groundspeed_mps[0] == pytest.approx(450 * KT_MPS)
@@ -46,6 +47,12 @@ def test_read_feed() -> None:
     r = batch.replies
     assert r.squawk.tolist() == [7700, -1] and r.altitude_m.tolist() == pytest.approx([36975 * FT_M, 37025 * FT_M])
     assert report.addresses == {"4CA2B1"} and report.callsigns == {"RYR5XW"}
+
+
+def test_on_ground_field_marks_an_airborne_message_type_as_surface() -> None:
+    line = "MSG,3,1,1,4CA2B1,1,2020/02/12,10:07:01.000,2020/02/12,10:07:01.010,,,,,43.6,1.36,,,0,0,0,{}"
+    batch = decode_sbs("\n".join(line.format(flag) for flag in ("-1", "0", "")), "rx")
+    assert batch.plots.on_ground.tolist() == [True, False, False]
 
 
 def test_local_time_offset() -> None:
@@ -84,6 +91,7 @@ def _picture() -> Tracks:
         mode_s=np.array([0x4CA2B1, -1] * 3),
         squawk=np.array([1000, -1, 1000, -1, 7700, -1]),
         callsign=np.array(["RYR5XW", "", "RYR5XW", "", "RYR5XW", ""]),
+        on_ground=np.array([0, 1, 0, 1, 0, 1]),  # track 2 taxies
     )
 
 
@@ -93,7 +101,7 @@ def test_encode_lines_are_well_formed() -> None:
     assert lines[-1] == "" and all(len(line.split(",")) == SBS_FIELDS for line in lines[:-1])
     kinds = [line.split(",")[1] for line in lines[:-1]]
     assert kinds.count("1") == 1 and kinds.count("6") == 2  # callsign once, squawk when it changes
-    assert kinds.count("3") == 5 and kinds.count("4") == 5
+    assert kinds.count("3") == 3 and kinds.count("2") == 2 and kinds.count("4") == 5
     assert "~000002" in text
 
 
@@ -113,6 +121,7 @@ def test_round_trip() -> None:
     assert p.mode_s.tolist() == t.mode_s.tolist()
     assert p.callsign.tolist() == t.callsign.tolist()
     assert p.squawk.tolist() == t.squawk.tolist()
+    assert p.on_ground.tolist() == (t.on_ground == 1).tolist()
     v = batch.velocities
     has_v = np.isfinite(tracks.v_east_mps)
     # Speed is written to 0.1 kt and track to 0.1 degree: 0.2 m/s across the track at 200 m/s.

@@ -5,14 +5,16 @@ logged>,<time logged>,<callsign>,<altitude ft>,<ground speed kt>,<track deg>,<la
 rate ft/min>,<squawk>,<alert>,<emergency>,<spi>,<on ground>`: 22 fields, empty when not carried.
 
 In (`decode_sbs`): MSG,2 (surface) and MSG,3 (airborne) lines with a position become `Plots` rows,
-carrying the latest callsign and squawk any line gave for that hex ident; MSG,4 (and the speed of
+carrying the latest callsign and squawk any line gave for that hex ident, `on_ground` for a MSG,2
+or an "on ground" field of -1 (BaseStation's true; dump1090 and readsb write -1 or 0); MSG,4 (and the speed of
 MSG,2) become `Velocities`; MSG,5/6/7 become `Replies` with `df` -1 (SBS does not say which
 downlink format the value came from). The time is the "generated" date and time (the "logged"
 one when that is empty), read as UTC plus `utc_offset_s` (some feeders write local time). A hex
 ident starting with `~` (readsb's non-ICAO addresses) gives `mode_s` -1. Other record types
 (SEL, ID, AIR, STA, CLK) are counted by type and skipped; malformed lines are errors.
 
-Out (`encode_sbs`): per `Tracks` row a MSG,3 (position, altitude) and, when the velocity is known,
+Out (`encode_sbs`): per `Tracks` row a MSG,3 (position, altitude; a MSG,2 with "on ground" -1 for a
+track on the ground) and, when the velocity is known,
 a MSG,4 (ground speed, track, vertical rate), plus a MSG,1 (callsign) and MSG,6 (squawk) whenever
 a track's callsign or squawk first appears or changes. Tracks without a Mode S address get the hex
 ident `~` + the low 24 bits of the track id, as readsb marks non-ICAO targets. Lines end in CRLF.
@@ -33,6 +35,8 @@ from commonsky.formats.modes import FPM_MPS, FT_M, KT_MPS, ModeSBatch, Replies, 
 from commonsky.formats.report import DecodeReport
 
 SBS_FIELDS = 22
+GROUND_TRUE: Final = ("-1", "1")
+"""Values of the "on ground" field that mean on the ground (BaseStation writes -1 for true)."""
 OTHER_RECORDS: Final = ("SEL", "ID", "AIR", "STA", "CLK")
 """Record types besides MSG: counted by type, carry nothing decoded."""
 RECORD_TYPES: Final = ("MSG", *OTHER_RECORDS)
@@ -82,7 +86,7 @@ def decode_sbs(
     days: dict[str, float] = {}
     callsigns: dict[str, str] = {}
     squawks: dict[str, int] = {}
-    plot_rows: list[tuple[float, float, float, float, int, int, str]] = []
+    plot_rows: list[tuple[float, float, float, float, int, int, str, bool]] = []
     vel_rows: list[tuple[float, int, float, float, float]] = []
     reply_rows: list[tuple[float, int, float, int]] = []
     for lineno, raw in enumerate(it, start=1):
@@ -133,7 +137,8 @@ def decode_sbs(
         if squawk >= 0:
             squawks[ident] = int(f"{squawk:o}")
         if msg_type in ("2", "3") and math.isfinite(lat) and math.isfinite(lon):
-            plot_rows.append((t, alt, lat, lon, addr, squawks.get(ident, -1), callsigns.get(ident, "")))
+            on_ground = msg_type == "2" or f[21].strip() in GROUND_TRUE
+            plot_rows.append((t, alt, lat, lon, addr, squawks.get(ident, -1), callsigns.get(ident, ""), on_ground))
         if msg_type == "4" or (msg_type == "2" and math.isfinite(gs)):
             vel_rows.append((t, addr, gs, trk, vr))
         if msg_type in ("5", "6", "7"):
@@ -141,9 +146,9 @@ def decode_sbs(
     return ModeSBatch(_plots(plot_rows, sensor_id), _velocities(vel_rows, sensor_id), _replies(reply_rows, sensor_id))
 
 
-def _plots(rows: list[tuple[float, float, float, float, int, int, str]], sensor_id: str) -> Plots:
+def _plots(rows: list[tuple[float, float, float, float, int, int, str, bool]], sensor_id: str) -> Plots:
     n = len(rows)
-    t, alt, lat, lon, addr, sq, cs = zip(*rows, strict=True) if rows else ((),) * 7
+    t, alt, lat, lon, addr, sq, cs, ground = zip(*rows, strict=True) if rows else ((),) * 8
     return Plots.build(
         n,
         time_s=np.array(t, dtype=np.float64),
@@ -154,6 +159,7 @@ def _plots(rows: list[tuple[float, float, float, float, int, int, str]], sensor_
         mode_s=np.array(addr, dtype=np.int32),
         squawk=np.array(sq, dtype=np.int16),
         callsign=np.array(cs, dtype=CALLSIGN_DTYPE),
+        on_ground=np.array(ground, dtype=bool),
     )
 
 
@@ -219,7 +225,9 @@ def encode_sbs(tracks: Tracks, *, session_id: int = 1) -> str:
             last_squawk[tid] = squawk
             out.append(f"MSG,6,{head},,,,,,,,{squawk:04d},0,0,0,0")
         lat, lon = float(tracks.lat_deg[r]), float(tracks.lon_deg[r])
-        if math.isfinite(lat) and math.isfinite(lon):
+        if math.isfinite(lat) and math.isfinite(lon) and tracks.on_ground[r] == 1:
+            out.append(f"MSG,2,{head},,,,,{lat:.6f},{lon:.6f},,,,,,-1")
+        elif math.isfinite(lat) and math.isfinite(lon):
             out.append(f"MSG,3,{head},,{_field(alt_ft[r], 0)},,,{lat:.6f},{lon:.6f},,,0,0,0,0")
         if math.isfinite(speed[r]):
             out.append(f"MSG,4,{head},,,{_field(speed[r], 1)},{_field(track_deg[r], 1)},,,{_field(vrate[r], 0)},,,,,0")
