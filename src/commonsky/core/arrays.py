@@ -14,6 +14,8 @@ I64: TypeAlias = NDArray[np.int64]
 """Int64 array: indices, ids, counts."""
 B: TypeAlias = NDArray[np.bool_]
 """Boolean array: masks."""
+I8: TypeAlias = NDArray[np.int8]
+"""Int8 array: small codes and signs."""
 
 
 class Rows:
