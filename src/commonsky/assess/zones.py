@@ -17,7 +17,6 @@ Edges are straight in that plane, not along parallels: give long east-west edges
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from numpy.typing import NDArray
 
 from commonsky.assess.identity import IDENTITIES
 from commonsky.core.arrays import F64
+from commonsky.core.config import read_json
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
 
@@ -217,14 +217,7 @@ def zones_from_geojson(data: Any, source: str = "<zones>") -> Zones:
 
 def load_zones(path: str | Path) -> Zones:
     """Read and validate a zones GeoJSON file."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(str(p), "(file)", f"not valid JSON: {exc}") from None
-    return zones_from_geojson(data, str(p))
+    return zones_from_geojson(*read_json(path))
 
 
 def _zone(props: Mapping[str, Any], gtype: str, coords: Any, source: str, where: str) -> Zone:

@@ -11,9 +11,10 @@ and `SectionConfig` gives such a dataclass its `load` (one TOML table) and `from
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
@@ -28,13 +29,25 @@ REQUIRED: Any = object()
 
 def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
     """A TOML file's document and its path as the errors' source; an unreadable or invalid file is a ConfigError."""
+    data: dict[str, Any] = _read_document(path, tomllib.loads, tomllib.TOMLDecodeError, "TOML")
+    return data, str(Path(path))
+
+
+def read_json(path: str | Path) -> tuple[Any, str]:
+    """A JSON (or GeoJSON) file's document and its path as the errors' source; an unreadable or invalid file is
+    a ConfigError."""
+    return _read_document(path, json.loads, json.JSONDecodeError, "JSON"), str(Path(path))
+
+
+def _read_document(path: str | Path, parse: Callable[[str], Any], invalid: type[Exception], what: str) -> Any:
+    """`parse` of a UTF-8 text file; unreadable or invalid (`invalid` raised), a ConfigError naming the file."""
     p = Path(path)
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8")), str(p)
+        return parse(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
+    except invalid as exc:
+        raise ConfigError(str(p), "(file)", f"not valid {what}: {exc}") from None
 
 
 def read_toml_section(path: str | Path, section: str) -> tuple[dict[str, Any], str]:

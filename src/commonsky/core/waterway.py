@@ -17,7 +17,6 @@ tangent-plane distortion is centimetres. Edges are straight in that plane.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from commonsky.core.arrays import F64, I8, B
+from commonsky.core.config import read_json
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import EARTH_RADIUS_M, LocalFrame
 
@@ -192,14 +192,7 @@ class Waterway:
     @classmethod
     def load(cls, path: str | Path) -> Waterway:
         """Read and validate a waterway GeoJSON file."""
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(str(p), "(file)", f"not valid JSON: {exc}") from None
-        return cls.from_geojson(data, str(p))
+        return cls.from_geojson(*read_json(path))
 
     @property
     def length_m(self) -> float:
@@ -484,23 +477,29 @@ def _nearest_bank(e: F64, n: F64, banks: _Banks) -> tuple[F64, F64, F64]:
     return d, np.stack([qe, qn], axis=-1), np.stack([ue, un], axis=-1)
 
 
-def _nearest_kernel(e: F64, n: F64, banks: _Banks) -> tuple[F64, F64, F64, F64, F64]:
-    edges = banks.edges
-    x0, y0 = edges[:, 0][None, :], edges[:, 1][None, :]
-    dx, dy = (edges[:, 2] - edges[:, 0])[None, :], (edges[:, 3] - edges[:, 1])[None, :]
+def _nearest_segment(e: F64, n: F64, segments: F64) -> tuple[NDArray[np.int64], F64, F64]:
+    """Per point: the nearest of the (S,4) segments [e0, n0, e1, n1], the position along it (0..1) of the point's
+    projection, and the squared distance to it."""
+    x0, y0 = segments[:, 0][None, :], segments[:, 1][None, :]
+    dx, dy = (segments[:, 2] - segments[:, 0])[None, :], (segments[:, 3] - segments[:, 1])[None, :]
     px, py = e[:, None] - x0, n[:, None] - y0
     t = np.clip((px * dx + py * dy) / (dx * dx + dy * dy), 0.0, 1.0)
     d2 = (px - t * dx) ** 2 + (py - t * dy) ** 2
     j = np.argmin(d2, axis=1)
     rows = np.arange(len(e))
-    tj = t[rows, j]
+    return j, t[rows, j], d2[rows, j]
+
+
+def _nearest_kernel(e: F64, n: F64, banks: _Banks) -> tuple[F64, F64, F64, F64, F64]:
+    edges = banks.edges
+    j, tj, d2j = _nearest_segment(e, n, edges)
     q = edges[j, :2] + tj[:, None] * (edges[j, 2:] - edges[j, :2])
     direction = np.where(
         (tj <= 0.0)[:, None],
         banks.start_step[j],
         np.where((tj >= 1.0)[:, None], banks.end_step[j], banks.inward[j]),
     )
-    return np.sqrt(d2[rows, j]), q[:, 0], q[:, 1], direction[:, 0], direction[:, 1]
+    return np.sqrt(d2j), q[:, 0], q[:, 1], direction[:, 0], direction[:, 1]
 
 
 def _exit_kernel(oe: F64, on: F64, ue: F64, un: F64, banks: _Banks) -> F64:
@@ -551,14 +550,7 @@ def _inside_by(e: F64, n: F64, margin_m: float, banks: _Banks) -> tuple[F64, F64
 
 def _side(e: F64, n: F64, segments: F64) -> F64:
     """Side (+1 right, -1 left, 0 on it) of points against a polyline, taken at the nearest point of the line."""
-    x0, y0 = segments[:, 0][None, :], segments[:, 1][None, :]
-    dx, dy = (segments[:, 2] - segments[:, 0])[None, :], (segments[:, 3] - segments[:, 1])[None, :]
-    px, py = e[:, None] - x0, n[:, None] - y0
-    t = np.clip((px * dx + py * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-    d2 = (px - t * dx) ** 2 + (py - t * dy) ** 2
-    j = np.argmin(d2, axis=1)
-    rows = np.arange(len(e))
-    tj = t[rows, j]
+    j, tj, _ = _nearest_segment(e, n, segments)
     right = _unit(np.stack([segments[:, 3] - segments[:, 1], segments[:, 0] - segments[:, 2]], axis=-1))
     # At a shared vertex the side is taken against the sum of both segments' normals (the pseudo-normal).
     before = right[np.maximum(j - 1, 0)]
