@@ -39,8 +39,3 @@ def covering(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, 
         )
         inside[:, s] = (seen & (in_sight | ~alt_known)) | (slant <= sensors.seen_range_m[s])
     return inside
-
-
-def covered(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, alt_known: B) -> B:
-    """Whether each point lies in some sensor's coverage (`covering`, any sensor)."""
-    return np.any(covering(frame, sensors, e, n, alt, alt_known), axis=1)

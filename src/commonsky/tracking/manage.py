@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking import imm
-from commonsky.tracking.coverage import covered, covering
+from commonsky.tracking.coverage import covering
 from commonsky.tracking.prepare import ADSB, PSR, SSR
 from commonsky.tracking.state import CONFIRMED, LOST, TENTATIVE, TrackArrays, TrackerState
 
@@ -159,11 +159,7 @@ def silence_evidence(state: TrackerState, rows: I64, now: float, at_least: float
     if len(check) == 0:
         return evidence
     at = rows[check]
-    xc = imm.combine_mean(tr.x[at], tr.mu[at])
-    ahead = now - tr.time_s[at]
-    cover = covering(
-        state.frame, sensors, xc[:, 0] + xc[:, 2] * ahead, xc[:, 1] + xc[:, 3] * ahead, xc[:, 5], tr.has_alt[at]
-    )
+    cover = _coverage_ahead(state, at, now - tr.time_s[at])
     heard = cover * contribution[check]
     primary = sensors.kind == PSR
     cooperative = heard[:, ~primary].sum(axis=1)
@@ -171,6 +167,15 @@ def silence_evidence(state: TrackerState, rows: I64, now: float, at_least: float
     cap = -np.log(state.config.transponder_off_probability)
     evidence[check] = heard[:, primary].sum(axis=1) + np.where(radar_watch, np.minimum(cooperative, cap), cooperative)
     return evidence
+
+
+def _coverage_ahead(state: TrackerState, rows: I64, ahead: F64) -> B:
+    """(K, S) `coverage.covering` of the tracks at `rows`, each dead-reckoned `ahead` seconds past its state."""
+    tr = state.tracks
+    xc = imm.combine_mean(tr.x[rows], tr.mu[rows])
+    e = xc[:, 0] + xc[:, 2] * ahead
+    n = xc[:, 1] + xc[:, 3] * ahead
+    return covering(state.frame, state.sensors, e, n, xc[:, 5], tr.has_alt[rows])
 
 
 def _left_coverage(state: TrackerState, age: F64, ahead: F64, lost: B) -> B:
@@ -182,10 +187,7 @@ def _left_coverage(state: TrackerState, age: F64, ahead: F64, lost: B) -> B:
     rows = np.flatnonzero(~lost & (age > tr.expected_period_s + COVERAGE_SLACK_S))
     if len(rows) == 0:
         return gone
-    xc = imm.combine_mean(tr.x[rows], tr.mu[rows])
-    e = xc[:, 0] + xc[:, 2] * ahead[rows]
-    n = xc[:, 1] + xc[:, 3] * ahead[rows]
-    out = ~covered(state.frame, state.sensors, e, n, xc[:, 5], tr.has_alt[rows])
+    out = ~_coverage_ahead(state, rows, ahead[rows]).any(axis=1)
     gone[rows[out]] = True
     state.stats.tracks_left_coverage += int(out.sum())
     return gone
