@@ -33,6 +33,8 @@ ESTIMATE = [
     "mode_s",
     "squawk",
     "callsign",
+    "mmsi",
+    "domain",
 ]
 
 
@@ -47,6 +49,6 @@ def test_system_tracks_columns_key_first_make_up_last() -> None:
     expected = ["time_s", "system_id", *ESTIMATE, "responsible", "n_sources", "sources"]
     assert list(SystemTracks.DTYPES) == expected
     assert [f.name for f in fields(SystemTracks)] == expected
-    assert SystemTracks.DEFAULTS == {"status": "confirmed", "sensor_kinds": 0, "n_sources": 0}
+    assert SystemTracks.DEFAULTS == {"status": "confirmed", "sensor_kinds": 0, "domain": "air", "n_sources": 0}
     built = SystemTracks.build(2, system_id=[1, 2])
     assert built.status.tolist() == ["confirmed", "confirmed"] and built.covariance().shape == (2, 4, 4)

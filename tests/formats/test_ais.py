@@ -80,6 +80,9 @@ def test_real_logs_match_pyais_reference(name: str, monkeypatch: pytest.MonkeyPa
     plots = rows.to_plots()
     assert len(plots) == int((np.isin(rows.msg_type, list(MOVING_TYPES)) & np.isfinite(rows.lat_deg)).sum())
     assert (plots.mode_s == -1).all() and np.isfinite(plots.lat_deg).all()
+    moving = rows.take(np.isin(rows.msg_type, list(MOVING_TYPES)) & np.isfinite(rows.lat_deg))
+    assert plots.mmsi.tolist() == moving.mmsi.tolist()
+    assert plots.domain.tolist() == np.where(moving.msg_type == 9, "air", "surface").tolist()
 
 
 def _nmea(body: str, start: str = "!") -> str:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymap3d.vincenty import vdist, vreckon
 
-from commonsky.core.batches import SENSOR_PSR
+from commonsky.core.batches import SENSOR_SURFACE_RADAR
 from commonsky.core.geodesy import LocalFrame
 from commonsky.formats import nmea_targets
 from commonsky.formats.files import decode_file, sniff_format
@@ -217,7 +217,8 @@ def test_track_reports_are_a_track_source_fusion_takes() -> None:
     reports = targets.to_track_reports(model)
     assert reports.owner.tolist() == ["radar-a"] * 3 and reports.track_id.tolist() == [1, 2, 3]
     assert reports.status.tolist() == ["confirmed", "tentative", "confirmed"]
-    assert (reports.sensor_kinds == SENSOR_PSR).all() and (reports.callsign == "").all()
+    assert (reports.sensor_kinds == SENSOR_SURFACE_RADAR).all() and (reports.callsign == "").all()
+    assert (reports.domain == "surface").all()
     assert reports.v_east_mps[0] == pytest.approx(10.0 * KT_MPS) and abs(reports.v_north_mps[0]) < 1e-12
     cov = reports.covariance()
     # target 1: 2 NM out at 45°: range sigma 25 m (0.5 % of 3.7 km is less), cross-range 1° of 3704 m

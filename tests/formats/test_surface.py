@@ -70,7 +70,7 @@ def test_without_a_reference_a_surface_position_with_no_own_position_is_not_gues
 def test_an_aircraft_on_the_ground_is_tracked_and_flagged_on_the_ground(frames: list[dict[str, float | str]]) -> None:
     decoded = decode_file(DATA, "modes", sensor_id="rx", reference=LFPG)
     taxi = decoded.plots.take(np.flatnonzero(decoded.plots.time_s < float(frames[0]["timestamp"]) + 600.0))
-    receiver = SensorSpec.adsb_receiver("rx", "local", *LFPG)
+    receiver = SensorSpec.receiver("rx", "local", *LFPG)
     tracks, _ = run([receiver], taxi)
     assert len(np.unique(tracks.track_id)) == 1
     assert (tracks.on_ground == 1).all()

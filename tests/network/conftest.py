@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from commonsky.core.batches import TrackReports
+from commonsky.core.sensors import DOMAINS
 from commonsky.network.transport.nats import NatsTransport
 from commonsky.network.transport.natsconfig import DEFAULT_COALITION
 from commonsky.network.transport.natsserver import ServerInfo, find_nats_server, running, start, stop
@@ -99,6 +100,8 @@ def track_reports(draw: st.DrawFn, max_rows: int = 25) -> TrackReports:
             info = np.iinfo(dt)
             elements = st.one_of(st.just(-1), st.integers(int(info.min), int(info.max)))
             columns[name] = draw(hnp.arrays(dt, n, elements=elements))
+        elif name == "domain":
+            columns[name] = np.array(draw(st.lists(st.sampled_from(DOMAINS), min_size=n, max_size=n)), dtype=dt)
         elif dt.kind == "U":
             limit = dt.itemsize // 4
             values = draw(st.lists(st.one_of(st.just(""), st.text(_TEXT, max_size=limit)), min_size=n, max_size=n))

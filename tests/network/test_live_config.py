@@ -67,7 +67,7 @@ def compiled_node() -> None:
     """Numba compiles the tracker and fusion on first use (long on a busy machine): pay that before a node's
     wall clock starts, or its feed would have no time left to be tracked."""
     plots = decode_sbs("".join(_aircraft(1000.0 + 0.5 * k) for k in range(20)), "warm-up").plots
-    run_recording(plots, [SensorSpec.adsb_receiver("warm-up", "home", 47.5, 9.5)])
+    run_recording(plots, [SensorSpec.receiver("warm-up", "home", 47.5, 9.5)])
 
 
 async def _sbs_feeder(port: int) -> asyncio.Server:

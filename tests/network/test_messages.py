@@ -87,7 +87,7 @@ def test_default_batch_time_is_latest_report() -> None:
 def test_heartbeat_and_policy_round_trip() -> None:
     hb = decode(encode_heartbeat("east", 3, 100.0, "degraded", 42, None, interval_s=2.0))
     assert isinstance(hb, Heartbeat)
-    assert (hb.schema, hb.sender, hb.seq, hb.sent_s) == (1, "east", 3, 100.0)
+    assert (hb.schema, hb.sender, hb.seq, hb.sent_s) == (SCHEMA_VERSION, "east", 3, 100.0)
     assert (hb.status, hb.tracks_held, hb.last_batch_time_s, hb.interval_s) == ("degraded", 42, None, 2.0)
     assert hb.KIND == "heartbeat"
     pol = decode(encode_policy("west", 1, 5.0, '{"share": "all"}', "sha256:abc"))
@@ -111,7 +111,8 @@ def _tamper(mutate: Any) -> bytes:
 @pytest.mark.parametrize(
     ("mutate", "why"),
     [
-        (lambda m: m.update(schema=2), "schema version 2"),
+        (lambda m: m.update(schema=1), "schema version 1"),
+        (lambda m: m.update(schema=3), "schema version 3"),
         (lambda m: m.update(kind="weather"), "not a commonsky message"),
         (lambda m: m.update(sender="north.east"), "not a commonsky message"),
         (lambda m: m.update(seq=0), "not a commonsky message"),
@@ -124,6 +125,7 @@ def _tamper(mutate: Any) -> bytes:
         (lambda m: m["numeric"].update(lat_deg=["<f8", 4, b"\0" * 31]), "31 bytes"),
         (lambda m: m["text"].update(owner=["north"] * 5), "length 5"),
         (lambda m: m["text"].update(callsign=["TOOLONG99", "", "", ""]), "longer than 8"),
+        (lambda m: m["text"].update(domain=["air", "water", "air", "air"]), "'water' is not one of air, surface"),
         (lambda m: m.update(rows=-1), "not a commonsky message"),
     ],
 )
@@ -140,7 +142,7 @@ def test_decode_error_carries_source_and_offset() -> None:
 
 def test_column_tables_cover_track_reports() -> None:
     assert set(NUMERIC_COLUMNS) | set(TEXT_COLUMNS) == set(TrackReports.DTYPES)
-    assert TEXT_COLUMNS == {"owner": 16, "status": 10, "callsign": 8}
+    assert TEXT_COLUMNS == {"owner": 16, "status": 10, "callsign": 8, "domain": 7}
 
 
 VALID = [

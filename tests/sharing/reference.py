@@ -135,7 +135,7 @@ def rows_of(reports: TrackReports) -> list[dict[str, Any]]:
 
 def ref_export(policy: SharingPolicy, calls: Sequence[tuple[float, TrackReports]]) -> list[list[dict[str, Any]]]:
     """What each export call must send, one row at a time (no pruning of the last-sent table)."""
-    missing = {"mode_s": -1, "squawk": -1, "callsign": ""}
+    missing = {"mode_s": -1, "squawk": -1, "callsign": "", "mmsi": -1}
     pending: list[dict[str, Any]] = []
     last: dict[tuple[str, int], float] = {}
     interval = policy.min_interval_s

@@ -70,7 +70,7 @@ def test_load_agreement_from_node_config(tmp_path: Path) -> None:
     east = agreement.policy("north", "east")
     assert east.areas is not None and east.areas.contains([9.5], [47.5]).tolist() == [True]
     assert east.altitude_bands_m == ((0.0, 6000.0), (8000.0, 12500.5))
-    assert east.fields == {"squawk", "callsign"} and east.withheld() == ("mode_s",)
+    assert east.fields == {"squawk", "callsign"} and east.withheld() == ("mode_s", "mmsi")
     assert east.min_delay_s == 4.0 and east.max_rate_hz == 0.2 and math.isclose(east.min_interval_s, 5.0)
     west = agreement.policy("north", "west")
     assert west.share_unknown_altitude and west.fields == frozenset() and west.max_rate_hz is None
@@ -90,7 +90,7 @@ def test_inline_geojson_text(tmp_path: Path) -> None:
 def test_defaults_share_nothing() -> None:
     p = policy_from_mapping({"from": "north", "to": "east"})
     assert (p.areas, p.everywhere, p.altitude_bands_m, p.share_unknown_altitude) == (None, False, (), False)
-    assert p.fields == frozenset() and p.withheld() == ("callsign", "mode_s", "squawk")
+    assert p.fields == frozenset() and p.withheld() == ("callsign", "mode_s", "squawk", "mmsi")
 
 
 ENTRY = '[[sharing]]\nfrom = "north"\nto = "east"\neverywhere = true\n'

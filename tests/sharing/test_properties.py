@@ -65,7 +65,7 @@ def assert_obeys(policy: SharingPolicy, out: TrackReports, now: float) -> None:
             assert policy.share_unknown_altitude
         else:
             assert any(low <= alt <= high for low, high in policy.altitude_bands_m)
-        for name, missing in (("mode_s", -1), ("squawk", -1), ("callsign", "")):
+        for name, missing in (("mode_s", -1), ("squawk", -1), ("callsign", ""), ("mmsi", -1)):
             if name not in policy.fields:
                 assert row[name] == missing
         assert row["time_s"] <= now - policy.min_delay_s
@@ -120,7 +120,7 @@ def violate(policy: SharingPolicy, row: TrackReports, now: float, violation: str
         if not withheld:
             return None
         name = withheld[pick % len(withheld)]
-        value: Any = {"mode_s": 0x3C6586, "squawk": 7700, "callsign": "SPY1"}[name]
+        value: Any = {"mode_s": 0x3C6586, "squawk": 7700, "callsign": "SPY1", "mmsi": 211234560}[name]
         return row.replace(**{name: np.array([value])})
     if violation == "delay":
         return row.replace(time_s=[now - policy.min_delay_s + 0.5])

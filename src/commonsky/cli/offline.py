@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -89,7 +90,10 @@ with_tracking_options = option_group(TrackingOptions, "tracking")
 
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.", exists=True, dir_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="Directory for sensors.json, plots.csv, truth.csv, events.json.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Directory for sensors.json, plots.csv, truth.csv, events.json (and vessels.json)."),
+    ],
     seed: Annotated[int | None, typer.Option("--seed", help="Overrides the scenario's seed.")] = None,
 ) -> None:
     """Simulate a scenario's traffic and sensors; write the file contracts of docs/formats.md."""
@@ -121,7 +125,7 @@ def _sensors_for(plots: Plots, sensors: Path | None, reference: tuple[float, flo
     """
     import numpy as np
 
-    from commonsky.core.sensors import SensorSpec
+    from commonsky.core.sensors import SensorKind, SensorSpec
     from commonsky.formats import read_sensors
 
     if sensors is not None:
@@ -133,7 +137,8 @@ def _sensors_for(plots: Plots, sensors: Path | None, reference: tuple[float, flo
     for sid in np.unique(plots.sensor_id).tolist():
         mine = plots.sensor_id == sid
         lat, lon = reference or (float(np.nanmean(plots.lat_deg[mine])), float(np.nanmean(plots.lon_deg[mine])))
-        specs.append(SensorSpec.adsb_receiver(sid, "local", lat, lon))
+        kind = SensorKind.AIS if plots.surface[mine].all() else SensorKind.ADSB
+        specs.append(SensorSpec.receiver(sid, "local", lat, lon, kind))
     return specs
 
 
@@ -238,7 +243,17 @@ def registration_table(state: TrackerState) -> Table:
 def evaluate_command(
     truth: Annotated[Path, typer.Option("--truth", help="truth.csv", exists=True, dir_okay=False)],
     tracks: Annotated[Path, typer.Option("--tracks", help="tracks.csv", exists=True, dir_okay=False)],
-    cutoff_m: Annotated[float, typer.Option("--cutoff-m", help="GOSPA cut-off c (m).")] = 5000.0,
+    cutoff_m: Annotated[
+        float | None,
+        typer.Option("--cutoff-m", help="GOSPA cut-off c (m); default 5000 for aircraft, 500 for vessels."),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain",
+            help="Score one picture: air or surface. Default: each domain the truth holds, one table each.",
+        ),
+    ] = None,
     max_age_s: Annotated[float, typer.Option("--max-age-s", help="Ignore track rows older than this.")] = 10.0,
     pictures: Annotated[
         bool,
@@ -251,25 +266,40 @@ def evaluate_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG: GOSPA over time and a map.")] = None,
 ) -> None:
-    """Score a track file against truth: GOSPA and its split, OSPA, RMSE, completeness, breaks, swaps."""
-    from commonsky.formats import read_tracks, read_truth
-    from commonsky.metrics import evaluate, plot_evaluation, render_table
+    """Score a track file against truth: GOSPA and its split, OSPA, RMSE, completeness, breaks, swaps.
 
+    Aircraft and vessels are scored apart, each with its own cut-off; the JSON holds one summary, or one per
+    domain (keyed by domain) when several are scored."""
+    from commonsky.core.sensors import DOMAINS
+    from commonsky.formats import read_tracks, read_truth
+    from commonsky.metrics import DOMAIN_CUTOFF_M, domains_of, evaluate, in_domain, plot_evaluation, render_table
+
+    if domain is not None and domain not in DOMAINS:
+        raise fail(ConfigError("--domain", "domain", f"{domain!r} is not one of {', '.join(DOMAINS)}"))
     try:
-        truth_batch = read_truth(truth)
-        track_batch = read_tracks(tracks)
+        truth_all = read_truth(truth)
+        tracks_all = read_tracks(tracks)
     except CommonskyError as exc:
         raise fail(exc) from None
-    with console.status("evaluating"):
-        result = evaluate(truth_batch, track_batch, cutoff_m=cutoff_m, max_age_s=max_age_s, pictures=pictures)
-    console.print(render_table(result))
+    summaries: dict[str, dict[str, float | int | None]] = {}
+    for name in [domain] if domain else domains_of(truth_all) or [DOMAINS[0]]:
+        truth_batch, track_batch = in_domain(truth_all, tracks_all, name)
+        c = cutoff_m if cutoff_m is not None else DOMAIN_CUTOFF_M[name]
+        with console.status(f"evaluating the {name} picture"):
+            result = evaluate(truth_batch, track_batch, cutoff_m=c, max_age_s=max_age_s, pictures=pictures)
+        console.print(f"[bold]{name}[/bold] picture (GOSPA c = {c:g} m)")
+        console.print(render_table(result))
+        summaries[name] = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.summary.items()
+        }
+        if plot:
+            target = plot if len(summaries) == 1 else plot.with_name(f"{plot.stem}_{name}{plot.suffix}")
+            plot_evaluation(result, truth_batch, track_batch, target)
+            console.print(f"plot -> {target}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.summary.items()}
-        json_out.write_text(json.dumps(summary, indent=2) + "\n")
-    if plot:
-        plot_evaluation(result, truth_batch, track_batch, plot)
-        console.print(f"plot -> {plot}")
+        payload = next(iter(summaries.values())) if len(summaries) == 1 else summaries
+        json_out.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 @with_tracking_options
@@ -326,17 +356,21 @@ def run(
 
 def partner_table(truth: Truth, partners: dict[str, PartnerRun]) -> Table:
     """Per partner: GOSPA, completeness and breaks of its local picture against its fused picture."""
-    from commonsky.metrics import evaluate
+    from commonsky.metrics import DOMAIN_CUTOFF_M, domains_of, evaluate, in_domain
 
-    table = Table(title="local vs fused picture, per partner (GOSPA c = 5 km)")
+    domains = domains_of(truth)
+    cutoffs = ", ".join(f"{d} {DOMAIN_CUTOFF_M[d]:g} m" for d in domains)
+    table = Table(title=f"local vs fused picture, per partner (GOSPA c: {cutoffs})")
     for col in ("partner", "picture", "GOSPA m", "missed km²", "false km²", "RMSE m", "completeness", "breaks"):
         table.add_column(col, justify="right")
     for pid, run in partners.items():
-        for label, tracks in (("local", run.local), ("fused", run.fused)):
-            s = evaluate(truth, tracks, pictures=True).summary  # both files are complete pictures per tick
+        for domain, (label, tracks) in itertools.product(domains, (("local", run.local), ("fused", run.fused))):
+            truth_d, tracks_d = in_domain(truth, tracks, domain)
+            # Both files are complete pictures per tick.
+            s = evaluate(truth_d, tracks_d, cutoff_m=DOMAIN_CUTOFF_M[domain], pictures=True).summary
             table.add_row(
                 pid,
-                label,
+                label if len(domains) == 1 else f"{label} {domain}",
                 f"{s['gospa_mean']:.0f}",
                 f"{s['gospa_missed'] / 1e6:.2f}",
                 f"{s['gospa_false'] / 1e6:.2f}",

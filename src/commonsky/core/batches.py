@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from commonsky.core.arrays import Rows
 from commonsky.core.errors import SchemaError
-from commonsky.core.sensors import SensorKind
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE, SensorKind
 
 MISSING_INT = -1
 EMERGENCY_SQUAWKS = (7500, 7600, 7700)
@@ -27,6 +27,7 @@ SENSOR_ID_DTYPE = "<U24"
 CALLSIGN_DTYPE = "<U8"
 STATUS_DTYPE = "<U10"
 OWNER_DTYPE = "<U16"
+DOMAIN_DTYPE = "<U7"
 
 
 class Col:
@@ -43,6 +44,7 @@ class Col:
     Callsign: TypeAlias = Annotated[NDArray[np.str_], CALLSIGN_DTYPE]
     Status: TypeAlias = Annotated[NDArray[np.str_], STATUS_DTYPE]
     Owner: TypeAlias = Annotated[NDArray[np.str_], OWNER_DTYPE]
+    Domain: TypeAlias = Annotated[NDArray[np.str_], DOMAIN_DTYPE]
 
 
 class Columns(Rows):
@@ -153,7 +155,8 @@ class Plots(Columns):
     ADS-B fills `lat_deg`, `lon_deg`, `altitude_m`. `nacp` is the ADS-B navigation accuracy
     category for position (-1 unknown; AIS plots take it from their position accuracy flag);
     `truth_id` is the simulator's answer key and is never read by trackers; `on_ground` marks an ADS-B
-    surface position (BDS 0,6), which has no altitude.
+    surface position (BDS 0,6), which has no altitude. `domain` is "air" or "surface" (a vessel: AIS or shore
+    radar); `mmsi` is an AIS report's Maritime Mobile Service Identity (-1 otherwise), kept apart from `mode_s`.
     """
 
     time_s: Col.F64
@@ -169,6 +172,15 @@ class Plots(Columns):
     nacp: Col.I8
     truth_id: Col.I32
     on_ground: Col.Bool
+    mmsi: Col.I32
+    domain: Col.Domain
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {"domain": DOMAIN_AIR}
+
+    @property
+    def surface(self) -> NDArray[np.bool_]:
+        """Rows of the surface domain."""
+        return self.domain == DOMAIN_SURFACE
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,7 +212,7 @@ class Tracks(Kinematics, _TrackKey):
     `quality` is in [0, 1] (higher is better, NaN unknown); `status` is one of
     "tentative", "confirmed", "coasting"; `on_ground` is 1 while the aircraft reports ADS-B surface
     positions, 0 while it reports airborne ones or flies, -1 where unknown (a fused picture: partners'
-    reports do not carry it).
+    reports do not carry it). `domain` is "air" or "surface"; a vessel's identity is its `mmsi` (-1 unknown).
     """
 
     status: Col.Status
@@ -209,8 +221,10 @@ class Tracks(Kinematics, _TrackKey):
     callsign: Col.Callsign
     quality: Col.F64
     on_ground: Col.I8
+    domain: Col.Domain
+    mmsi: Col.I32
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed"}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed", "domain": DOMAIN_AIR}
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,11 +237,15 @@ class _TruthKey(Columns):
 
 @dataclass(frozen=True, eq=False)
 class Truth(Kinematics, _TruthKey):
-    """Simulated ground truth, one row per target per second (`truth.csv`)."""
+    """Simulated ground truth, one row per target per second (`truth.csv`); `domain` and `mmsi` as in `Tracks`."""
 
     mode_s: Col.I32
     squawk: Col.I16
     callsign: Col.Callsign
+    domain: Col.Domain
+    mmsi: Col.I32
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {"domain": DOMAIN_AIR}
 
 
 COVARIANCE_COLUMNS = (
@@ -248,11 +266,17 @@ COVARIANCE_COLUMNS = (
 SENSOR_PSR = SensorKind.PSR.bit
 SENSOR_SSR = SensorKind.SSR.bit
 SENSOR_ADSB = SensorKind.ADSB.bit
+SENSOR_AIS = SensorKind.AIS.bit
+SENSOR_SURFACE_RADAR = SensorKind.SURFACE_RADAR.bit
 """Bits of `TrackReports.sensor_kinds`: which kinds of sensor fed the track recently."""
+SENSOR_RADAR = SENSOR_PSR | SENSOR_SSR | SENSOR_SURFACE_RADAR
+"""The kinds that measure range and azimuth."""
+SENSOR_COOPERATIVE = SENSOR_SSR | SENSOR_ADSB | SENSOR_AIS
+"""The kinds that hear the target's own transmissions (transponder or AIS)."""
 
 
 def sensor_kind_names(kinds: int) -> list[str]:
-    """The sensor kinds ("psr", "ssr", "adsb") set in a `sensor_kinds` bit mask."""
+    """The sensor kinds ("psr", "ssr", "adsb", "ais", "surface_radar") set in a `sensor_kinds` bit mask."""
     return [kind.value for kind in SensorKind if kinds & kind.bit]
 
 
@@ -281,8 +305,10 @@ class TrackEstimate(Kinematics):
     mode_s: Col.I32
     squawk: Col.I16
     callsign: Col.Callsign
+    mmsi: Col.I32
+    domain: Col.Domain
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed", "sensor_kinds": 0}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"status": "confirmed", "sensor_kinds": 0, "domain": DOMAIN_AIR}
 
     def covariance(self) -> NDArray[np.float64]:
         """(K,4,4) horizontal covariance of [east, north, v_east, v_north] in local axes."""
@@ -318,4 +344,4 @@ class TrackReports(TrackEstimate, _ReportKey):
 
     def as_tracks(self) -> Tracks:
         """The `tracks.csv` view (drops owner and uncertainty)."""
-        return Tracks.build(len(self), **{k: getattr(self, k) for k in Tracks.DTYPES})
+        return Tracks.build(len(self), **{k: getattr(self, k) for k in Tracks.DTYPES if k != "on_ground"})

@@ -18,28 +18,51 @@ class SensorKind(StrEnum):
     """Secondary / Mode S radar: range, azimuth, Mode A code, Mode C altitude, Mode S address."""
     ADSB = "adsb"
     """ADS-B ground station: the aircraft's own position, altitude, address and callsign."""
+    AIS = "ais"
+    """AIS receiver station: vessels' own positions, MMSI, name and call sign (the surface's ADS-B)."""
+    SURFACE_RADAR = "surface_radar"
+    """Shore radar watching the water: short range, fast scan, fine range resolution, range and azimuth only."""
 
     @property
     def is_radar(self) -> bool:
         """True for sensors that measure range and azimuth."""
-        return self is not SensorKind.ADSB
+        return self.role is not SensorKind.ADSB
+
+    @property
+    def role(self) -> SensorKind:
+        """The air kind whose measurement this kind's is: an AIS report is a self-reported position like
+        ADS-B, a shore radar plot a primary radar's range and azimuth. The tracker works by role."""
+        return _ROLES.get(self, self)
+
+    @property
+    def domain(self) -> str:
+        """The picture the kind's plots belong to: `DOMAIN_SURFACE` for AIS and shore radar, else `DOMAIN_AIR`."""
+        return DOMAIN_SURFACE if self in _ROLES else DOMAIN_AIR
 
     @property
     def code(self) -> int:
-        """Integer code in arrays (the tracker's sensor table): psr 0, ssr 1, adsb 2."""
+        """Integer code in arrays: psr 0, ssr 1, adsb 2, ais 3, surface_radar 4."""
         return list(SensorKind).index(self)
 
     @property
     def bit(self) -> int:
-        """Bit of the kind in a `sensor_kinds` mask (`TrackReports`): psr 1, ssr 2, adsb 4."""
+        """Bit of the kind in a `sensor_kinds` mask (`TrackReports`): psr 1, ssr 2, adsb 4, ais 8, surface_radar 16."""
         return 1 << self.code
+
+
+DOMAIN_AIR = "air"
+"""The air picture's domain (`domain` column of plots and tracks)."""
+DOMAIN_SURFACE = "surface"
+"""The surface picture's domain: vessels on water, seen by AIS and shore radar."""
+DOMAINS = (DOMAIN_AIR, DOMAIN_SURFACE)
+_ROLES = {SensorKind.AIS: SensorKind.ADSB, SensorKind.SURFACE_RADAR: SensorKind.PSR}
 
 
 @dataclass(frozen=True)
 class SensorSpec:
     """One entry of `sensors.json` (see docs/formats.md).
 
-    For ADS-B, `sigma_range_m` is the horizontal position standard deviation used when a plot
+    For ADS-B and AIS, `sigma_range_m` is the horizontal position standard deviation used when a plot
     carries no NACp, and `sigma_azimuth_deg` is unused (0).
     """
 
@@ -68,7 +91,9 @@ class SensorSpec:
         try:
             kind = SensorKind(data["kind"])
         except ValueError:
-            raise ConfigError(source, f"sensor {sid}.kind", f"{data['kind']!r} is not one of psr, ssr, adsb") from None
+            raise ConfigError(
+                source, f"sensor {sid}.kind", f"{data['kind']!r} is not one of {', '.join(SensorKind)}"
+            ) from None
         values: dict[str, Any] = {"id": sid, "partner": str(data["partner"]), "kind": kind}
         for name in cls.__dataclass_fields__:
             if name in values or name not in data:
@@ -82,13 +107,16 @@ class SensorSpec:
         return cls(**values)
 
     @classmethod
-    def adsb_receiver(cls, sensor_id: str, partner: str, lat_deg: float, lon_deg: float) -> SensorSpec:
-        """A receiver of a real feed that no sensors.json describes (Beast, SBS, Mode S, AIS).
+    def receiver(
+        cls, sensor_id: str, partner: str, lat_deg: float, lon_deg: float, kind: SensorKind = SensorKind.ADSB
+    ) -> SensorSpec:
+        """A receiver of a real feed that no sensors.json describes (Beast, SBS, Mode S: ADS-B; AIS).
 
-        ADS-B reports carry their own position; the 50 m sigma is used only for plots without
+        Reports carry their own position; the 50 m sigma (ADS-B; 30 m AIS) is used only for plots without
         NACp, 15 m for barometric altitude, and a 400 km range covers any receiver's horizon.
         """
-        return cls(sensor_id, partner, SensorKind.ADSB, lat_deg, lon_deg, 0.0, 50.0, 0.0, 15.0, 1.0, 0.9, 400_000.0)
+        sigma_m = 30.0 if kind is SensorKind.AIS else 50.0
+        return cls(sensor_id, partner, kind, lat_deg, lon_deg, 0.0, sigma_m, 0.0, 15.0, 1.0, 0.9, 400_000.0)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `sensors.json`."""

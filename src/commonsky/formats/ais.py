@@ -8,9 +8,9 @@ the position reference to bow, stern, port and starboard; all four 0 means unkno
 replace known ones) and class (A from types 1, 2, 3, 5; B from 18, 19, 24; a row of another type
 takes its MMSI's).
 MMSIs are kept in their own `mmsi` column and **not** put in `Plots.mode_s`: that column holds
-24-bit ICAO addresses, and a 9-digit MMSI would collide with them. `AisReports.to_plots()` gives
-the tracker-ready `Plots` of moving platforms (vessels at altitude 0 m, SAR aircraft at their
-reported altitude; no base stations or aids to navigation), with `mode_s` -1, the AIS call sign
+24-bit ICAO addresses. `AisReports.to_plots()` gives the tracker-ready `Plots` of moving platforms
+(vessels in the surface domain at altitude 0 m, SAR aircraft in the air domain at their reported
+altitude; no base stations or aids to navigation), with `mmsi` set, `mode_s` -1, the AIS call sign
 as `callsign` and the position accuracy flag as `nacp` (`ACCURACY_NACP`).
 
 Times, first found wins: the tag block's `c:` (UNIX seconds, or milliseconds when above 1e11),
@@ -44,6 +44,7 @@ from pyais.messages import MSG_CLASS
 from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import CALLSIGN_DTYPE, SENSOR_ID_DTYPE, Col, Columns, Plots
 from commonsky.core.errors import DecodeError
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE
 from commonsky.formats import ais_fast
 from commonsky.formats.ais_fast import ARMOUR, FAST, PART, POSITION_FAST_TYPES, PY, RMC, SENTENCE, STATIC_FAST_TYPES
 from commonsky.formats.modes import KT_MPS
@@ -113,7 +114,8 @@ class AisReports(Columns):
         """Plots of the moving platforms with a position (see the module docstring)."""
         keep = np.isin(self.msg_type, list(MOVING_TYPES)) & np.isfinite(self.lat_deg) & np.isfinite(self.lon_deg)
         r = self.take(keep)
-        altitude = np.where(r.msg_type == 9, r.altitude_m, 0.0)
+        aircraft = r.msg_type == 9
+        altitude = np.where(aircraft, r.altitude_m, 0.0)
         nacp = np.full(len(r), -1, dtype=np.int8)
         for flag, value in ACCURACY_NACP.items():
             nacp[r.accuracy == flag] = value
@@ -126,6 +128,8 @@ class AisReports(Columns):
             altitude_m=altitude,
             callsign=r.callsign,
             nacp=nacp,
+            mmsi=r.mmsi,
+            domain=np.where(aircraft, DOMAIN_AIR, DOMAIN_SURFACE),
         )
 
 

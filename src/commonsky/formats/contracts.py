@@ -24,30 +24,34 @@ from numpy.typing import NDArray
 
 from commonsky.core.batches import MISSING_INT, Columns, Plots, Tracks, Truth
 from commonsky.core.errors import SchemaError
-from commonsky.core.sensors import SensorSpec
+from commonsky.core.sensors import DOMAIN_AIR, DOMAINS, SensorSpec
 
 PLOTS_COLUMNS = [
     "time_s", "sensor_id", "range_m", "azimuth_deg", "altitude_m", "lat_deg", "lon_deg",
     "mode_s", "squawk", "callsign",
 ]  # fmt: skip
-"""Required columns of plots.csv, in order; `nacp`, `on_ground` and `truth_id` are optional extras."""
+"""Required columns of plots.csv, in order; `nacp`, `on_ground`, `mmsi`, `domain` and `truth_id` are optional extras."""
+PLOTS_EXTRAS = ["nacp", "on_ground", "mmsi", "domain"]
+"""Optional columns of plots.csv written after the required ones (then `truth_id`)."""
 TRUTH_COLUMNS = [
     "time_s", "target_id", "lat_deg", "lon_deg", "alt_m", "v_east_mps", "v_north_mps", "v_up_mps",
     "mode_s", "squawk", "callsign",
 ]  # fmt: skip
-"""Columns of truth.csv, in order."""
+"""Required columns of truth.csv, in order; `domain` and `mmsi` are optional extras."""
+TRUTH_WRITTEN = [*TRUTH_COLUMNS, "domain", "mmsi"]
+"""Columns written to truth.csv, in order."""
 TRACKS_COLUMNS = [
     "time_s", "track_id", "lat_deg", "lon_deg", "alt_m", "v_east_mps", "v_north_mps", "v_up_mps",
     "status", "mode_s", "squawk", "callsign",
 ]  # fmt: skip
-"""Required columns of tracks.csv, in order; `quality` and `on_ground` are optional extras."""
+"""Required columns of tracks.csv, in order; `quality`, `on_ground`, `domain` and `mmsi` are optional extras."""
 
-TRACKS_WRITTEN = [*TRACKS_COLUMNS, "quality", "on_ground"]
+TRACKS_WRITTEN = [*TRACKS_COLUMNS, "quality", "on_ground", "domain", "mmsi"]
 """Columns written to tracks.csv, in order."""
 
 _HEX_COLUMNS = {"mode_s"}
 _SQUAWK_COLUMNS = {"squawk"}
-_TEXT_COLUMNS = {"sensor_id", "callsign", "status"}
+_TEXT_COLUMNS = {"sensor_id", "callsign", "status", "domain"}
 _ID_COLUMNS = {"track_id", "target_id", "truth_id"}
 """Integer identifiers written as plain integers (-1 included) rather than empty-when-missing."""
 
@@ -134,7 +138,18 @@ def _table_to_columns(cls: type[C], table: pa.Table, path: Path) -> C:
             if np.dtype(dtype).kind in "iu":
                 numeric = np.where(np.isfinite(numeric), numeric, MISSING_INT)
             columns[name] = numeric.astype(dtype)
+    if "domain" in columns:
+        columns["domain"] = _domain(columns["domain"], path)
     return cls.build(table.num_rows, **columns)
+
+
+def _domain(values: NDArray[np.str_], path: Path) -> NDArray[np.str_]:
+    """The `domain` column: empty cells are the air picture's; anything but the known domains is refused."""
+    values = np.where(values == "", DOMAIN_AIR, values)
+    unknown = ~np.isin(values, DOMAINS)
+    if unknown.any():
+        raise SchemaError(f"{path}: column domain: {values[unknown][0]!r} is not one of {', '.join(DOMAINS)}")
+    return values
 
 
 _HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype="S1")
@@ -237,8 +252,8 @@ def read_plots(path: str | Path) -> Plots:
 
 
 def write_plots(plots: Plots, path: str | Path, with_truth: bool = True) -> None:
-    """Write plots in the contract's column order, plus `nacp`, `on_ground` and (optionally) `truth_id`."""
-    order = [*PLOTS_COLUMNS, "nacp", "on_ground", *(["truth_id"] if with_truth else [])]
+    """Write plots in the contract's column order, plus `PLOTS_EXTRAS` and (optionally) `truth_id`."""
+    order = [*PLOTS_COLUMNS, *PLOTS_EXTRAS, *(["truth_id"] if with_truth else [])]
     _write_table(_columns_to_table(plots, order), Path(path))
 
 
@@ -250,7 +265,7 @@ def read_truth(path: str | Path) -> Truth:
 
 def write_truth(truth: Truth, path: str | Path) -> None:
     """Write truth in the contract's column order."""
-    _write_table(_columns_to_table(truth, TRUTH_COLUMNS), Path(path))
+    _write_table(_columns_to_table(truth, TRUTH_WRITTEN), Path(path))
 
 
 def read_tracks(path: str | Path) -> Tracks:
@@ -260,7 +275,7 @@ def read_tracks(path: str | Path) -> Tracks:
 
 
 def write_tracks(tracks: Tracks, path: str | Path) -> None:
-    """Write tracks in the contract's column order plus `quality` and `on_ground`."""
+    """Write tracks in the contract's column order plus `quality`, `on_ground`, `domain` and `mmsi`."""
     _write_table(_columns_to_table(tracks, TRACKS_WRITTEN), Path(path))
 
 

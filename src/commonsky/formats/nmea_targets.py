@@ -47,7 +47,7 @@ from commonsky.core.arrays import F64
 from commonsky.core.batches import (
     OWNER_DTYPE,
     SENSOR_ID_DTYPE,
-    SENSOR_PSR,
+    SENSOR_SURFACE_RADAR,
     Col,
     Columns,
     Plots,
@@ -55,6 +55,7 @@ from commonsky.core.batches import (
     Tracks,
 )
 from commonsky.core.geodesy import WGS84_A, WGS84_E2, WGS84_F
+from commonsky.core.sensors import DOMAIN_SURFACE
 from commonsky.formats.modes import KT_MPS
 from commonsky.formats.report import DecodeReport
 from commonsky.formats.streams import MAX_IDENTITIES, StreamSource, _LineStream
@@ -201,7 +202,8 @@ class RadarTargets(Columns):
             **TrackReports.covariance_columns(cov),
             status=_track_status(r.status),
             quality=1.0 / (1.0 + sigma / 250.0),  # as `tracking.report` rates its own tracks
-            sensor_kinds=np.full(len(r), SENSOR_PSR, dtype=np.int8),
+            sensor_kinds=np.full(len(r), SENSOR_SURFACE_RADAR, dtype=np.int8),
+            domain=np.full(len(r), DOMAIN_SURFACE),
         )
 
 

@@ -54,6 +54,11 @@ class FusionConfig(SectionConfig):
     """Cost subtracted from a pair with the same Mode S address in the assignment."""
     squawk_mismatch_cost: float = 10.0
     """Cost added to a pair whose Mode A codes are both known and differ (it does not change the gate)."""
+    ais_refute_distance_m: float = 300.0
+    """A vessel's AIS-only report farther than this from every shore-radar-fed report of its MMSI, and within
+    `ais_refute_reach_m` of one, is left out of the fused picture (`engine.refuted_ais`): radar contradicts it."""
+    ais_refute_reach_m: float = 3_000.0
+    """Farther than this from the radar-fed report, an AIS-only report of the same MMSI may be a second vessel."""
     max_link_distance_m: float = 20_000.0
     """Two tracks farther apart than this are never linked, whatever their covariances or addresses."""
     revive_within_s: float = 300.0

@@ -73,7 +73,9 @@ import dataclasses
 import numpy as np
 
 from commonsky.core.arrays import F64, I64, B
-from commonsky.core.batches import TrackReports
+from commonsky.core.batches import SENSOR_SURFACE_RADAR, TrackReports
+from commonsky.core.geodesy import EARTH_RADIUS_M
+from commonsky.core.sensors import DOMAIN_SURFACE
 from commonsky.fusion import association, kernels
 from commonsky.fusion.groups import Context, fuse_groups, group_links
 from commonsky.fusion.links import associate, merge, release
@@ -105,6 +107,9 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
     owners, store, counts = ingest(state, reports, now_s)
     fresh = now_s - store.reports.time_s <= cfg.max_age_s
     counts["aged_out"] = int((~fresh).sum())
+    refuted = refuted_ais(store.reports, fresh, cfg.ais_refute_distance_m, cfg.ais_refute_reach_m)
+    counts["ais_refuted"] = int(refuted.sum())
+    fresh &= ~refuted
     dormant = dormant_tracks(state, store, ~fresh, now_s)
     if not fresh.all():
         store = store.take(fresh)
@@ -117,8 +122,9 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
         owner=store.owner_code,
         time=rep.time_s,
         qkey=np.where(np.isfinite(rep.quality), rep.quality, -1.0),
-        mode_s=rep.mode_s.astype(np.int64),
+        mode_s=np.where(rep.mmsi >= 0, rep.mmsi, rep.mode_s).astype(np.int64),
         squawk=rep.squawk.astype(np.int64),
+        vessel=rep.domain == DOMAIN_SURFACE,
         xe=xe,
         Pe=Pe,
         sigma=association.position_sigma(Pe),
@@ -165,6 +171,34 @@ def fuse(state: FusionState, reports: TrackReports, now_s: float) -> tuple[Fusio
         stats=state.stats.plus(calls=1, **counts),
     )
     return new_state, tracks
+
+
+def refuted_ais(rep: TrackReports, fresh: B, distance_m: float, reach_m: float) -> B:
+    """Fresh vessel reports fed by AIS alone whose MMSI a fresh shore-radar-fed report holds between `distance_m`
+    and `reach_m` away, and none nearer: the radar watching that vessel would see one at the AIS position, so it
+    contradicts it (a spoofed position). Farther apart, two vessels may share the MMSI. Fusion leaves refuted
+    reports out; their owners' local pictures keep them, and the assessment alerts on the conflict."""
+    out = np.zeros(len(rep), dtype=bool)
+    vessel = fresh & (rep.domain == DOMAIN_SURFACE) & (rep.mmsi >= 0)
+    radar = (rep.sensor_kinds.astype(np.int64) & SENSOR_SURFACE_RADAR) != 0
+    claims, witnesses = np.flatnonzero(vessel & ~radar), np.flatnonzero(vessel & radar)
+    if len(claims) == 0 or len(witnesses) == 0:
+        return out
+    order = witnesses[np.argsort(rep.mmsi[witnesses], kind="stable")]
+    lo = np.searchsorted(rep.mmsi[order], rep.mmsi[claims], side="left")
+    hi = np.searchsorted(rep.mmsi[order], rep.mmsi[claims], side="right")
+    count = hi - lo
+    claim = np.repeat(claims, count)
+    witness = order[np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
+    north = np.radians(rep.lat_deg[claim] - rep.lat_deg[witness]) * EARTH_RADIUS_M
+    east = (
+        np.radians(rep.lon_deg[claim] - rep.lon_deg[witness]) * EARTH_RADIUS_M * np.cos(np.radians(rep.lat_deg[claim]))
+    )
+    d = np.hypot(east, north)
+    supported = np.zeros(len(rep), dtype=bool)
+    supported[claim[d <= distance_m]] = True
+    out[claim[(d > distance_m) & (d <= reach_m)]] = True
+    return out & ~supported
 
 
 def _drop(

@@ -29,7 +29,10 @@ class Context(Rows):
     qkey: F64
     """Quality with NaN as -1, for ordering."""
     mode_s: I64
+    """Each row's address: its Mode S address, or a vessel's MMSI (the two never meet: domains never mix)."""
     squawk: I64
+    vessel: B
+    """Rows of the surface domain: they fuse only with each other."""
     xe: F64
     Pe: F64
     sigma: F64
@@ -98,8 +101,10 @@ class Fused:
     mask: I64
     """Bit set of the owner codes in each group."""
     addr: I64
-    """Known Mode S address of each group (-1 none)."""
+    """Known Mode S address (or MMSI) of each group (-1 none)."""
     squawk: I64
+    vessel: B
+    """Groups of the surface domain."""
 
 
 def fuse_groups(g: Groups, ctx: Context) -> Fused:
@@ -107,7 +112,7 @@ def fuse_groups(g: Groups, ctx: Context) -> Fused:
     cfg = ctx.cfg
     if g.n == 0:
         empty = np.zeros(0, np.int64)
-        return Fused(g, np.zeros((0, 4)), np.zeros((0, 4, 4)), np.zeros(0), empty, empty, empty)
+        return Fused(g, np.zeros((0, 4)), np.zeros((0, 4, 4)), np.zeros(0), empty, empty, empty, empty.astype(bool))
     xs, Ps, weight, ok = kernels.covariance_intersection(
         ctx.xe[g.rows],
         ctx.Pe[g.rows],
@@ -127,7 +132,8 @@ def fuse_groups(g: Groups, ctx: Context) -> Fused:
     addr = np.maximum.reduceat(ctx.mode_s[g.rows], heads)
     sq_row = first_valid(ctx.squawk >= 0, g)
     squawk = np.where(sq_row >= 0, ctx.squawk[sq_row], -1)
-    return Fused(g, xs, Ps, weight, mask, addr, squawk)
+    vessel = np.maximum.reduceat(ctx.vessel[g.rows], heads)
+    return Fused(g, xs, Ps, weight, mask, addr, squawk, vessel)
 
 
 def identity_cost(ctx: Context, addr_a: I64, addr_b: I64, squawk_a: I64, squawk_b: I64, d2: F64) -> F64:

@@ -42,6 +42,7 @@ def release(ctx: Context, link: I64, linked_s: F64) -> tuple[I64, I64]:
     ok = association.pair_compatible(
         ctx.mode_s[ia], ctx.mode_s[ib], d2, cfg.keep_gate_chi2, cfg.address_keep_gate_chi2
     ) & (dist <= cfg.max_link_distance_m)
+    ok &= ctx.vessel[ia] == ctx.vessel[ib]
     if ok.all():
         return link, released_from
     link = link.copy()
@@ -92,6 +93,7 @@ def associate(
         sP = np.concatenate([fused.P, ctx.Pe[extra]])
         addr = np.concatenate([fused.addr, ctx.mode_s[extra]])
         squawk = np.concatenate([fused.squawk, ctx.squawk[extra]])
+        vessel = np.concatenate([fused.vessel, ctx.vessel[extra]])
         # The owner's current track in each system track, if any (new ones are other owners').
         member_row = np.full(len(number), -1, np.int64)
         of_o = owner_of_position == o
@@ -117,7 +119,7 @@ def associate(
             d2 = kernels.pair_chi2(ctx.xe, ctx.Pe, r, sx, sP, ib)
             ok = association.pair_compatible(
                 ctx.mode_s[r], addr[ib], d2, cfg.make_gate_chi2, cfg.address_make_gate_chi2
-            )
+            ) & (ctx.vessel[r] == vessel[ib])
             ia, ib, r, replace, d2 = ia[ok], ib[ok], r[ok], replace[ok], d2[ok]
             cost = identity_cost(ctx, ctx.mode_s[r], addr[ib], ctx.squawk[r], squawk[ib], d2)
             pick = association.assign(ia, ib, cost)
@@ -174,6 +176,7 @@ def merge(ctx: Context, fused: Fused, link: I64, linked_s: F64, n_owners: int) -
         return link, linked_s, superseded, counts
     d2 = kernels.pair_chi2(xs, Ps, ia, xs, Ps, ib)
     ok = association.pair_compatible(addr[ia], addr[ib], d2, cfg.make_gate_chi2, cfg.address_make_gate_chi2)
+    ok &= fused.vessel[cand][ia] == fused.vessel[cand][ib]
     ia, ib, d2 = ia[ok], ib[ok], d2[ok]
     if len(ia) == 0:
         return link, linked_s, superseded, counts

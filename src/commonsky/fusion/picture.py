@@ -11,6 +11,7 @@ import numpy as np
 
 from commonsky.core.arrays import I64
 from commonsky.core.batches import OWNER_DTYPE, TrackReports
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE
 from commonsky.fusion import frames
 from commonsky.fusion.groups import Context, Fused, Groups, first_valid, min_row
 from commonsky.fusion.state import FusionState, ReportStore
@@ -62,6 +63,7 @@ def picture(
     ar = np.maximum(alt_row, 0)
 
     mode_row = first_valid(ctx.mode_s >= 0, g)
+    vessel = ctx.vessel[rows[heads]]
     squawk_row = first_valid(ctx.squawk >= 0, g)
     call_row = first_valid(rep.callsign != "", g)
 
@@ -94,7 +96,9 @@ def picture(
         status=_RANK_STATUS[rank],
         quality=np.fmax.reduceat(rep.quality[rows], heads),
         sensor_kinds=np.bitwise_or.reduceat(rep.sensor_kinds[rows].astype(np.int64), heads).astype(np.int8),
-        mode_s=np.where(mode_row >= 0, ctx.mode_s[np.maximum(mode_row, 0)], -1),
+        mode_s=np.where((mode_row >= 0) & ~vessel, ctx.mode_s[np.maximum(mode_row, 0)], -1),
+        mmsi=np.where((mode_row >= 0) & vessel, ctx.mode_s[np.maximum(mode_row, 0)], -1),
+        domain=np.where(vessel, DOMAIN_SURFACE, DOMAIN_AIR),
         squawk=np.where(squawk_row >= 0, ctx.squawk[np.maximum(squawk_row, 0)], -1),
         callsign=np.where(call_row >= 0, rep.callsign[np.maximum(call_row, 0)], ""),
         responsible=names[responsible],

@@ -39,6 +39,8 @@ class FusionStats:
     """Reports with non-finite values or a covariance that is not positive definite: dropped."""
     aged_out: int = 0
     """Stored reports dropped because they grew older than `max_age_s`."""
+    ais_refuted: int = 0
+    """Vessel reports fed by AIS alone that a shore-radar-fed report of their MMSI contradicts (`refuted_ais`)."""
     superseded: int = 0
     """Stale tracks replaced in their system track by a new track of the same owner."""
     links_made: int = 0

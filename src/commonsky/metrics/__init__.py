@@ -1,7 +1,18 @@
 """Evaluation of tracks against truth: GOSPA/OSPA, RMSE, completeness and continuity, with table and plot."""
 
-from commonsky.metrics.evaluation import Evaluation, evaluate
+from commonsky.metrics.evaluation import DOMAIN_CUTOFF_M, Evaluation, domains_of, evaluate, in_domain
 from commonsky.metrics.report import plot_evaluation, render_table
 from commonsky.metrics.set_metrics import GospaResult, gospa, ospa
 
-__all__ = ["Evaluation", "GospaResult", "evaluate", "gospa", "ospa", "plot_evaluation", "render_table"]
+__all__ = [
+    "DOMAIN_CUTOFF_M",
+    "Evaluation",
+    "GospaResult",
+    "domains_of",
+    "evaluate",
+    "gospa",
+    "in_domain",
+    "ospa",
+    "plot_evaluation",
+    "render_table",
+]

@@ -10,12 +10,26 @@ import numpy as np
 from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import Tracks, Truth
 from commonsky.core.geodesy import WGS84_A, WGS84_E2, LocalFrame
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE, DOMAINS
 from commonsky.metrics.set_metrics import Pairs, best_assignment, candidate_pairs
 
 P = 2.0
 """GOSPA/OSPA order used by `evaluate` (alpha is 2 as well)."""
 WHOLE_SECOND_TOL_S = 1e-6
 """A truth row counts as on a whole second when its time is this close to an integer."""
+DOMAIN_CUTOFF_M = {DOMAIN_AIR: 5000.0, DOMAIN_SURFACE: 500.0}
+"""Default GOSPA cut-off per domain: aircraft are scored on the scale of radar errors over hundreds of km, vessels
+on a river a few hundred metres wide (a track 500 m off a vessel is no track of it)."""
+
+
+def in_domain(truth: Truth, tracks: Tracks, domain: str) -> tuple[Truth, Tracks]:
+    """The truth and tracks of one domain ("air" or "surface"): each picture is scored on its own."""
+    return truth.take(truth.domain == domain), tracks.take(tracks.domain == domain)
+
+
+def domains_of(truth: Truth) -> list[str]:
+    """The domains the truth holds targets of, air first."""
+    return [d for d in DOMAINS if (truth.domain == d).any()]
 
 
 @dataclass(frozen=True)

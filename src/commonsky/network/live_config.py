@@ -28,7 +28,7 @@ from commonsky.core.batches import Plots
 from commonsky.core.config import Table, read_toml
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
-from commonsky.core.sensors import SensorSpec
+from commonsky.core.sensors import SensorKind, SensorSpec
 from commonsky.feeds.inputs import InputSpec
 from commonsky.formats import read_sensors
 from commonsky.network.node import NodeConfig
@@ -254,6 +254,7 @@ def feed_sensors(
         if spec.format in ("asterix", "pcap", "final") or spec.sensor_id in known:
             continue
         lat, lon = spec.reference if spec.reference is not None else place
-        described.append(SensorSpec.adsb_receiver(spec.sensor_id, config.partner, lat, lon))
+        kind = SensorKind.AIS if spec.format == "ais" else SensorKind.ADSB
+        described.append(SensorSpec.receiver(spec.sensor_id, config.partner, lat, lon, kind))
         known.add(spec.sensor_id)
     return tuple(described)

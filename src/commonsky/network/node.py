@@ -39,6 +39,7 @@ from commonsky.core.errors import DecodeError, SchemaError
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.logs import RateLimitedLog
 from commonsky.core.sensors import SensorSpec
+from commonsky.core.waterway import Waterway
 from commonsky.fusion import FusionConfig, SystemTracks, fuse, new_fusion_state
 from commonsky.network.transport.base import PartnerMonitor, PartnerStatus, SeqTracker
 from commonsky.network.transport.messages import TrackBatch, decode, encode_heartbeat, encode_tracks
@@ -55,7 +56,7 @@ from commonsky.store import Checkpoint, Recorder, batch_to_bytes, plots_from_byt
 from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = 3
+CHECKPOINT_FORMAT = 4
 """Version of the pickled node state in checkpoints; raised whenever a stage's state classes change (2: the
 tracker's lost tracks, clutter estimate and motion tables; 3: its sensors' latest plot times and its tracks'
 last heard addresses). A checkpoint of another format is passed over and the recording's events replay
@@ -95,6 +96,8 @@ class NodeConfig:
     """Zones as a GeoJSON FeatureCollection (see `commonsky.assess.zones`)."""
     known_sensors: tuple[SensorSpec, ...] = ()
     """Partners' published sensors: their coverage matters when assessing partner tracks."""
+    waterway: dict[str, Any] | None = None
+    """The river's waterway GeoJSON (`core.waterway`), where the node's vessel tracks are kept on the water."""
 
     @classmethod
     def from_agreement(
@@ -109,6 +112,7 @@ class NodeConfig:
         assess: dict[str, Any] | None = None,
         zones: dict[str, Any] | None = None,
         known_sensors: Sequence[SensorSpec] = (),
+        waterway: dict[str, Any] | None = None,
     ) -> NodeConfig:
         """A node of a coalition whose policies are all known (a scenario, or published policies)."""
         return cls(
@@ -123,6 +127,7 @@ class NodeConfig:
             assess=dict(assess or {}),
             zones=dict(zones or NO_ZONES),
             known_sensors=tuple(known_sensors),
+            waterway=waterway,
         )
 
     def export_policy(self, peer: str) -> SharingPolicy:
@@ -211,7 +216,8 @@ class Node:
 
     def __init__(self, config: NodeConfig, recording: str | Path | None = None, sync_interval_s: float = 1.0) -> None:
         self.config = config
-        self.tracker = new_state(config.sensors, config.tracker, config.frame)
+        waterway = Waterway.from_geojson(config.waterway, "waterway") if config.waterway else None
+        self.tracker = new_state(config.sensors, config.tracker, config.frame, waterway)
         self.fusion = new_fusion_state(config.frame, config.fusion)
         self.exports = {peer: ExportState() for peer in config.peers}
         self.sequence: dict[str, int] = {}

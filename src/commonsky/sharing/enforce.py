@@ -55,7 +55,7 @@ _CODE_NAMES = {
     _RATE: "rate",
     _ORDER: "out_of_order",
 }
-_MISSING: dict[str, Any] = {"mode_s": MISSING_INT, "squawk": MISSING_INT, "callsign": ""}
+_MISSING: dict[str, Any] = {"mode_s": MISSING_INT, "squawk": MISSING_INT, "callsign": "", "mmsi": MISSING_INT}
 KEY_DTYPE = np.dtype([("owner", OWNER_DTYPE), ("track_id", np.int64)])
 """A track's identity across partners: (owner, track_id)."""
 

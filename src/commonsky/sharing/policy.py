@@ -5,7 +5,7 @@ Rules (every default shares less, so a forgotten key withholds instead of leakin
   shared, unless `everywhere = true` is said explicitly (and then no areas may be given).
 - `altitude_bands_m`: [low, high] bands, ends included, that may be shared; none given = no track
   with a known altitude is shared. Unknown altitude travels only with `share_unknown_altitude = true`.
-- `fields`: which identity fields travel, among callsign, mode_s, squawk; the others are blanked.
+- `fields`: which identity fields travel, among callsign, mode_s, squawk, mmsi (a vessel's); the others are blanked.
   Covariance, quality, status, velocities and sensor kinds always travel: fusion needs them.
 - `min_delay_s`: a report travels only once it is at least this old (default 0).
 - `max_rate_hz`: at most this many reports per track per second (default: no limit; at most 100).
@@ -33,9 +33,9 @@ from commonsky.sharing.geometry import Area
 
 SCHEMA = "commonsky.sharing.policy/1"
 """Value of the "schema" key of a published policy."""
-IDENTITY_FIELDS = ("callsign", "mode_s", "squawk")
+IDENTITY_FIELDS = ("callsign", "mode_s", "squawk", "mmsi")
 """Identity fields a policy may share or withhold."""
-ALWAYS_SHARED = ("covariance", "quality", "status", "velocity", "sensor_kinds")
+ALWAYS_SHARED = ("covariance", "quality", "status", "velocity", "sensor_kinds", "domain")
 """Parts of a report that always travel (naming them in `fields` is an error that says so)."""
 CONTENTS = ("tracks", "plots")
 MAX_RATE_LIMIT_HZ = 100.0

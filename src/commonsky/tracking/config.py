@@ -21,7 +21,9 @@ class TrackerConfig(SectionConfig):
 
     SECTION: ClassVar[str] = "tracker"
     CHOICES: ClassVar[Mapping[str, Collection[str]]] = {"associator": ASSOCIATORS}
-    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset({"reacquire_within_s", "silence_probability"})
+    NON_NEGATIVE: ClassVar[frozenset[str]] = frozenset(
+        {"reacquire_within_s", "silence_probability", "surface_height_m"}
+    )
 
     slice_s: float = 1.0
     """Plots are processed in time slices of this length; a track takes one plot per sensor per slice."""
@@ -45,10 +47,24 @@ class TrackerConfig(SectionConfig):
     """Acceleration noise density of both models for an aircraft on the ground (taxiing), sqrt(m^2/s^3)."""
     q_surface_turn_rate_dps: float = 3.0
     """Turn-rate noise density on the ground (taxiway turns are sharp and slow), deg/s per sqrt(s)."""
+    q_vessel_mps2: float = 0.05
+    """Acceleration noise density of a vessel's constant-velocity model (barges and tankers change speed over
+    minutes), sqrt(m^2/s^3)."""
+    q_vessel_manoeuvre_mps2: float = 0.5
+    """Acceleration noise density of a vessel's manoeuvre model (small fast craft, a ship turning), sqrt(m^2/s^3)."""
+    q_vessel_turn_rate_dps: float = 2.0
+    """Turn-rate noise density of a vessel's manoeuvre model, deg/s per sqrt(s)."""
+    surface_height_m: float = 0.0
+    """Height above the ellipsoid of the water the surface domain's vessels float on: AIS reports carry no height
+    and a shore radar's geometry needs one (zero or more: a water level below the ellipsoid is not supported yet)."""
+    surface_height_sigma_m: float = 1.0
+    """Standard deviation of that height (waves, the river's level over the day)."""
 
     # Initiation.
     max_speed_mps: float = 320.0
     """Fastest target expected: sets the velocity uncertainty of a new track."""
+    max_vessel_speed_mps: float = 25.0
+    """Fastest vessel expected (a fast patrol or speed boat, about 50 kn): the same for a new vessel track."""
     default_altitude_m: float = 6000.0
     """Altitude assumed for primary-only tracks, whose altitude is unknown."""
     default_altitude_sigma_m: float = 4000.0
@@ -63,6 +79,9 @@ class TrackerConfig(SectionConfig):
     initiation_exclusion_chi2: float = 60.0
     """A plot this close to a track starts no new track: it is that track's outlier (say, an unregistered radar)."""
     address_gate_chi2: float = 400.0
+    address_distrust_s: float = 60.0
+    """After a vessel track refused a report of its own MMSI (an AIS position far from its radar echo), its AIS
+    reports need the ordinary gate for this long: a spoofed position must not capture it while the radar is out."""
     """Looser gate for a plot whose Mode S address matches the track's."""
     pregate_margin_m: float = 2_000.0
     """Pre-gate radius around a plot's approximate position, beyond 5 sigma of its cross-range error."""

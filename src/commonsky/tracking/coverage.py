@@ -17,6 +17,10 @@ from commonsky.core.arrays import F64, B
 from commonsky.core.geodesy import LocalFrame, radar_horizon_m
 from commonsky.tracking.measurements import SensorTable, point_from_altitude
 
+COVERAGE_SLACK_S = 0.5
+"""Slack on a sensor's scan period before it counts as late (plots come late): a track outside coverage ends
+once it is this much later than its expected update, a sensor stops counting once two scans and this have gone by."""
+
 
 def covering(frame: LocalFrame, sensors: SensorTable, e: F64, n: F64, alt: F64, alt_known: B) -> B:
     """(K, S): whether each point (frame east, north; height alt) lies in each sensor's coverage.

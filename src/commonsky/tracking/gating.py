@@ -20,6 +20,7 @@ from commonsky.core.arrays import F64, I64, B, Rows
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Associator, Candidates, Hypotheses
 from commonsky.tracking.association import pregate_pairs
+from commonsky.tracking.coverage import covering
 from commonsky.tracking.motion import regime
 from commonsky.tracking.prepare import ADSB, SlicePlots
 from commonsky.tracking.state import LOST, TrackerState
@@ -63,7 +64,7 @@ def gate(state: TrackerState, p: SlicePlots, plot: I64, row: I64) -> GatedPairs:
         sub.columns(state.sensors),
         state.sensors.kernel_frame,
         state.gate_models,
-        regime(tracks.on_ground[row]),
+        regime(tracks.on_ground[row], tracks.vessel[row]),
     )
     # A plot with a height has one more degree of freedom: scale its distance to the 2-D gate.
     d2 = np.where(np.isfinite(sub.alt), d2 * (cfg.gate_chi2 / _gate3(cfg.gate_chi2)), d2)
@@ -135,14 +136,28 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
         return found
     parts: list[Hypotheses] = []
     lost = tracks.status == LOST
-    addr_plot, addr_row = _address_pairs(p.mode_s, np.where(lost, -1, tracks.mode_s).astype(np.int32))
+    addr_plot, addr_row = same_key_pairs(p.mode_s, np.where(lost, -1, tracks.mode_s).astype(np.int32))
+    same = p.vessel[addr_plot] == tracks.vessel[addr_row]
+    addr_plot, addr_row = addr_plot[same], addr_row[same]
     if len(addr_plot):
         g = gate(state, p, addr_plot, addr_row)
-        ok = g.d2 < cfg.address_gate_chi2
+        # One pair per plot: the nearest of the tracks with its address (two vessels may share an MMSI).
+        order = np.lexsort((g.d2, addr_plot))
+        nearest = order[np.r_[True, addr_plot[order][1:] != addr_plot[order][:-1]]]
+        g, addr_plot, addr_row = g.take(nearest), addr_plot[nearest], addr_row[nearest]
+        distrusted = tracks.vessel[addr_row] & (
+            p.time_s[addr_plot] - tracks.refused_s[addr_row] < cfg.address_distrust_s
+        )
+        ok = g.d2 < np.where(distrusted, cfg.gate_chi2, cfg.address_gate_chi2)
+        np.maximum.at(tracks.refused_s, addr_row[~ok], p.time_s[addr_plot[~ok]])
         state.stats.address_conflicts += int((~ok).sum())
         parts.append(Hypotheses.certain(addr_plot[ok], addr_row[ok]))
         found.gated.append(g.take(ok))
-        found.free[addr_plot] = False  # a conflicting address plot is neither reassigned nor a new track
+        found.free[addr_plot] = False  # a conflicting address plot is neither reassigned nor a new track...
+        # ... but for an AIS report where no shore radar watches, which could tell a spoofed position from a
+        # second vessel broadcasting the same MMSI: that is a vessel of its own.
+        refused = addr_plot[~ok & p.vessel[addr_plot]]
+        found.free[refused[~radar_watches(state, p, refused)]] = True
     cand = np.flatnonzero(found.free)
     if len(cand):
         t_mid = float(np.median(p.time_s[cand]))
@@ -152,6 +167,7 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
         pi, rows = pregate_pairs(approx_positions(state, p.take(cand)), track_en, pregate_radius(state, p.take(cand)))
         pi, rows = cand[pi], live[rows]
         conflict = (p.mode_s[pi] >= 0) & (tracks.mode_s[rows] >= 0) & (p.mode_s[pi] != tracks.mode_s[rows])
+        conflict |= p.vessel[pi] != tracks.vessel[rows]  # domains never mix: a vessel is no aircraft's plot
         pi, rows = pi[~conflict], rows[~conflict]
         if len(pi):
             g = gate(state, p, pi, rows)
@@ -198,17 +214,27 @@ def _candidates(state: TrackerState, p: SlicePlots, g: GatedPairs, scan: I64, pe
     )
 
 
-def _address_pairs(plot_addr: NDArray[np.int32], track_addr: NDArray[np.int32]) -> tuple[I64, I64]:
-    """(plot, track row) pairs sharing a known Mode S address; the oldest track wins a duplicate address."""
-    known = np.flatnonzero(track_addr >= 0)
-    if len(known) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = known[np.argsort(track_addr[known], kind="stable")]
-    sorted_addr = track_addr[order]
-    plots = np.flatnonzero(plot_addr >= 0)
-    pos = np.clip(np.searchsorted(sorted_addr, plot_addr[plots]), 0, len(order) - 1)
-    hit = sorted_addr[pos] == plot_addr[plots]
-    return plots[hit].astype(np.int64), order[pos[hit]].astype(np.int64)
+def same_key_pairs(plot_key: NDArray[np.integer], track_key: NDArray[np.integer]) -> tuple[I64, I64]:
+    """(plot, track) index pairs whose keys (addresses, squawks) are equal and known (>= 0)."""
+    order = np.argsort(track_key, kind="stable")
+    lo = np.searchsorted(track_key[order], plot_key, side="left")
+    hi = np.searchsorted(track_key[order], plot_key, side="right")
+    count = np.where(plot_key >= 0, hi - lo, 0)
+    plots = np.repeat(np.arange(len(plot_key), dtype=np.int64), count)
+    offset = np.arange(len(plots)) - np.repeat(np.cumsum(count) - count, count)
+    return plots, order[np.repeat(lo, count) + offset].astype(np.int64)
+
+
+def radar_watches(state: TrackerState, p: SlicePlots, plots: I64) -> B:
+    """Whether a shore radar covers each of these (surface, self-reported) plots' positions. One in an outage
+    counts too: a spoofed position must not become a vessel for the length of an outage and after it."""
+    sensors = state.sensors
+    if len(plots) == 0:
+        return np.zeros(0, dtype=bool)
+    radar = sensors.surface & (sensors.kind != ADSB)
+    height = np.full(len(plots), state.config.surface_height_m)
+    cover = covering(state.frame, sensors, p.z[plots, 0], p.z[plots, 1], height, np.ones(len(plots), dtype=bool))
+    return (cover & radar).any(axis=1)
 
 
 def register(state: TrackerState, p: SlicePlots, gated: list[GatedPairs]) -> None:

@@ -16,13 +16,12 @@ dead-reckoned position (`reacquire_margin_m` plus what `reacquire_accel_mps2` al
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from commonsky.core.arrays import I64, B
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Hypotheses
 from commonsky.tracking.association import assign_pairs, pregate_pairs
-from commonsky.tracking.gating import approx_positions, gate, pregate_radius
+from commonsky.tracking.gating import approx_positions, gate, pregate_radius, radar_watches, same_key_pairs
 from commonsky.tracking.manage import distinctive_squawk
 from commonsky.tracking.measurements import radar_to_position
 from commonsky.tracking.motion import initial_probabilities
@@ -36,7 +35,7 @@ INITIAL_VERTICAL_RATE_SIGMA_MPS = 15.0
 
 def initiate(state: TrackerState, p: SlicePlots, unassociated: B) -> I64:
     """Start tracks from the unassociated plots (followers of a new address update its track); returns their rows."""
-    start_idx = np.flatnonzero(unassociated)
+    start_idx = _without_distrusted(state, p, np.flatnonzero(unassociated))
     has_address = p.mode_s >= 0
     addr_start = start_idx[has_address[start_idx]]
     _, first = np.unique(p.mode_s[addr_start], return_index=True)
@@ -50,8 +49,31 @@ def initiate(state: TrackerState, p: SlicePlots, unassociated: B) -> I64:
     if len(followers):
         order = np.argsort(p.mode_s[seeds])
         pos = np.searchsorted(p.mode_s[seeds][order], p.mode_s[followers])
-        update(state, p, Hypotheses.certain(followers, seed_rows[order[pos]]))
+        rows = seed_rows[order[pos]]
+        # A follower far from its seed is another target with the same address (a cloned MMSI): refused.
+        near = gate(state, p, followers, rows).d2 < state.config.address_gate_chi2
+        state.stats.address_conflicts += int((~near).sum())
+        update(state, p, Hypotheses.certain(followers[near], rows[near]))
     return np.r_[seed_rows, anonymous_rows]
+
+
+def _without_distrusted(state: TrackerState, p: SlicePlots, plots: I64) -> I64:
+    """The plots less the AIS reports a shore radar could confirm whose MMSI belongs to a track that refused it
+    lately: a spoofed position starts no vessel of its own (`TrackerConfig.address_distrust_s`)."""
+    tr = state.tracks
+    cfg = state.config
+    cand = plots[p.vessel[plots] & (p.mode_s[plots] >= 0)]
+    if len(cand) == 0:
+        return plots
+    plot, row = same_key_pairs(p.mode_s[cand], tr.mode_s)
+    recent = tr.vessel[row] & (p.time_s[cand[plot]] - tr.refused_s[row] < cfg.address_distrust_s)
+    plot, row = cand[plot[recent]], row[recent]
+    watched = radar_watches(state, p, plot)
+    plot, row = plot[watched], row[watched]
+    np.maximum.at(tr.refused_s, row, p.time_s[plot])  # still refused: the distrust goes on while the reports do
+    suspect = np.unique(plot)
+    state.stats.address_conflicts += len(suspect)
+    return np.setdiff1d(plots, suspect)
 
 
 def _near(state: TrackerState, p: SlicePlots, plots: I64, rows: I64, chi2: float) -> B:
@@ -60,6 +82,8 @@ def _near(state: TrackerState, p: SlicePlots, plots: I64, rows: I64, chi2: float
     xc = imm.combine_mean(tracks.x[rows], tracks.mu[rows])
     sub = p.take(plots)
     pi, ri = pregate_pairs(approx_positions(state, sub), xc[:, :2], pregate_radius(state, sub))
+    same = p.vessel[plots[pi]] == tracks.vessel[rows[ri]]
+    pi, ri = pi[same], ri[same]
     near = np.zeros(len(plots), dtype=bool)
     if len(pi):
         g = gate(state, p, plots[pi], rows[ri])
@@ -93,37 +117,28 @@ def _reacquire(state: TrackerState, p: SlicePlots, new: TrackArrays) -> I64:
     lost = np.flatnonzero(tr.status == LOST)
     if len(lost) == 0:
         return found
-    by_address = _same_key(p.mode_s, tr.mode_s[lost])
+    by_address = same_key_pairs(p.mode_s, tr.mode_s[lost])
     squawk_ok = distinctive_squawk(p.squawk) & (p.mode_s < 0) & cfg.reacquire_by_squawk
-    by_squawk = _same_key(np.where(squawk_ok, p.squawk, -1), np.where(tr.mode_s[lost] < 0, tr.squawk[lost], -1))
+    by_squawk = same_key_pairs(np.where(squawk_ok, p.squawk, -1), np.where(tr.mode_s[lost] < 0, tr.squawk[lost], -1))
     plot = np.r_[by_address[0], by_squawk[0]]
     row = lost[np.r_[by_address[1], by_squawk[1]]]
     xc = imm.combine_mean(tr.x[row], tr.mu[row])
     gap = np.maximum(p.time_s[plot] - tr.time_s[row], 0.0)
     here = new.x[plot, 0, :2]
+    top_speed = np.where(p.vessel[plot], cfg.max_vessel_speed_mps, cfg.max_speed_mps)
     reach = np.where(
         np.arange(len(plot)) < len(by_address[0]),
-        np.hypot(*(here - xc[:, :2]).T) - cfg.max_speed_mps * gap,
+        np.hypot(*(here - xc[:, :2]).T) - top_speed * gap,
         np.hypot(*(here - xc[:, :2] - xc[:, 2:4] * gap[:, None]).T) - 0.5 * cfg.reacquire_accel_mps2 * gap**2,
     )
-    ok = reach < cfg.reacquire_margin_m
+    distrusted = tr.vessel[row] & (p.time_s[plot] - tr.refused_s[row] < cfg.address_distrust_s)
+    ok = (reach < cfg.reacquire_margin_m) & (p.vessel[plot] == tr.vessel[row]) & ~distrusted
     plot, row, reach = plot[ok], row[ok], reach[ok]
     chosen = assign_pairs(plot, row, reach)
     plot, row = plot[chosen], row[chosen]
     found[plot] = row
     _revive(state, row, new.take(plot))
     return found
-
-
-def _same_key(plot_key: NDArray[np.integer], track_key: NDArray[np.integer]) -> tuple[I64, I64]:
-    """(plot, track) index pairs whose keys are equal and known (>= 0)."""
-    order = np.argsort(track_key, kind="stable")
-    lo = np.searchsorted(track_key[order], plot_key, side="left")
-    hi = np.searchsorted(track_key[order], plot_key, side="right")
-    count = np.where(plot_key >= 0, hi - lo, 0)
-    plots = np.repeat(np.arange(len(plot_key), dtype=np.int64), count)
-    offset = np.arange(len(plots)) - np.repeat(np.cumsum(count) - count, count)
-    return plots, order[np.repeat(lo, count) + offset].astype(np.int64)
 
 
 def _revive(state: TrackerState, rows: I64, new: TrackArrays) -> None:
@@ -135,6 +150,7 @@ def _revive(state: TrackerState, rows: I64, new: TrackArrays) -> None:
     tr.x[rows, :, 2:4] = velocity[:, None, :]
     tr.has_alt[rows] = new.has_alt
     tr.on_ground[rows] = new.on_ground
+    tr.vessel[rows] = new.vessel
     tr.time_s[rows] = new.time_s
     tr.detected_s[rows] = new.time_s
     tr.hits[rows] += 1
@@ -180,8 +196,8 @@ def _initial_tracks(state: TrackerState, p: SlicePlots) -> TrackArrays:
     P = np.zeros((k, len(mu0), kernels.NX, kernels.NX))
     index = np.array([0, 1, 5])
     P[:, :, index[:, None], index[None, :]] = Peh[:, None]
-    v_sigma = cfg.max_speed_mps / 2.0
-    P[:, :, 2, 2] = P[:, :, 3, 3] = v_sigma**2
+    v_sigma = np.where(p.vessel, cfg.max_vessel_speed_mps, cfg.max_speed_mps) / 2.0
+    P[:, :, 2, 2] = P[:, :, 3, 3] = (v_sigma**2)[:, None]
     P[:, :, 4, 4] = np.radians(3.0) ** 2
     P[:, :, 6, 6] = INITIAL_VERTICAL_RATE_SIGMA_MPS**2
     is_adsb = p.kind == ADSB
@@ -203,6 +219,7 @@ def _initial_tracks(state: TrackerState, p: SlicePlots) -> TrackArrays:
         mu=np.tile(mu0, (k, 1)),
         has_alt=has_alt,
         on_ground=p.on_ground.copy(),
+        vessel=p.vessel.copy(),
         time_s=p.time_s.copy(),
         detected_s=p.time_s.copy(),
         created_s=p.time_s.copy(),
@@ -214,6 +231,7 @@ def _initial_tracks(state: TrackerState, p: SlicePlots) -> TrackArrays:
         last_secondary_s=np.where(secondary, p.time_s, -np.inf),
         last_primary_s=np.where(~secondary, p.time_s, -np.inf),
         heard_s=np.where(p.mode_s >= 0, p.time_s, -np.inf),
+        refused_s=np.full(k, -np.inf),
         sensor_mask=sensor_bits(p.sensor),
         mode_s=p.mode_s.copy(),
         squawk=p.squawk.copy(),

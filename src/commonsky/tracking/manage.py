@@ -25,14 +25,12 @@ from scipy.spatial import cKDTree
 
 from commonsky.core.arrays import F64, I64, B
 from commonsky.tracking import imm
-from commonsky.tracking.coverage import covering
+from commonsky.tracking.coverage import COVERAGE_SLACK_S, covering
 from commonsky.tracking.prepare import ADSB, PSR, SSR
 from commonsky.tracking.state import CONFIRMED, LOST, TENTATIVE, TrackArrays, TrackerState
 
 MERGE_INTERVAL_S = 3.0
 """Duplicate tracks are looked for this often (they are rare and do no harm for a few seconds)."""
-COVERAGE_SLACK_S = 0.5
-"""A track outside coverage ends once it is this much later than its expected update (plots come late)."""
 SEEING_SCANS = 3.0
 """A sensor counts a track's silence if its kind detected the track within this many of its scans before
 the track's last plot (it was seeing the aircraft: equipage and geometry allowed it)."""
@@ -170,12 +168,14 @@ def silence_evidence(state: TrackerState, rows: I64, now: float, at_least: float
 
 
 def _coverage_ahead(state: TrackerState, rows: I64, ahead: F64) -> B:
-    """(K, S) `coverage.covering` of the tracks at `rows`, each dead-reckoned `ahead` seconds past its state."""
+    """(K, S) `coverage.covering` of the tracks at `rows`, each dead-reckoned `ahead` seconds past its state; a
+    sensor covers only its own domain's tracks (a shore radar no aircraft, an air radar no vessel)."""
     tr = state.tracks
     xc = imm.combine_mean(tr.x[rows], tr.mu[rows])
     e = xc[:, 0] + xc[:, 2] * ahead
     n = xc[:, 1] + xc[:, 3] * ahead
-    return covering(state.frame, state.sensors, e, n, xc[:, 5], tr.has_alt[rows])
+    cover = covering(state.frame, state.sensors, e, n, xc[:, 5], tr.has_alt[rows])
+    return cover & (state.sensors.surface[None, :] == tr.vessel[rows, None])
 
 
 def _left_coverage(state: TrackerState, age: F64, ahead: F64, lost: B) -> B:
@@ -200,7 +200,7 @@ def _duplicates(state: TrackerState, now: float) -> B:
     tr = state.tracks
     drop = np.zeros(len(tr), dtype=bool)
     lost = tr.status == LOST
-    addr = np.flatnonzero(tr.mode_s >= 0)
+    addr = np.flatnonzero((tr.mode_s >= 0) & ~tr.vessel)  # two vessels may share an MMSI; close ones merge below
     if len(addr) > 1:
         order = addr[np.lexsort((tr.created_s[addr], lost[addr], tr.mode_s[addr]))]
         dup = np.r_[False, tr.mode_s[order][1:] == tr.mode_s[order][:-1]]
@@ -215,6 +215,7 @@ def _duplicates(state: TrackerState, now: float) -> B:
         i, j = pairs[:, 0], pairs[:, 1]  # positions among the live tracks
         a, b = live[i], live[j]
         clash = (tr.mode_s[a] >= 0) & (tr.mode_s[b] >= 0) & (tr.mode_s[a] != tr.mode_s[b])
+        clash |= tr.vessel[a] != tr.vessel[b]
         i, j, a, b = i[~clash], j[~clash], a[~clash], b[~clash]
         diff = np.concatenate([en[i] - en[j], xc[i, 2:4] - xc[j, 2:4]], axis=1)
         S = Pc[i] + Pc[j]

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from commonsky.core.arrays import F64, I64
 from commonsky.core.geodesy import EARTH_RADIUS_M, LocalFrame, ecef_to_geodetic, geodetic_to_ecef
-from commonsky.core.sensors import SensorSpec
+from commonsky.core.sensors import DOMAIN_SURFACE, SensorSpec
 from commonsky.tracking import kernels
 
 NACP_EPU_M = np.array([np.nan, 18_520.0, 7_408.0, 3_704.0, 1_852.0, 926.0, 555.6, 185.2, 92.6, 30.0, 10.0, 3.0])
@@ -40,6 +40,9 @@ class SensorTable:
 
     ids: NDArray[np.str_]
     kind: NDArray[np.int8]
+    """Each sensor's role (`SensorKind.role.code`): the tracker treats AIS as ADS-B and shore radar as primary radar."""
+    surface: NDArray[np.bool_]
+    """The sensor watches the surface domain (AIS, shore radar): it covers vessels, not aircraft."""
     position: F64
     """(S,3) sensor position in the frame's ENU axes."""
     to_sensor: F64
@@ -80,7 +83,8 @@ class SensorTable:
         )
         return cls(
             ids=np.array([s.id for s in sensors], dtype="<U24"),
-            kind=np.array([s.kind.code for s in sensors], dtype=np.int8),
+            kind=np.array([s.kind.role.code for s in sensors], dtype=np.int8),
+            surface=np.array([s.kind.domain == DOMAIN_SURFACE for s in sensors], dtype=bool),
             position=position,
             to_sensor=to_sensor,
             sigma_range_m=np.array([s.sigma_range_m for s in sensors], dtype=np.float64),

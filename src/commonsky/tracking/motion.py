@@ -5,9 +5,11 @@ with its process noise, plus the rate at which the IMM switches into it. Switchi
 continuous-time Markov chain that jumps into model j at rate `entry_rate_hz[j]` from any other,
 which for two models is the usual pair of mean sojourn times. Adding a model is adding a row.
 
-There is one table per motion regime: in the air, and on the ground (an aircraft reporting ADS-B
-surface positions: slow, with sharp taxiway turns and no vertical motion). A track's `on_ground`
-flag picks its table (`AIR`, `SURFACE`); both have the same models, so its state carries over.
+There is one table per motion regime: in the air, on the ground (an aircraft reporting ADS-B
+surface positions: slow, with sharp taxiway turns and no vertical motion), and on the water (a vessel:
+nearly constant velocity with slow changes, a manoeuvre model for small fast craft and turns, no vertical
+motion; an anchored vessel is a constant velocity of zero). A track's `on_ground` flag and domain pick
+its table (`AIR`, `SURFACE`, `VESSEL`); all have the same models, so an aircraft's state carries over.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from commonsky.tracking.config import TrackerConfig
 # Columns of a model table row, as the kernels read them.
 M_TURN, M_Q, M_Q_TURN, M_Q_VERTICAL, M_ENTRY_RATE = 0, 1, 2, 3, 4
 N_MODEL_COLUMNS = 5
-AIR, SURFACE = 0, 1
+AIR, SURFACE, VESSEL = 0, 1, 2
 """Index of each regime's table in `model_tables` and `gate_models`."""
 
 
-def regime(on_ground: NDArray[np.bool_]) -> I64:
-    """Each track's regime, as the kernels index the tables by it: `SURFACE` on the ground, else `AIR`."""
-    return np.where(on_ground, SURFACE, AIR).astype(np.int64)
+def regime(on_ground: NDArray[np.bool_], vessel: NDArray[np.bool_]) -> I64:
+    """Each track's regime, as the kernels index the tables by it: `VESSEL` in the surface domain, `SURFACE` for
+    an aircraft on the ground, else `AIR`."""
+    return np.where(vessel, VESSEL, np.where(on_ground, SURFACE, AIR)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -80,19 +83,33 @@ def surface_models(cfg: TrackerConfig) -> tuple[MotionModel, ...]:
     )
 
 
+def vessel_models(cfg: TrackerConfig) -> tuple[MotionModel, ...]:
+    """A vessel's models: nearly constant velocity, and a manoeuvre (turn, speed change, a fast craft's dash)."""
+    q_turn = float(np.radians(cfg.q_vessel_turn_rate_dps))
+    q_vertical = SURFACE_VERTICAL_Q_MPS2
+    return (
+        MotionModel("cv", False, cfg.q_vessel_mps2, q_turn * 0.1, q_vertical, 1.0 / cfg.ct_mean_sojourn_s, 0.8),
+        MotionModel("ct", True, cfg.q_vessel_manoeuvre_mps2, q_turn, q_vertical, 1.0 / cfg.cv_mean_sojourn_s, 0.2),
+    )
+
+
+REGIMES = (motion_models, surface_models, vessel_models)
+"""Each regime's models, in the order of the regime indices."""
+
 SURFACE_VERTICAL_Q_MPS2 = 0.01
 """Vertical noise of a track on the ground: its height hardly moves (surface positions carry none)."""
 
 
 def model_tables(cfg: TrackerConfig) -> F64:
-    """(2, M, N_MODEL_COLUMNS): the models of each regime (`AIR`, `SURFACE`), in the order of the state's model axis."""
-    return np.stack([np.stack([m.row() for m in models]) for models in (motion_models(cfg), surface_models(cfg))])
+    """(R, M, N_MODEL_COLUMNS): the models of each regime (`AIR`, `SURFACE`, `VESSEL`), in the order of the state's
+    model axis."""
+    return np.stack([np.stack([m.row() for m in models(cfg)]) for models in REGIMES])
 
 
 def gate_models(cfg: TrackerConfig) -> F64:
-    """(2, N_MODEL_COLUMNS): per regime, the single generous model gating predicts with: constant velocity
+    """(R, N_MODEL_COLUMNS): per regime, the single generous model gating predicts with: constant velocity
     with the turn model's noise."""
-    turns = (motion_models(cfg)[1], surface_models(cfg)[1])
+    turns = [models(cfg)[1] for models in REGIMES]
     return np.stack(
         [replace(m, name="gate", turn=False, entry_rate_hz=0.0, initial_probability=1.0).row() for m in turns]
     )

@@ -13,15 +13,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from commonsky.core.arrays import F64, I64
-from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, TrackReports, Tracks
+from commonsky.core.batches import (
+    SENSOR_ADSB,
+    SENSOR_AIS,
+    SENSOR_PSR,
+    SENSOR_SSR,
+    SENSOR_SURFACE_RADAR,
+    TrackReports,
+    Tracks,
+)
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE
 from commonsky.tracking import kernels
 from commonsky.tracking.manage import coasting
 from commonsky.tracking.motion import regime
 from commonsky.tracking.prepare import ADSB
 from commonsky.tracking.state import CONFIRMED, TrackerState
+from commonsky.tracking.water import onto_water
 
 REPORTED_BLOCK = np.array([0, 1, 2, 3, 5])
 """The state components whose covariance is reported: [e, n, v_e, v_n, h]."""
+AIS_RECENT_S = 30.0
+"""A vessel's AIS counts among its recent sensor kinds for this long: three class A reports (one per 10 s
+under 14 kn, ITU-R M.1371), whatever the faster shore radar's scan."""
 REPORTED_HEIGHT_SIGMA_M = 500.0
 """A primary-only track reports its estimated height once its sigma is below this."""
 
@@ -32,7 +45,7 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     tr = state.tracks
     dt = np.maximum(time_s - tr.time_s[rows], 0.0)
     xc, Pc = kernels.predict_combined(
-        tr.x, tr.P, tr.mu, rows, dt, state.models, regime(tr.on_ground[rows]), REPORTED_BLOCK
+        tr.x, tr.P, tr.mu, rows, dt, state.models, regime(tr.on_ground[rows], tr.vessel[rows]), REPORTED_BLOCK
     )
     var_h = Pc[:, 4, 4]
     # A height is reported once measured, or once radar geometry has pinned it down; not on the ground,
@@ -40,7 +53,10 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     ground = tr.on_ground[rows]
     has = (tr.has_alt[rows] | (var_h < REPORTED_HEIGHT_SIGMA_M**2)) & ~ground
     alt = xc[:, 5]
+    vessel = tr.vessel[rows]
     e, n = np.ascontiguousarray(xc[:, 0]), np.ascontiguousarray(xc[:, 1])
+    if vessel.any():  # a vessel's prediction is reported on the water, however straight it ran
+        e[vessel], n[vessel], _ = onto_water(state, e[vessel], n[vessel], alt[vessel])
     lat, lon, up = kernels.geodetic_points(*state.sensors.kernel_frame, e, n, alt)
     # Local east and north unit vectors at each aircraft, in frame axes.
     la, lo = np.radians(lat), np.radians(lon)
@@ -62,10 +78,11 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
     status = np.where(tr.status[rows] == CONFIRMED, np.where(coast, "coasting", "confirmed"), "tentative")
     sigma = np.sqrt(0.5 * (Pc[:, 0, 0] + Pc[:, 1, 1]))
     recent = 3.0 * tr.expected_period_s[rows]
+    recent_self = np.where(vessel, np.maximum(recent, AIS_RECENT_S), recent)
     kinds = (
-        (time_s - tr.last_primary_s[rows] < recent) * SENSOR_PSR
-        + (time_s - tr.last_secondary_s[rows] < recent) * SENSOR_SSR
-        + (time_s - tr.last_adsb_s[rows] < recent) * SENSOR_ADSB
+        (time_s - tr.last_primary_s[rows] < recent) * np.where(vessel, SENSOR_SURFACE_RADAR, SENSOR_PSR)
+        + (time_s - tr.last_secondary_s[rows] < recent) * np.where(vessel, 0, SENSOR_SSR)
+        + (time_s - tr.last_adsb_s[rows] < recent_self) * np.where(vessel, SENSOR_AIS, SENSOR_ADSB)
     )
     return {
         "time_s": time_s,
@@ -81,10 +98,12 @@ def _reported_columns(state: TrackerState, rows: I64, time_s: F64) -> dict[str, 
         "status": status,
         "quality": 1.0 / (1.0 + sigma / 250.0),
         "sensor_kinds": kinds.astype(np.int8),
-        "mode_s": tr.mode_s[rows],
+        "mode_s": np.where(vessel, -1, tr.mode_s[rows]),
+        "mmsi": np.where(vessel, tr.mode_s[rows], -1),
         "squawk": tr.squawk[rows],
         "callsign": tr.callsign[rows],
-        "on_ground": ground.astype(np.int8),
+        "on_ground": np.where(vessel, -1, ground).astype(np.int8),
+        "domain": np.where(vessel, DOMAIN_SURFACE, DOMAIN_AIR),
     }
 
 

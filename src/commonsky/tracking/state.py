@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from commonsky.core.arrays import Rows
 from commonsky.core.batches import Col
 from commonsky.core.geodesy import LocalFrame
+from commonsky.core.waterway import Waterway
 from commonsky.tracking.config import TrackerConfig
 from commonsky.tracking.kernels import NX
 from commonsky.tracking.measurements import SensorTable
@@ -38,6 +39,8 @@ class TrackArrays(Rows):
     """A height was measured (Mode C or ADS-B), not only inferred from radar geometry."""
     on_ground: Col.Bool
     """The latest ADS-B position was a surface position: the aircraft is on the ground."""
+    vessel: Col.Bool
+    """A track of the surface domain (AIS, shore radar): it takes only surface plots, with the vessels' motion."""
     time_s: Col.F64
     """Time of the state (the last plot applied)."""
     detected_s: Col.F64
@@ -56,6 +59,8 @@ class TrackArrays(Rows):
     heard_s: Col.F64
     """Last plot carrying the track's Mode S address, taken or not: an aircraft whose reports are refused (an
     ADS-B position far from the radar's) is still there, so its silence does not end the track (`manage`)."""
+    refused_s: Col.F64
+    """Last time a plot with the track's address was refused as too far from it (a spoofed or cloned AIS)."""
     sensor_mask: Col.U64
     """Bit i set when sensor i has fed the track (first 64 sensors)."""
     mode_s: Col.I32
@@ -145,6 +150,8 @@ class TrackerStats:
     """Lost tracks whose identity came back at a plausible position: the same track id goes on."""
     tracks_left_coverage: int = 0
     """Tracks ended because their prediction left every own sensor's coverage."""
+    vessels_ashore: int = 0
+    """Vessel states moved back onto the water (`water.keep_on_water`): a straight prediction ran ashore."""
 
 
 @dataclass
@@ -168,3 +175,5 @@ class TrackerState:
     last_merge_s: float = -np.inf
     """When duplicate tracks were last looked for."""
     stats: TrackerStats = field(default_factory=TrackerStats)
+    waterway: Waterway | None = None
+    """The river vessels float on: their states and predictions are kept on its water (`tracking.water`)."""

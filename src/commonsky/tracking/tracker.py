@@ -18,6 +18,7 @@ from commonsky.core.arrays import I64
 from commonsky.core.batches import Plots, Tracks
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
+from commonsky.core.waterway import Waterway
 from commonsky.tracking.associate import Associator
 from commonsky.tracking.associators import associator_for
 from commonsky.tracking.config import TrackerConfig
@@ -31,12 +32,17 @@ from commonsky.tracking.registration import Registration
 from commonsky.tracking.report import picture, report
 from commonsky.tracking.state import CONFIRMED, ClutterEstimate, TrackArrays, TrackerState
 from commonsky.tracking.update import update
+from commonsky.tracking.water import keep_on_water
 
 
 def new_state(
-    sensors: Sequence[SensorSpec], config: TrackerConfig | None = None, frame: LocalFrame | None = None
+    sensors: Sequence[SensorSpec],
+    config: TrackerConfig | None = None,
+    frame: LocalFrame | None = None,
+    waterway: Waterway | None = None,
 ) -> TrackerState:
-    """An empty tracker for these sensors; the frame defaults to the sensors' mean position."""
+    """An empty tracker for these sensors; the frame defaults to the sensors' mean position. With a `waterway`,
+    vessel tracks are kept on its water."""
     cfg = config or TrackerConfig()
     if frame is None:
         lat = float(np.mean([s.lat_deg for s in sensors])) if sensors else 0.0
@@ -54,6 +60,7 @@ def new_state(
         clutter=ClutterEstimate.zeros(len(sensors)),
         models=model_tables(cfg),
         gate_models=gate_models(cfg),
+        waterway=waterway,
     )
 
 
@@ -98,6 +105,7 @@ def _process_slice(state: TrackerState, p: SlicePlots, associator: Associator) -
     if state.config.registration and association.gated:
         register(state, p, association.gated)
     updated = update(state, p, association.hypotheses)
+    keep_on_water(state, updated)
     started = initiate(state, p, association.unassociated)
     return state.tracks.track_id[np.r_[updated, started]]
 

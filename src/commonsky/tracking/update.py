@@ -75,7 +75,7 @@ def _update_tracks(
     dt = p.time_s - tr.time_s[rows]  # < 0 for a late plot: the track is predicted back to it
     state.stats.plots_late += int(np.count_nonzero(dt < 0.0))
     start, weight, missed, plots = hyp
-    tables = regime(tr.on_ground[rows])
+    tables = regime(tr.on_ground[rows], tr.vessel[rows])
     kernels.imm_update(
         tr.x, tr.P, tr.mu, rows, dt, start, weight, missed, plots, state.sensors.kernel_frame, models, tables
     )

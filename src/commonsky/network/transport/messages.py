@@ -1,10 +1,10 @@
 """Wire messages partners exchange: versioned msgspec structs, encoded as msgpack.
 
-Wire layout, schema 1. Every message is one msgpack map; `kind` (the msgspec tag) comes first
-and selects the struct, then the envelope, then the body:
+Wire layout, schema 2 (schema 1 had no `mmsi` and `domain` columns). Every message is one msgpack map;
+`kind` (the msgspec tag) comes first and selects the struct, then the envelope, then the body:
 
     kind     str    "tracks" | "heartbeat" | "policy"
-    schema   int    SCHEMA_VERSION of the sender (1); a receiver refuses versions it does not speak
+    schema   int    SCHEMA_VERSION of the sender (2); a receiver refuses versions it does not speak
     sender   str    partner id, [A-Za-z0-9_-]{1,16}; on NATS it must match the subject's sender
     seq      int    >= 1, per sender and per kind, +1 per message (see `base.SeqTracker`)
     sent_s   float  sender's UTC clock when the message was made, seconds since the epoch (finite, >= 0)
@@ -15,7 +15,7 @@ and selects the struct, then the envelope, then the body:
     numeric       map    column -> [dtype, length, data]: dtype the little-endian NumPy dtype string
                          ("<f8", "<i8", "<i4", "<i2", "|i1"), length == rows, data the raw bytes
                          (length * itemsize of them); NaN and -1 keep their missing-value meaning
-    text          map    column -> [str, ...] (length == rows; "" is missing)
+    text          map    column -> [str, ...] (length == rows; "" is missing; `domain` is "air" or "surface")
 
     kind "heartbeat" (Heartbeat):
     status             str         "up" | "degraded" | "stopping"
@@ -44,10 +44,11 @@ import numpy as np
 
 from commonsky.core.batches import TrackReports
 from commonsky.core.errors import DecodeError
+from commonsky.core.sensors import DOMAINS
 from commonsky.network.transport.base import PARTNER_ID_RE, Kind
 
-SCHEMA_VERSION = 1
-"""The schema this code writes and the only one it reads."""
+SCHEMA_VERSION = 2
+"""The schema this code writes and the only one it reads (2: track batches carry `mmsi` and `domain`)."""
 
 PartnerId = Annotated[str, msgspec.Meta(pattern=PARTNER_ID_RE)]
 SeqNo = Annotated[int, msgspec.Meta(ge=1)]
@@ -135,6 +136,9 @@ class TrackBatch(_Envelope, frozen=True, tag="tracks"):
             limit = TEXT_COLUMNS[name]
             if values and max(map(len, values)) > limit:
                 raise ValueError(f"column {name}: a value is longer than {limit} characters")
+        unknown = set(self.text["domain"]) - set(DOMAINS)
+        if unknown:
+            raise ValueError(f"column domain: {sorted(unknown)[0]!r} is not one of {', '.join(DOMAINS)}")
 
 
 class Heartbeat(_Envelope, frozen=True, tag="heartbeat"):
