@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from commonsky.core.batches import Plots, Tracks, Truth
+from commonsky.core.config import read_json
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorSpec
@@ -93,6 +94,10 @@ def node_configs(
     frame = LocalFrame(scenario.region.lat_deg, scenario.region.lon_deg, 0.0)
     assess, zones = assessment_inputs(scenario)
     ids = [p.id for p in scenario.partners]
+    waterway = None
+    if scenario.river is not None:  # vessels float on the scenario's river, at its water's height
+        waterway = read_json(scenario.river.waterway)[0]
+        tracker = replace(tracker or TrackerConfig(), surface_height_m=scenario.river.water_height_m)
     return [
         NodeConfig.from_agreement(
             partner=pid,
@@ -104,6 +109,7 @@ def node_configs(
             assess=assess,
             zones=zones,
             known_sensors=[s for s in simulation.sensors if s.partner != pid],
+            waterway=waterway,
         )
         for pid in ids
     ]

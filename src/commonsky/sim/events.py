@@ -1,7 +1,8 @@
 """Scenario events as they act on sensor reports, and as JSON records for the stages downstream.
 
 Effects are evaluated vectorised over (target, time) pairs, so each sensor model asks once per batch
-"what squawk / is the transponder on / where does ADS-B claim to be" instead of per plot. Times
+"what squawk / is the transponder on / where does ADS-B claim to be" instead of per plot. A vessel's
+AIS is its transponder: `transponder_off` silences it and `spoofer` offsets its AIS positions. Times
 given to and kept by `EventEffects` are seconds after the scenario start; records use UTC.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from commonsky.core.arrays import F64, I64
+from commonsky.core.waterway import Waterway
 from commonsky.sim.scenario import (
     EmergencyEvent,
     IntruderEvent,
@@ -25,6 +27,7 @@ from commonsky.sim.scenario import (
     TransponderOffEvent,
 )
 from commonsky.sim.traffic import Targets, Trajectories
+from commonsky.sim.vessels import Vessels
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class EventEffects:
         return out
 
     def transponder_on(self, index: I64, t: F64) -> NDArray[np.bool_]:
-        """False once a transponder_off event has switched the target's transponder off."""
+        """False once a transponder_off event has switched the target's transponder (a vessel's AIS) off."""
         on = np.ones(len(index), dtype=bool)
         for e in self.scenario.events:
             if isinstance(e, TransponderOffEvent):
@@ -50,7 +53,7 @@ class EventEffects:
         return on
 
     def spoof_offset(self, index: I64, t: F64) -> tuple[F64, F64]:
-        """East and north error (m) a spoofer adds to the target's ADS-B position (0 when not spoofed)."""
+        """East and north error (m) a spoofer adds to the target's ADS-B or AIS position (0 when not spoofed)."""
         east = np.zeros(len(index))
         north = np.zeros(len(index))
         for e in self.scenario.events:
@@ -72,21 +75,25 @@ class EventEffects:
 
 @dataclass(frozen=True, eq=False)
 class World:
-    """What every sensor model observes and the truth records: the scenario, its targets, their flights, the events."""
+    """What every sensor model observes and the truth records: the scenario, its aircraft and vessels, every
+    target's trajectory (aircraft first, then vessels), the events and the river's waterway (None: no river)."""
 
     scenario: Scenario
     targets: Targets
     trajectories: Trajectories
     effects: EventEffects
+    vessels: Vessels
+    waterway: Waterway | None
 
 
 def event_records(world: World) -> list[dict[str, Any]]:
     """Every event as a JSON-serialisable dict: `kind`, UTC `time_s` (and `end_time_s`), and its details.
 
-    Target events carry the target's identity (Mode S address as 6 hex digits, callsign) so later
-    stages can match them without the truth file; intruders carry the target id they were given.
+    Target events carry the target's identity (Mode S address as 6 hex digits, callsign; a vessel's MMSI and
+    name besides) so later stages can match them without the truth file; intruders carry the target id they
+    were given.
     """
-    scenario, targets, trajectories = world.scenario, world.targets, world.trajectories
+    scenario, targets, trajectories, vessels = world.scenario, world.targets, world.trajectories, world.vessels
     t0 = scenario.start_time_s
     first_intruder = scenario.traffic.count + len(scenario.traffic.routes)
     records: list[dict[str, Any]] = []
@@ -107,6 +114,18 @@ def event_records(world: World) -> list[dict[str, Any]]:
                 "alt_m": e.alt_m,
                 "speed_mps": e.speed_mps,
             }
+        elif isinstance(e, TargetEvent) and e.target_id > vessels.first_index:
+            v = e.target_id - 1 - vessels.first_index
+            record |= {
+                "time_s": t0 + e.at_s,
+                "target_id": e.target_id,
+                "mode_s": None,
+                "callsign": str(vessels.callsign[v]) or None,
+                "mmsi": int(vessels.mmsi[v]),
+                "name": str(vessels.name[v]),
+            }
+            if isinstance(e, SpooferEvent):
+                record |= _spoof(e)
         elif isinstance(e, TargetEvent):
             j = e.target_id - 1
             mode_s = int(targets.mode_s[j])
@@ -119,12 +138,7 @@ def event_records(world: World) -> list[dict[str, Any]]:
             if isinstance(e, EmergencyEvent):
                 record["squawk"] = f"{e.code:04d}"
             if isinstance(e, SpooferEvent):
-                record |= {
-                    "offset_east_m": e.offset_east_m,
-                    "offset_north_m": e.offset_north_m,
-                    "drift_east_mps": e.drift_east_mps,
-                    "drift_north_mps": e.drift_north_mps,
-                }
+                record |= _spoof(e)
         elif isinstance(e, SensorOutageEvent):
             record |= {"time_s": t0 + e.start_s, "end_time_s": t0 + e.end_s, "sensor_id": e.sensor_id}
         elif isinstance(e, LinkOutageEvent):
@@ -136,3 +150,13 @@ def event_records(world: World) -> list[dict[str, Any]]:
             }
         records.append(record)
     return records
+
+
+def _spoof(e: SpooferEvent) -> dict[str, float]:
+    """A spoofer event's offset and drift."""
+    return {
+        "offset_east_m": e.offset_east_m,
+        "offset_north_m": e.offset_north_m,
+        "drift_east_mps": e.drift_east_mps,
+        "drift_north_mps": e.drift_north_mps,
+    }

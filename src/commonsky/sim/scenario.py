@@ -2,7 +2,8 @@
 
 `commonsky.sim.scenario_file` reads a scenario TOML into these (its docstring is the schema); each
 simulated sensor holds its published `SensorSpec` beside the simulation-only settings (the errors
-injected, clutter, NACp).
+injected, clutter, NACp). A river scenario adds the waterway (`RiverConfig`) and its vessels
+(`VesselConfig`, one `Behaviour` each, and `VesselTrafficConfig`); vessels are targets after the aircraft.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ MAX_SPEED_MPS = 400.0
 """Highest ground speed a scenario may ask for (sensor models rely on it to skip far targets)."""
 MAX_VERTICAL_RATE_MPS = 50.0
 """Highest vertical rate a scenario may ask for."""
+MAX_VESSEL_SPEED_MPS = 25.0
+"""Highest vessel speed a scenario may ask for (about 49 kn: a fast patrol boat)."""
+AIS_CLASSES = ("A", "B", "none")
+"""What AIS a vessel carries: class A (SOLAS and inland vessels), class B (small craft) or none at all."""
+AIS_ACCURACY_NACP = {1: 10, 0: 9}
+"""AIS position accuracy flag -> NACp, as the decoder maps it: 1 better than 10 m, 0 a plain GNSS fix (< 30 m)."""
 
 
 class Equipage(StrEnum):
@@ -71,7 +78,9 @@ class SensorConfig:
     azimuth_bias_deg: float = 0.0
     time_offset_s: float = 0.0
     nacp: int = -1
-    """ADS-B NACp of the reports (-1 for radars)."""
+    """ADS-B NACp of the reports (-1 for radars; AIS takes it from each vessel's accuracy flag)."""
+    land_clutter_density_per_km2: float = 0.0
+    """Shore radar only: false plots per km^2 per scan on the land strip along the banks."""
 
     @property
     def errors(self) -> dict[str, float]:
@@ -241,6 +250,118 @@ class LinkOutageEvent:
     end_s: float
 
 
+@dataclass(frozen=True)
+class RiverConfig:
+    """The river of a surface scenario: its waterway file and the height of its water surface."""
+
+    waterway: str
+    """Absolute path of the waterway GeoJSON (`commonsky.core.waterway.Waterway.load`)."""
+    water_height_m: float
+    """Height of the water surface above the ellipsoid: vessels' truth height and AIS plots' altitude."""
+
+
+@dataclass(frozen=True)
+class Transit:
+    """Along the centreline from `from_km` to `to_km` (km from its upstream end), `lane_m` right of it looking
+    downstream; stops there, or leaves the scenario when `to_km` is an end of the centreline."""
+
+    KIND: ClassVar[str] = "transit"
+    from_km: float
+    to_km: float
+    lane_m: float
+
+
+@dataclass(frozen=True)
+class Work:
+    """A dredger at work: back and forth along the river through a point, up to `radius_m` either way."""
+
+    KIND: ClassVar[str] = "work"
+    lat_deg: float
+    lon_deg: float
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class Loiter:
+    """A fishing boat: a slow random drift around a point, within `radius_m` of it."""
+
+    KIND: ClassVar[str] = "loiter"
+    lat_deg: float
+    lon_deg: float
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class Cross:
+    """Bank to bank across the river at `along_km`, from the `from_bank` side ("left" or "right" looking
+    downstream), then moored at the far bank."""
+
+    KIND: ClassVar[str] = "cross"
+    along_km: float
+    from_bank: str
+
+
+@dataclass(frozen=True)
+class Approach:
+    """From a point straight at another vessel (`target`, by name), then keeping `stop_m` off it."""
+
+    KIND: ClassVar[str] = "approach"
+    lat_deg: float
+    lon_deg: float
+    target: str
+    stop_m: float
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """At anchor: stationary at a point."""
+
+    KIND: ClassVar[str] = "anchored"
+    lat_deg: float
+    lon_deg: float
+
+
+Behaviour = Transit | Work | Loiter | Cross | Approach | Anchored
+BEHAVIOURS: tuple[type[Behaviour], ...] = (Transit, Work, Loiter, Cross, Approach, Anchored)
+
+
+@dataclass(frozen=True)
+class VesselConfig:
+    """A listed vessel: identity, AIS equipment and behaviour; it appears at the first whole second >= `start_s`."""
+
+    name: str
+    mmsi: int
+    """-1 for a vessel without AIS."""
+    callsign: str
+    ship_type: int
+    """AIS ship and cargo type (0: not available)."""
+    length_m: float
+    """Length overall (0: not available)."""
+    ais: str
+    """One of `AIS_CLASSES`."""
+    accuracy: int
+    """AIS position accuracy flag (1: better than 10 m), -1 without AIS."""
+    start_s: float
+    speed_mps: float
+    """Speed over ground (0 at anchor)."""
+    behaviour: Behaviour
+
+
+@dataclass(frozen=True)
+class VesselTrafficConfig:
+    """Random barges and tankers with class A AIS transiting both ways in their lanes (downstream right)."""
+
+    count: int
+    lane_m: float
+    """Distance of each direction's lane from the centreline."""
+    speed_min_mps: float
+    speed_max_mps: float
+
+
+NO_VESSEL_TRAFFIC = VesselTrafficConfig(0, 50.0, 2.0, 4.5)
+"""Random vessel traffic when `[vessel_traffic]` is left out: none."""
+
+
 Event = IntruderEvent | EmergencyEvent | TransponderOffEvent | SpooferEvent | SensorOutageEvent | LinkOutageEvent
 EVENT_KINDS: tuple[type[Event], ...] = (
     IntruderEvent,
@@ -269,6 +390,10 @@ class Scenario:
     """The `[[sharing]]` tables, unvalidated: `commonsky.sharing` reads them."""
     assess: dict[str, Any] = field(default_factory=dict)
     """The `[assess]` table, unvalidated: `commonsky.assess` reads it (its `zones` is a GeoJSON path)."""
+    river: RiverConfig | None = None
+    """The river of a surface scenario (None: air only)."""
+    vessels: tuple[VesselConfig, ...] = ()
+    vessel_traffic: VesselTrafficConfig = NO_VESSEL_TRAFFIC
 
     @property
     def sensors(self) -> tuple[SensorConfig, ...]:
@@ -286,6 +411,16 @@ class Scenario:
         return tuple(e for e in self.events if isinstance(e, IntruderEvent))
 
     @property
-    def target_count(self) -> int:
-        """Random traffic + routes + intruders."""
+    def aircraft_count(self) -> int:
+        """Random traffic + routes + intruders: target ids 1..aircraft_count."""
         return self.traffic.count + len(self.traffic.routes) + len(self.intruders)
+
+    @property
+    def vessel_count(self) -> int:
+        """Listed vessels + random vessel traffic: the target ids after the aircraft, in that order."""
+        return len(self.vessels) + self.vessel_traffic.count
+
+    @property
+    def target_count(self) -> int:
+        """Aircraft and vessels."""
+        return self.aircraft_count + self.vessel_count

@@ -80,6 +80,10 @@ class Targets:
         return len(self.equipage)
 
 
+_SAMPLED = ("lat_rad", "lon_rad", "alt_m", "v_east_mps", "v_north_mps", "v_up_mps")
+"""The sampled arrays of `Trajectories`, in field order."""
+
+
 @dataclass(frozen=True, eq=False)
 class Trajectories:
     """Dense one-second samples of every target, arrays of shape (steps + 1, n targets).
@@ -142,6 +146,13 @@ class Trajectories:
         lon = np.degrees(interpolate(self.lon_rad, self.lon_rate, wrap=True))
         alt = interpolate(self.alt_m, self.v_up_mps)
         return np.degrees(lat), np.where(lon >= 180.0, lon - 360.0, np.where(lon < -180.0, lon + 360.0, lon)), alt
+
+    @classmethod
+    def stacked(cls, parts: list[Trajectories]) -> Trajectories:
+        """The targets of several trajectory sets over the same seconds, side by side in order."""
+        sampled = {name: np.concatenate([getattr(p, name) for p in parts], axis=1) for name in _SAMPLED}
+        first = np.concatenate([p.first_step for p in parts])
+        return cls(**sampled, first_step=first, last_step=np.concatenate([p.last_step for p in parts]))
 
     @classmethod
     def from_truth(cls, truth: Truth, start_time_s: float) -> Trajectories:
@@ -349,7 +360,7 @@ def _integrate(
     return Trajectories(out["lat"], out["lon"], out["alt"], out["ve"], out["vn"], out["vu"], first_step, last_step)
 
 
-def _unique_draws(draw: Callable[[int], NDArray[Any]], n: int, taken: list[Any]) -> NDArray[Any]:
+def unique_draws(draw: Callable[[int], NDArray[Any]], n: int, taken: list[Any]) -> NDArray[Any]:
     """`n` values from `draw(k)`, redrawing duplicates and values in `taken` until all are distinct."""
     values = draw(n)
     while True:
@@ -366,7 +377,7 @@ def _identities(scenario: Scenario, rng: np.random.Generator) -> Targets:
     """Equipage, Mode S address, squawk, callsign and ADS-B phase of every target."""
     cfg = scenario.traffic
     routes = cfg.routes
-    n = scenario.target_count
+    n = scenario.aircraft_count
     n_route = len(routes)
     equipage = np.zeros(n, dtype=np.int8)
     equipage[: cfg.count] = rng.choice(4, size=cfg.count, p=cfg.equipage.probabilities)
@@ -391,13 +402,13 @@ def _identities(scenario: Scenario, rng: np.random.Generator) -> Targets:
         numbers = rng.integers(1, 10_000, size=k).tolist()
         return np.array([f"{chr(a)}{chr(b)}{chr(c)}{d}" for (a, b, c), d in zip(letters, numbers, strict=True)])
 
-    mode_s = _unique_draws(addresses, n, [r.mode_s for r in routes if r.mode_s >= 0])
+    mode_s = unique_draws(addresses, n, [r.mode_s for r in routes if r.mode_s >= 0])
     squawk = squawks(n)
     special = np.isin(squawk, list(SPECIAL_SQUAWKS))
     while special.any():
         squawk[special] = squawks(int(special.sum()))
         special = np.isin(squawk, list(SPECIAL_SQUAWKS))
-    callsign = _unique_draws(callsigns, n, [r.callsign for r in routes if r.callsign]).astype(CALLSIGN_DTYPE)
+    callsign = unique_draws(callsigns, n, [r.callsign for r in routes if r.callsign]).astype(CALLSIGN_DTYPE)
     phase = rng.random(n)
     broadcast_key = int(rng.integers(0, 2**63))
 
@@ -454,7 +465,7 @@ def generate_traffic(scenario: Scenario, seeds: np.random.SeedSequence) -> tuple
         "hdg": np.mod(np.concatenate([heading0, route_heading]), 2.0 * np.pi),
     }
 
-    first_step = np.zeros(scenario.target_count, dtype=np.int64)
+    first_step = np.zeros(scenario.aircraft_count, dtype=np.int64)
     late = life_rng.random(n_plan) < cfg.late_start_fraction
     first_step[:n_plan] = np.where(late, np.floor(life_rng.random(n_plan) * steps / 2), 0)
     early = life_rng.random(n_plan) < cfg.early_end_fraction
