@@ -7,7 +7,7 @@ import re
 import pytest
 
 from commonsky.assess import ALERT_KINDS, EMERGENCY, SEVERITIES, AlertKind, AssessmentConfig, engine, rules
-from commonsky.assess.rules import partner, transponder, zones
+from commonsky.assess.rules import partner, surface, transponder, zones
 
 
 def test_the_table_holds_exactly_the_kinds_the_engine_raises() -> None:
@@ -33,7 +33,7 @@ def test_emergency_severities_are_those_of_the_codes() -> None:
 def test_the_rule_docstrings_list_the_table_with_its_severities() -> None:
     documented = [
         kind_and_bracket
-        for module in (zones, transponder, partner)
+        for module in (zones, transponder, partner, surface)
         for kind_and_bracket in re.findall(r"^- `(\w+)` \[([^\]]+)\]", module.__doc__ or "", flags=re.MULTILINE)
     ]
     assert sorted(kind for kind, _ in documented) == sorted(ALERT_KINDS)

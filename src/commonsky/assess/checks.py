@@ -1,4 +1,5 @@
-"""Consistency checks between sources: ADS-B against radar plots, partner tracks against own tracks, coverage.
+"""Consistency checks between sources: ADS-B against radar plots, partner tracks against own tracks, AIS against
+shore radar tracks, AIS report intervals, coverage.
 
 All checks are vectorised over plots or tracks; joins by Mode S address go through sorting, not
 per-row loops. Each returns plain arrays; persistence and alerting live in `commonsky.assess.engine`.
@@ -288,3 +289,97 @@ def in_coverage(spec: SensorSpec, lat_deg: F64, lon_deg: F64, alt_m: F64, fracti
     horizon = radar_horizon_m(spec.alt_m, alt)
     visible = np.where(np.isfinite(alt_m), slant <= fraction * horizon, True)
     return np.asarray((slant <= fraction * spec.max_range_m) & visible)
+
+
+KNOT_MPS = 1852.0 / 3600.0
+"""One knot in m/s."""
+
+
+def ais_report_interval_s(speed_mps: F64) -> F64:
+    """Expected interval (s) between a class A AIS unit's position reports at a speed (ITU-R M.1371-5, table 1).
+
+    180 s below 0.5 m/s (the standard's 3 minutes at anchor or moored, taken as not making way), 10 s up to
+    14 kn, 6 s up to 23 kn, 2 s above; an unknown speed is taken as under way (10 s). Class B units report
+    less often (30 s under way); `commonsky.assess.rules.surface` learns that from the vessel's own silences.
+    """
+    v = np.asarray(speed_mps, dtype=np.float64)
+    bands = [v < 0.5, v < 14.0 * KNOT_MPS, v < 23.0 * KNOT_MPS, v >= 23.0 * KNOT_MPS]
+    return np.asarray(np.select(bands, [180.0, 10.0, 6.0, 2.0], 10.0))
+
+
+@dataclass(frozen=True)
+class AisRadarTests:
+    """Own AIS reports inside an up shore radar's coverage, and how far the nearest radar-fed vessel track is."""
+
+    mmsi: NDArray[np.int32]
+    time_s: F64
+    lat_deg: F64
+    lon_deg: F64
+    distance_m: F64
+    """To the nearest radar-fed surface track moved to the report's time (inf when there is none)."""
+    track_row: I64
+    """That track's row in the track arrays (-1 when there is none)."""
+    radar_sensor: NDArray[np.str_]
+    """The first listed radar whose coverage holds the report."""
+    ais_sensor: NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return len(self.mmsi)
+
+
+def ais_radar_tests(
+    frame: LocalFrame,
+    plots: Plots,
+    sensors: Mapping[str, SensorSpec],
+    radars: list[SensorSpec],
+    tracks: tuple[F64, F64, F64, F64, F64, NDArray[np.int32]],
+    coverage_fraction: float,
+) -> AisRadarTests:
+    """Test each own AIS report (one per MMSI and report time: a broadcast heard by two stations counts once)
+    that a shore radar in `radars` covers against the radar-fed vessel tracks.
+
+    `tracks` are those tracks' (lat_deg, lon_deg, time_s, v_east_mps, v_north_mps, mmsi); each is moved along
+    its velocity to the report's time before the distance is taken. A track of another MMSI is another vessel and
+    supports no report. Reports outside every listed radar's coverage are not tested: no radar could support them.
+    """
+    kind = lookup(plots.sensor_id, {sid: s.kind.value for sid, s in sensors.items()}, "")
+    ais = np.flatnonzero(
+        (kind == SensorKind.AIS) & (plots.mmsi >= 0) & np.isfinite(plots.lat_deg) & np.isfinite(plots.lon_deg)
+    )
+    order = ais[np.lexsort((plots.sensor_id[ais], plots.time_s[ais], plots.mmsi[ais]))]
+    mmsi, t = plots.mmsi[order], plots.time_s[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (mmsi[1:] != mmsi[:-1]) | (t[1:] != t[:-1])
+    rows = order[first]
+    covering = np.full(len(rows), "", dtype="<U24")
+    for spec in radars:
+        free = rows[covering == ""]
+        inside = in_coverage(spec, plots.lat_deg[free], plots.lon_deg[free], plots.altitude_m[free], coverage_fraction)
+        covering[np.flatnonzero(covering == "")[inside]] = spec.id
+    tested = covering != ""
+    rows, covering = rows[tested], covering[tested]
+    lat, lon, t, ve, vn, track_mmsi = tracks
+    pe, pn, _ = frame.geodetic_to_enu(plots.lat_deg[rows], plots.lon_deg[rows], 0.0)
+    te, tn, _ = frame.geodetic_to_enu(lat, lon, 0.0)
+    dt = plots.time_s[rows][:, None] - t[None, :]
+    de = te[None, :] + np.nan_to_num(ve)[None, :] * dt - pe[:, None]
+    dn = tn[None, :] + np.nan_to_num(vn)[None, :] * dt - pn[:, None]
+    other = (track_mmsi[None, :] >= 0) & (track_mmsi[None, :] != plots.mmsi[rows][:, None])
+    dist = np.where(other, np.inf, np.hypot(de, dn))
+    if dist.shape[1]:
+        nearest = np.argmin(dist, axis=1)
+        distance = dist[np.arange(len(rows)), nearest]
+        nearest = np.where(np.isfinite(distance), nearest, -1)
+    else:
+        nearest = np.full(len(rows), -1, dtype=np.int64)
+        distance = np.full(len(rows), np.inf)
+    return AisRadarTests(
+        mmsi=plots.mmsi[rows],
+        time_s=plots.time_s[rows],
+        lat_deg=plots.lat_deg[rows],
+        lon_deg=plots.lon_deg[rows],
+        distance_m=distance,
+        track_row=nearest.astype(np.int64),
+        radar_sensor=covering,
+        ais_sensor=plots.sensor_id[rows],
+    )

@@ -1,7 +1,8 @@
 """`AssessmentConfig`: identity lists, alert thresholds and hysteresis, with defaults and TOML loading.
 
-All times are seconds, distances metres. A TOML `[assess]` table overrides any field; the four identity
-lists take Mode S addresses as hex strings ("4B1A2C") and Mode A codes as four octal digits ("1000").
+All times are seconds, distances metres. A TOML `[assess]` table overrides any field; the identity
+lists take Mode S addresses as hex strings ("4B1A2C"), Mode A codes as four octal digits ("1000") and
+vessels' MMSIs as integers (211234560).
 Alert rules registered beside the built-in ones (`commonsky.assess.registry`) add their own settings as
 keys of the same table; a rule's raise time, like every `*_raise_s`, may be 0.
 """
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 TRANSPONDER_IDENTITIES = ("assumed_friend", "neutral", "unknown")
 """Identities a transponder-equipped track without a full ADS-B identity may be given by rule."""
-_LIST_KEYS = ("friend_mode_s", "friend_squawks", "neutral_mode_s", "neutral_squawks")
+_LIST_KEYS = ("friend_mode_s", "friend_squawks", "neutral_mode_s", "neutral_squawks", "friend_mmsi", "neutral_mmsi")
+_MMSI_MAX = 999_999_999
 _NON_NEGATIVE = frozenset({"startup_grace_s", "radar_bias_sigma_m", "partner_bias_sigma_m"})
 """Settings that may be 0 besides the registered rules' raise times."""
 
@@ -41,12 +43,18 @@ class AssessmentConfig(SectionConfig):
     """Mode S addresses declared neutral."""
     neutral_squawks: tuple[int, ...] = ()
     """Mode A codes declared neutral."""
+    friend_mmsi: tuple[int, ...] = ()
+    """MMSIs of friendly vessels (the partners' patrol boats, the works' own craft)."""
+    neutral_mmsi: tuple[int, ...] = ()
+    """MMSIs of vessels declared neutral."""
     transponder_identity: str = "assumed_friend"
     """Identity of a track with a transponder (address or code) but no full ADS-B identity."""
     pending_s: float = 10.0
     """A system track is `pending` until it is this old (and while tentative), unless a list names it."""
     duplicate_m: float = 3_000.0
     """A track without transponder this close to one with a transponder stays pending (likely a duplicate)."""
+    surface_duplicate_m: float = 100.0
+    """The same for vessels: a radar-only surface track this close to one that AIS identified stays pending."""
     identity_confirm_s: float = 10.0
     """A rule-based change between settled identities must be proposed this long before it is made."""
 
@@ -61,6 +69,18 @@ class AssessmentConfig(SectionConfig):
     adsb_raise_s: float = 0.0
     partner_raise_s: float = 30.0
     border_raise_s: float = 5.0
+    dark_vessel_raise_s: float = 20.0
+    """Long enough for a clutter track to die: a dark vessel is a radar track without AIS for this long."""
+    work_zone_raise_s: float = 5.0
+    ais_gap_raise_s: float = 0.0
+    """0: the silence threshold (`ais_gap_factor` report intervals) is the delay."""
+    ais_radar_raise_s: float = 10.0
+    """Beyond `ais_radar_min_inconsistent` reports: a radar back from an outage re-confirms its tracks first."""
+    mmsi_conflict_raise_s: float = 5.0
+    loitering_raise_s: float = 0.0
+    """0: `loiter_min_s` is the delay."""
+    fast_approach_raise_s: float = 3.0
+    border_crossing_raise_s: float = 2.0
 
     # Zones.
     predict_horizon_s: float = 120.0
@@ -114,6 +134,52 @@ class AssessmentConfig(SectionConfig):
     """Allowance for registration differences between partners, added per axis."""
     partner_explain_m: float = 3_000.0
     """An own track within this distance explains a partner track in own radar coverage."""
+
+    # Surface (vessels: AIS and shore radar).
+    dark_vessel_distance_m: float = 500.0
+    """A dark vessel (radar, no AIS) is alerted inside or this close to a surface zone that alerts on it."""
+    ais_gap_factor: float = 3.0
+    """An AIS vessel is silent once no AIS fed it for this many expected report intervals (ITU-R M.1371)."""
+    ais_gap_history_s: float = 20.0
+    """AIS must have fed the track over at least this long before (one stray association is no history)."""
+    ais_interval_max_s: float = 30.0
+    """Longest report interval learned from a vessel's own silences (a class B unit under way reports every 30 s)."""
+    ais_radar_distance_m: float = 150.0
+    """An AIS position with no own radar-fed vessel track this close, inside an up own shore radar's coverage, is
+    unsupported (covers AIS antenna offset on long hulls and radar error)."""
+    ais_radar_min_inconsistent: int = 3
+    """Unsupported AIS reports of an MMSI in a row (no supported one between) before the condition holds."""
+    ais_radar_memory_s: float = 60.0
+    """The condition lapses when no report of that MMSI was tested for this long."""
+    mmsi_conflict_distance_m: float = 1_000.0
+    """Two surface tracks of one MMSI this far apart, or two AIS reports of one MMSI farther apart than this
+    plus `mmsi_conflict_speed_mps` times their time difference, are two vessels."""
+    mmsi_conflict_speed_mps: float = 20.0
+    """Fastest plausible speed of a vessel between two AIS reports (about 39 kn)."""
+    mmsi_conflict_reports: int = 2
+    """Conflicting report pairs within `mmsi_conflict_memory_s` before the condition holds (one jump is a glitch)."""
+    mmsi_conflict_memory_s: float = 60.0
+    loiter_radius_m: float = 300.0
+    """A vessel whose positions over `loiter_min_s` all lie within this of the first of them loiters."""
+    loiter_min_s: float = 240.0
+    loiter_distance_m: float = 500.0
+    """Loitering is alerted inside or this close to a works zone ..."""
+    loiter_border_m: float = 50.0
+    """... or this close to a border line (on a river narrower than a kilometre every vessel is within 500 m of a
+    mid-river border: fishing by the bank or waiting in a lane is no border matter, lingering on the line is)."""
+    approach_speed_mps: float = 5.0
+    """Closing speed above which a vessel approaches a protected vessel or works zone fast."""
+    approach_time_s: float = 120.0
+    """... when it would reach it within this time."""
+    approach_cpa_m: float = 100.0
+    """... and, for a protected vessel, would pass within this distance of it (closest point of approach): on a
+    river all traffic passes a dredger in the channel within a few hundred metres; this close is a collision course."""
+    border_margin_m: float = 50.0
+    """A vessel changes side of a border line once it is this far beyond it (no flapping along the line)."""
+    border_crossing_hold_s: float = 60.0
+    """The crossing condition holds this long after the crossing."""
+    border_crossing_all: bool = False
+    """Also alert (at medium) identified vessels crossing; by default only unknown, suspect and hostile ones."""
 
     forget_s: float = 300.0
     """Memory of a system track (identity, history) is dropped this long after it was last seen."""
@@ -193,13 +259,17 @@ def load_assessment_config(path: str | Path) -> AssessmentConfig:
 
 
 def _codes(key: str, value: Any, source: str) -> tuple[int, ...]:
-    """A list of hex Mode S addresses (`*_mode_s`) or octal Mode A codes (`*_squawks`) as integers."""
+    """A list of hex Mode S addresses (`*_mode_s`), octal Mode A codes (`*_squawks`) or MMSIs (`*_mmsi`) as integers."""
     if not isinstance(value, list):
         raise ConfigError(source, key, f"expected an array of strings, got {value!r}")
     out: list[int] = []
     for item in value:
         text = str(item) if isinstance(item, str | int) and not isinstance(item, bool) else ""
-        if key.endswith("mode_s"):
+        if key.endswith("mmsi"):
+            if isinstance(item, bool) or not isinstance(item, int) or not 0 < item <= _MMSI_MAX:
+                raise ConfigError(source, key, f"{item!r} is not an MMSI (an integer 1..{_MMSI_MAX})")
+            out.append(item)
+        elif key.endswith("mode_s"):
             try:
                 address = int(text, 16)
             except ValueError:

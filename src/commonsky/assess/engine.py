@@ -33,9 +33,17 @@ from commonsky.assess.state import AdsbMemory as AdsbMemory  # checkpoints writt
 from commonsky.assess.state import Assessment, AssessmentState, SystemPicture, TrackMemory
 from commonsky.assess.zones import Zones
 from commonsky.core.arrays import F64, I64
-from commonsky.core.batches import EMERGENCY_SQUAWKS, SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, Plots, TrackReports
+from commonsky.core.batches import (
+    EMERGENCY_SQUAWKS,
+    SENSOR_ADSB,
+    SENSOR_AIS,
+    SENSOR_PSR,
+    SENSOR_SSR,
+    Plots,
+    TrackReports,
+)
 from commonsky.core.geodesy import LocalFrame
-from commonsky.core.sensors import SensorSpec
+from commonsky.core.sensors import DOMAIN_SURFACE, SensorSpec
 
 
 def raise_delays(cfg: AssessmentConfig) -> dict[str, float]:
@@ -197,26 +205,37 @@ def _remember(state: AssessmentState, time_s: float, system: SystemPicture) -> t
     c["last_psr_s"][rows] = np.where((kinds & SENSOR_PSR) != 0, time_s, c["last_psr_s"][rows])
     c["ever_transponder"][rows] |= (system.mode_s >= 0) | (system.squawk >= 0)
     c["ever_adsb_identity"][rows] |= ((kinds & SENSOR_ADSB) != 0) & (system.mode_s >= 0) & (system.callsign != "")
+    c["ever_mmsi"][rows] |= system.mmsi >= 0
+    c["ever_ais_identity"][rows] |= ((kinds & SENSOR_AIS) != 0) & (system.mmsi >= 0) & (system.callsign != "")
     return replace(state, memory=TrackMemory(memory.system_id, c), history=history), rows
 
 
 def _identify(
     state: AssessmentState, time_s: float, system: SystemPicture, rows: I64, points: F64
 ) -> tuple[AssessmentState, list[IdentityChange]]:
-    """Apply the identity rules and the anti-flapping settle step; record every change in the history."""
+    """Apply the identity rules and the anti-flapping settle step; record every change in the history.
+
+    A track without transponder or MMSI is next to one with it only within its own domain: an aircraft over
+    the river never makes a vessel a duplicate, nor the other way round."""
     c = dict(state.memory.columns)
-    transponder = c["ever_transponder"][rows]
+    cooperative = c["ever_transponder"][rows] | c["ever_mmsi"][rows]
+    surface = system.domain == DOMAIN_SURFACE
     near = np.zeros(len(rows), dtype=bool)
-    if transponder.any() and (~transponder).any():
-        gap, _ = cKDTree(points[transponder]).query(points[~transponder])
-        near[~transponder] = gap <= state.config.duplicate_m
+    for domain, distance in ((~surface, state.config.duplicate_m), (surface, state.config.surface_duplicate_m)):
+        coop, other = cooperative & domain, ~cooperative & domain
+        if coop.any() and other.any():
+            gap, _ = cKDTree(points[coop]).query(points[other])
+            near[other] = gap <= distance
     evidence = IdentityEvidence(
         mode_s=system.mode_s,
         squawk=system.squawk,
+        mmsi=system.mmsi,
         tentative=system.status == "tentative",
         age_s=time_s - c["first_seen_s"][rows],
         ever_adsb_identity=c["ever_adsb_identity"][rows],
-        ever_transponder=transponder,
+        ever_ais_identity=c["ever_ais_identity"][rows],
+        ever_transponder=c["ever_transponder"][rows],
+        ever_mmsi=c["ever_mmsi"][rows],
         near_transponder=near,
     )
     proposed, reason = propose(state.rules, evidence)

@@ -3,18 +3,20 @@
 Rules, first match wins (evaluated per system track each tick; see `propose`):
 
 1. an operator override always wins (kept in the track's memory, never changed by rules);
-2. a Mode S address or Mode A code on a friend list gives `friend`, on a neutral list `neutral`;
+2. a Mode S address, Mode A code or MMSI on a friend list gives `friend`, on a neutral list `neutral`;
 3. a track younger than `pending_s`, or tentative, is `pending`; so is a track that has shown no
-   transponder while it lies within `duplicate_m` of one that has (most likely the same aircraft
-   seen by a partner's primary radar and not yet fused: identifying it would create a false unknown);
-4. a track that has shown a full ADS-B identity (ADS-B fed it with an address and a callsign) is
-   `neutral`: a cooperative civil flight;
-5. a track that has shown a transponder (address or Mode A code) gets `transponder_identity`
-   (default `assumed_friend`);
-6. anything else (primary radar only, no address, no code) is `unknown`.
+   transponder while it lies within `duplicate_m` of one of its domain that has (for vessels
+   `surface_duplicate_m` of one that has shown an MMSI): most likely the same aircraft or vessel seen
+   by another radar and not yet fused, and identifying it would create a false unknown;
+4. a track that has shown a full identity is `neutral`: ADS-B fed it with an address and a callsign
+   (a cooperative civil flight), or AIS with an MMSI and a call sign (merchant or leisure traffic
+   announcing itself, as a watch officer regards it until told otherwise);
+5. a track that has shown a transponder (address or Mode A code) or an AIS MMSI gets
+   `transponder_identity` (default `assumed_friend`);
+6. anything else (radar only: no address, no code, no MMSI; a dark vessel) is `unknown`.
 
-Rules 4 and 5 use what the track has shown over its life, so a transponder failure or a squawk change
-does not by itself change the identity. An emergency squawk never changes it: the track keeps its
+Rules 4 and 5 use what the track has shown over its life, so a transponder failure, an AIS switched
+off or a squawk change does not by itself change the identity. An emergency squawk never changes it: the track keeps its
 identity while it squawks 7500, 7600 or 7700. Rules never propose `suspect` or `hostile`: those
 are operator decisions. A change between settled identities is made only after the same new
 identity has been proposed for `identity_confirm_s`, which stops flapping on noisy inputs; leaving
@@ -93,6 +95,8 @@ class IdentityRules:
     friend_squawks: NDArray[np.int64]
     neutral_mode_s: NDArray[np.int64]
     neutral_squawks: NDArray[np.int64]
+    friend_mmsi: NDArray[np.int64]
+    neutral_mmsi: NDArray[np.int64]
     transponder_identity: int
     pending_s: float
 
@@ -104,6 +108,8 @@ class IdentityRules:
             friend_squawks=np.array(config.friend_squawks, dtype=np.int64),
             neutral_mode_s=np.array(config.neutral_mode_s, dtype=np.int64),
             neutral_squawks=np.array(config.neutral_squawks, dtype=np.int64),
+            friend_mmsi=np.array(config.friend_mmsi, dtype=np.int64),
+            neutral_mmsi=np.array(config.neutral_mmsi, dtype=np.int64),
             transponder_identity=Identity(config.transponder_identity).code,
             pending_s=config.pending_s,
         )
@@ -115,27 +121,41 @@ class IdentityEvidence:
 
     mode_s: NDArray[np.int32]
     squawk: NDArray[np.int16]
+    mmsi: NDArray[np.int32]
     tentative: B
     age_s: F64
     """Since the track was first seen."""
     ever_adsb_identity: B
+    """ADS-B fed it with an address and a callsign once."""
+    ever_ais_identity: B
+    """AIS fed it with an MMSI and a call sign once."""
     ever_transponder: B
+    """It showed a Mode S address or a Mode A code once."""
+    ever_mmsi: B
+    """It showed an MMSI once."""
     near_transponder: B
-    """Within the duplicate distance of a transponder track: likely a primary echo of that aircraft."""
+    """Within the duplicate distance of a transponder track of its domain: likely a radar echo of it."""
 
 
 def propose(rules: IdentityRules, evidence: IdentityEvidence) -> tuple[NDArray[np.int8], NDArray[np.str_]]:
     """Identity codes the rules give each track now, and the rule that decided (for the history)."""
     e = evidence
-    friend = _listed(e.mode_s, e.squawk, rules.friend_mode_s, rules.friend_squawks)
-    neutral = _listed(e.mode_s, e.squawk, rules.neutral_mode_s, rules.neutral_squawks)
-    young = e.tentative | (e.age_s < rules.pending_s) | (e.near_transponder & ~e.ever_transponder)
-    conditions = [friend, neutral, young, e.ever_adsb_identity, e.ever_transponder]
+    friend = _listed(e.mode_s, e.squawk, rules.friend_mode_s, rules.friend_squawks) | _vessel_listed(
+        e.mmsi, rules.friend_mmsi
+    )
+    neutral = _listed(e.mode_s, e.squawk, rules.neutral_mode_s, rules.neutral_squawks) | _vessel_listed(
+        e.mmsi, rules.neutral_mmsi
+    )
+    cooperative = e.ever_transponder | e.ever_mmsi
+    young = e.tentative | (e.age_s < rules.pending_s) | (e.near_transponder & ~cooperative)
+    conditions = [friend, neutral, young, e.ever_adsb_identity, e.ever_ais_identity, e.ever_transponder, e.ever_mmsi]
     codes = [
         Identity.FRIEND.code,
         Identity.NEUTRAL.code,
         Identity.PENDING.code,
         Identity.NEUTRAL.code,
+        Identity.NEUTRAL.code,
+        rules.transponder_identity,
         rules.transponder_identity,
     ]
     reasons = [
@@ -143,7 +163,9 @@ def propose(rules: IdentityRules, evidence: IdentityEvidence) -> tuple[NDArray[n
         "neutral list",
         "young, tentative or next to a transponder track",
         "ADS-B identity",
+        "AIS identity",
         "transponder",
+        "AIS MMSI",
     ]
     code = np.select(conditions, codes, default=Identity.UNKNOWN.code).astype(np.int8)
     reason = np.select(conditions, reasons, default="no transponder")
@@ -155,6 +177,11 @@ def _listed(
 ) -> NDArray[np.bool_]:
     """Tracks whose known Mode S address or known Mode A code is on a list (one rule for every list)."""
     return (np.isin(mode_s, addresses) & (mode_s >= 0)) | (np.isin(squawk, codes) & (squawk >= 0))
+
+
+def _vessel_listed(mmsi: NDArray[np.int32], listed: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Vessels whose known MMSI is on a list."""
+    return np.isin(mmsi, listed) & (mmsi >= 0)
 
 
 def settle(

@@ -1,12 +1,16 @@
 """Zones from GeoJSON: polygons with altitude bands and border lines, tested against all tracks at once.
 
 A zones file is a GeoJSON FeatureCollection. Polygon and MultiPolygon features are zones with
-properties `name` (unique), `kind` (border_buffer | restricted | protected), `floor_m` and
-`ceiling_m` (height band, default the whole sky) and optionally `alert_identities` (which
-identities trigger its alerts; default: all but friend and pending (a pending track is alerted once
-identified, seconds later), and for border buffers only unknown, suspect and hostile, since
-cooperative traffic crosses borders all day). LineString and
-MultiLineString features with `kind = "border"` are border lines.
+properties `name` (unique), `kind` (airspace: border_buffer | restricted | protected; surface:
+works | channel), `floor_m` and `ceiling_m` (height band, default the whole sky; airspace zones only)
+and optionally `alert_identities` (which identities trigger its alerts; default: all but friend and
+pending (a pending track is alerted once identified, seconds later), and for border buffers and
+channels only unknown, suspect and hostile, since cooperative traffic crosses borders and sails the
+channel all day). Airspace zones apply to air tracks only, surface zones to surface tracks only
+(`Zone.domain`). A works zone (e.g. a dredging site) may list `allowed_mmsi` (the vessels working
+there: no entry, loitering or approach alert) and `protect_mmsi` (the vessels a fast approach is
+measured against; without it, against the zone itself), each a list of MMSIs (integers). LineString
+and MultiLineString features with `kind = "border"` are border lines; they serve both domains.
 
 Geometry is planar in one local tangent frame (`LocalFrame` at the mean vertex): every vertex is
 projected once at load, tracks once per call. Over a few hundred kilometres the tangent-plane
@@ -30,13 +34,20 @@ from commonsky.core.arrays import F64
 from commonsky.core.config import read_json
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE
 
-ZONE_KINDS = ("border_buffer", "restricted", "protected")
+SURFACE_ZONE_KINDS = ("works", "channel")
+"""Zone kinds of the surface picture: they apply to vessels, never to aircraft."""
+ZONE_KINDS = ("border_buffer", "restricted", "protected", *SURFACE_ZONE_KINDS)
 DEFAULT_ALERT_IDENTITIES = {
     "border_buffer": ("unknown", "suspect", "hostile"),
     "restricted": ("unknown", "assumed_friend", "neutral", "suspect", "hostile"),
     "protected": ("unknown", "assumed_friend", "neutral", "suspect", "hostile"),
+    "works": ("unknown", "assumed_friend", "neutral", "suspect", "hostile"),
+    "channel": ("unknown", "suspect", "hostile"),
 }
+MMSI_MAX = 999_999_999
+"""The largest MMSI (nine decimal digits)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,15 @@ class Zone:
     polygons: tuple[tuple[F64, ...], ...]
     """Per polygon, its rings as (V,2) lon/lat arrays."""
     alert_identities: tuple[str, ...]
+    allowed_mmsi: tuple[int, ...] = ()
+    """Works zones: the MMSIs of the vessels that work there."""
+    protect_mmsi: tuple[int, ...] = ()
+    """Works zones: the MMSIs of the vessels a fast approach is measured against."""
+
+    @property
+    def domain(self) -> str:
+        """The picture the zone applies to: `DOMAIN_SURFACE` for works and channel zones, `DOMAIN_AIR` otherwise."""
+        return DOMAIN_SURFACE if self.kind in SURFACE_ZONE_KINDS else DOMAIN_AIR
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,8 @@ class Zones:
     """Per zone, the (E,4) edges [e0, n0, e1, n1] of all its rings in the frame."""
     border_edges: F64
     """(B,4) segments of the border lines and of the border buffer zones' rings."""
+    border_lines: tuple[F64, ...] = ()
+    """Per border line, its (S,4) segments in the frame (zero-length ones dropped)."""
 
     @classmethod
     def build(cls, zones: tuple[Zone, ...], borders: tuple[F64, ...]) -> Zones:
@@ -85,7 +107,9 @@ class Zones:
         edges = tuple(segments([r for poly in z.polygons for r in poly], True) for z in zones)
         buffers = [r for z in zones if z.kind == "border_buffer" for poly in z.polygons for r in poly]
         border_edges = np.vstack([segments(list(borders), False), segments(buffers, True)])
-        return cls(zones, borders, frame, edges, border_edges)
+        lines = [segments([line], False) for line in borders]
+        nonzero = tuple(seg[np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]) > 0] for seg in lines)
+        return cls(zones, borders, frame, edges, border_edges, nonzero)
 
     @classmethod
     def empty(cls) -> Zones:
@@ -94,6 +118,11 @@ class Zones:
 
     def __len__(self) -> int:
         return len(self.zones)
+
+    @property
+    def surface(self) -> NDArray[np.bool_]:
+        """(Z,) whether each zone is a surface zone."""
+        return np.array([z.domain == DOMAIN_SURFACE for z in self.zones], dtype=bool)
 
     def project(self, lat_deg: F64, lon_deg: F64) -> tuple[F64, F64]:
         """East and north (m) of positions in the zones' frame (on the ellipsoid surface)."""
@@ -128,6 +157,26 @@ class Zones:
         for z, edges in enumerate(self.edges):
             out[:, z] = _first_crossing(e, n, v_east, v_north, edges, horizon_s)
         return out
+
+    def distance_m(self, lat_deg: F64, lon_deg: F64) -> F64:
+        """(K,Z) horizontal distance (m) of K positions to each zone: 0 inside, else to its nearest edge."""
+        e, n = self.project(lat_deg, lon_deg)
+        out = np.zeros((len(e), len(self.zones)))
+        for z, edges in enumerate(self.edges):
+            out[:, z] = np.where(_inside(e, n, edges), 0.0, _segment_distance(e, n, edges))
+        return out
+
+    def border_offset_m(self, lat_deg: F64, lon_deg: F64) -> F64:
+        """Signed distance (m) to the nearest border line: positive right of it in its drawing direction; NaN
+        without border lines. Beyond a line's ends a position is measured against its end segment's vertex."""
+        e, n = self.project(lat_deg, lon_deg)
+        best = np.full(len(e), np.nan)
+        for segs in self.border_lines:
+            if not len(segs):
+                continue
+            offset = _signed_distance(e, n, segs)
+            best = np.where(np.isnan(best) | (np.abs(offset) < np.abs(best)), offset, best)
+        return best
 
     def border_distance_m(self, lat_deg: F64, lon_deg: F64) -> F64:
         """Distance (m) to the nearest border line or border buffer zone (0 inside a buffer; inf if none)."""
@@ -177,6 +226,31 @@ def _segment_distance(e: F64, n: F64, segs: F64) -> F64:
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.clip(np.where(length2 > 0, (px * dx + py * dy) / length2, 0.0), 0.0, 1.0)
     return np.asarray(np.hypot(px - u * dx, py - u * dy).min(axis=1))
+
+
+def _signed_distance(e: F64, n: F64, segs: F64) -> F64:
+    """Distance (m) to a polyline's nearest point, signed by the side (+ right of its direction, - left).
+
+    At a vertex shared by two segments the side is taken against the sum of both normals (the pseudo-normal),
+    so a position beyond a bend's outer corner gets the side it is on.
+    """
+    ax, ay = segs[:, 0][None, :], segs[:, 1][None, :]
+    dx, dy = (segs[:, 2] - segs[:, 0])[None, :], (segs[:, 3] - segs[:, 1])[None, :]
+    px, py = e[:, None] - ax, n[:, None] - ay
+    u = np.clip((px * dx + py * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+    dist = np.hypot(px - u * dx, py - u * dy)
+    j = np.argmin(dist, axis=1)
+    rows = np.arange(len(e))
+    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    right = np.stack([(segs[:, 3] - segs[:, 1]) / length, (segs[:, 0] - segs[:, 2]) / length], axis=-1)
+    tj = u[rows, j]
+    before = right[np.maximum(j - 1, 0)]
+    after = right[np.minimum(j + 1, len(segs) - 1)]
+    normal = right[j] + np.where((tj <= 0.0)[:, None], before, 0.0) + np.where((tj >= 1.0)[:, None], after, 0.0)
+    qx = segs[j, 0] + tj * (segs[j, 2] - segs[j, 0])
+    qy = segs[j, 1] + tj * (segs[j, 3] - segs[j, 1])
+    side = np.sign((e - qx) * normal[:, 0] + (n - qy) * normal[:, 1])
+    return np.asarray(side * dist[rows, j])
 
 
 def zones_from_geojson(data: Any, source: str = "<zones>") -> Zones:
@@ -235,6 +309,16 @@ def _zone(props: Mapping[str, Any], gtype: str, coords: Any, source: str, where:
         band.append(float(value))
     if band[1] <= band[0]:
         raise ConfigError(source, f"{where}.properties.ceiling_m", f"{band[1]:g} must exceed floor_m {band[0]:g}")
+    vessels = []
+    for key in ("allowed_mmsi", "protect_mmsi"):
+        value = props.get(key, [])
+        if key in props and kind != "works":
+            raise ConfigError(source, f"{where}.properties.{key}", "only a works zone lists vessels")
+        if not isinstance(value, list) or any(
+            isinstance(m, bool) or not isinstance(m, int) or not 0 < m <= MMSI_MAX for m in value
+        ):
+            raise ConfigError(source, f"{where}.properties.{key}", f"expected a list of MMSIs (1..{MMSI_MAX})")
+        vessels.append(tuple(value))
     identities = props.get("alert_identities", list(DEFAULT_ALERT_IDENTITIES[kind]))
     if not isinstance(identities, list) or any(x not in IDENTITIES for x in identities):
         raise ConfigError(
@@ -249,7 +333,7 @@ def _zone(props: Mapping[str, Any], gtype: str, coords: Any, source: str, where:
         if not isinstance(rings, list) or not rings:
             raise ConfigError(source, key, "expected an array of linear rings")
         polygons.append(tuple(_positions(r, 4, source, key) for r in rings))
-    return Zone(name, str(kind), band[0], band[1], tuple(polygons), tuple(identities))
+    return Zone(name, str(kind), band[0], band[1], tuple(polygons), tuple(identities), vessels[0], vessels[1])
 
 
 def _positions(value: Any, minimum: int, source: str, key: str) -> F64:

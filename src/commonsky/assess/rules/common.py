@@ -1,4 +1,5 @@
-"""What the rules share: JSON-ready evidence numbers, the evidence view of a system track, sensor liveness."""
+"""What the rules share: JSON-ready evidence numbers, the evidence view of a system track, domains, sensor liveness,
+common-mode losses."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from commonsky.assess.state import AssessmentState, SystemPicture
+from commonsky.core.arrays import F64, B
 from commonsky.core.batches import sensor_kind_names
-from commonsky.core.sensors import SensorSpec
+from commonsky.core.sensors import DOMAIN_SURFACE, SensorSpec
 
 
 def num(x: Any) -> float | None:
@@ -22,6 +24,7 @@ def track(system: SystemPicture, k: int | np.integer[Any]) -> dict[str, Any]:
     kinds = int(system.sensor_kinds[k])
     mode_s = int(system.mode_s[k])
     squawk = int(system.squawk[k])
+    mmsi = int(system.mmsi[k])
     return {
         "system_id": int(system.system_id[k]),
         "time_s": float(system.time_s[k]),
@@ -33,11 +36,33 @@ def track(system: SystemPicture, k: int | np.integer[Any]) -> dict[str, Any]:
         "mode_s": f"{mode_s:06X}" if mode_s >= 0 else None,
         "squawk": f"{squawk:04d}" if squawk >= 0 else None,
         "callsign": str(system.callsign[k]) or None,
+        "mmsi": mmsi if mmsi >= 0 else None,
+        "domain": str(system.domain[k]),
         "status": str(system.status[k]),
         "sensors": sensor_kind_names(kinds),
         "sources": str(system.sources[k]).split(";") if str(system.sources[k]) else [],
         "responsible": str(system.responsible[k]),
     }
+
+
+def air(system: SystemPicture) -> B:
+    """Rows of the air picture: the air rules never look at a vessel."""
+    return np.asarray(system.domain != DOMAIN_SURFACE)
+
+
+def surface(system: SystemPicture) -> B:
+    """Rows of the surface picture: the surface rules never look at an aircraft."""
+    return np.asarray(system.domain == DOMAIN_SURFACE)
+
+
+def common_mode(last_s: F64, window_s: float, tracks: int) -> B:
+    """Which of these losses (times the source was last heard) have at least `tracks` within `window_s` of them,
+    the one itself included: several tracks losing a source together point to a sensor or link outage."""
+    together = np.sort(last_s)
+    near = np.searchsorted(together, last_s + window_s, side="right") - np.searchsorted(
+        together, last_s - window_s, side="left"
+    )
+    return np.asarray(near >= tracks)
 
 
 def sensor_up(state: AssessmentState, spec: SensorSpec, time_s: float, unknown: bool) -> bool:

@@ -15,17 +15,25 @@ from commonsky.assess.checks import partner_contradictions
 from commonsky.assess.registry import AlertRule, Tick
 from commonsky.assess.rules.common import num, sensor_up, track
 from commonsky.assess.state import AssessmentState
-from commonsky.core.sensors import SensorKind
+from commonsky.core.sensors import DOMAIN_AIR, DOMAIN_SURFACE
 
 PARTNER_CONTRADICTION = "partner_contradiction"
 
 
 def partner_contradiction(state: AssessmentState, tick: Tick) -> tuple[AssessmentState, list[Condition]]:
-    """Partner tracks that own tracks or own radar coverage contradict (rules in `partner_contradictions`)."""
+    """Partner aircraft tracks that own aircraft tracks or own air radar coverage contradict (rules in
+    `partner_contradictions`); vessels and shore radars take no part."""
     cfg, system, local, partner, time_s = state.config, tick.system, tick.local, tick.partner, tick.time_s
-    if local is None or partner is None or not len(partner):
+    if local is None or partner is None:
         return state, []
-    radars = [s for s in state.sensors.values() if s.kind is not SensorKind.ADSB and sensor_up(state, s, time_s, False)]
+    local, partner = local.take(local.domain != DOMAIN_SURFACE), partner.take(partner.domain != DOMAIN_SURFACE)
+    if not len(partner):
+        return state, []
+    radars = [
+        s
+        for s in state.sensors.values()
+        if s.kind.is_radar and s.kind.domain == DOMAIN_AIR and sensor_up(state, s, time_s, False)
+    ]
     found = partner_contradictions(
         state.frame,
         local,

@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 from commonsky.assess.alerts import Condition
 from commonsky.assess.checks import adsb_radar_pairs, in_coverage
 from commonsky.assess.registry import AlertRule, Tick
-from commonsky.assess.rules.common import num, sensor_up, track
+from commonsky.assess.rules.common import air, common_mode, num, sensor_up, track
 from commonsky.assess.state import AdsbMemory, AssessmentState, TrackMemory
 from commonsky.core.batches import EMERGENCY_SQUAWKS, SENSOR_ADSB, SENSOR_SSR, sensor_kind_names
 
@@ -31,10 +31,10 @@ EMERGENCY_SEVERITY = {7500: "critical", 7700: "high", 7600: "medium"}
 
 
 def emergency_squawk(state: AssessmentState, tick: Tick) -> tuple[AssessmentState, list[Condition]]:
-    """One condition per track squawking 7500, 7600 or 7700 (the code is part of the key and evidence)."""
+    """One condition per aircraft squawking 7500, 7600 or 7700 (the code is part of the key and evidence)."""
     system = tick.system
     out = []
-    for k in np.flatnonzero(np.isin(system.squawk, EMERGENCY_SQUAWKS)):
+    for k in np.flatnonzero(np.isin(system.squawk, EMERGENCY_SQUAWKS) & air(system)):
         code = int(system.squawk[k])
         evidence = {"track": track(system, k), "squawk": f"{code:04d}"}
         sid = int(system.system_id[k])
@@ -47,7 +47,8 @@ def transponder_loss(state: AssessmentState, tick: Tick) -> tuple[AssessmentStat
 
     Not a loss: several tracks losing SSR/ADS-B together (a sensor or link outage; remembered for the
     episode), a cooperative system track within `duplicate_m` (the picture split the aircraft in two),
-    or a position outside the coverage of every up sensor of the kinds that fed the track.
+    or a position outside the coverage of every up sensor of the kinds that fed the track. Aircraft only
+    (a vessel's AIS falling silent is `ais_gap`).
     """
     cfg, c, system, rows, time_s = state.config, state.memory.columns, tick.system, tick.rows, tick.time_s
     first, last, psr = c["first_coop_s"][rows], c["last_coop_s"][rows], c["last_psr_s"][rows]
@@ -57,18 +58,13 @@ def transponder_loss(state: AssessmentState, tick: Tick) -> tuple[AssessmentStat
             & (time_s - last >= cfg.transponder_loss_s)
             & (time_s - psr <= cfg.psr_recent_s)
         )
-    idx = np.flatnonzero(lost)
-    # Common mode: several tracks losing SSR/ADS-B together point to a sensor or link outage.
-    together = np.sort(last[idx])
-    near = np.searchsorted(together, last[idx] + cfg.common_mode_window_s, side="right") - np.searchsorted(
-        together, last[idx] - cfg.common_mode_window_s, side="left"
-    )
-    common = near >= cfg.common_mode_tracks
+    idx = np.flatnonzero(lost & air(system))
+    common = common_mode(last[idx], cfg.common_mode_window_s, cfg.common_mode_tracks)
     outage = c["outage_coop_s"].copy()
     outage[rows[idx[common]]] = last[idx[common]]
     idx = idx[~common & (outage[rows[idx]] != last[idx])]
     state = replace(state, memory=TrackMemory(state.memory.system_id, {**c, "outage_coop_s": outage}))
-    coop_now = (system.sensor_kinds.astype(np.int64) & (SENSOR_SSR | SENSOR_ADSB)) != 0
+    coop_now = ((system.sensor_kinds.astype(np.int64) & (SENSOR_SSR | SENSOR_ADSB)) != 0) & air(system)
     if coop_now.any() and len(idx):
         gap, _ = cKDTree(tick.points[coop_now]).query(tick.points[idx])
         idx = idx[gap > cfg.duplicate_m]

@@ -1,5 +1,7 @@
 """Airspace rules: zone entry, predicted zone entry, and an unknown track appearing near a border.
 
+They look at air tracks and airspace zones only (vessels and surface zones are `commonsky.assess.rules.surface`'s).
+
 - `zone_entry` [restricted/protected: high, border buffer: medium]: inside a zone's polygon and altitude
   band, for the identities the zone alerts on;
 - `zone_predicted_entry` [medium]: outside, but the straight-line track (horizontal velocity, vertical rate
@@ -18,7 +20,7 @@ import numpy as np
 from commonsky.assess.alerts import Condition
 from commonsky.assess.identity import IDENTITIES, Identity
 from commonsky.assess.registry import AlertRule, Tick
-from commonsky.assess.rules.common import num, track
+from commonsky.assess.rules.common import air, num, track
 from commonsky.assess.state import AssessmentState, TrackMemory
 from commonsky.assess.zones import Zone
 from commonsky.core.arrays import B
@@ -34,9 +36,10 @@ def _zone(zone: Zone) -> dict[str, Any]:
 
 
 def _inside(state: AssessmentState, tick: Tick) -> tuple[B, B]:
-    """(tracks, zones): whether the zone alerts on the track's identity, and whether the track is inside it."""
+    """(tracks, zones): whether the zone alerts on the track's identity (an aircraft's, in an airspace zone), and
+    whether the track is inside it."""
     zones, system = state.zones, tick.system
-    allowed = state.zone_identities[tick.identity]
+    allowed = state.zone_identities[tick.identity] & air(system)[:, None] & ~zones.surface[None, :]
     inside = zones.contains(system.lat_deg, system.lon_deg) & zones.in_band(
         system.alt_m, state.config.unknown_altitude_in_band
     )
@@ -102,7 +105,7 @@ def unknown_near_border(state: AssessmentState, tick: Tick) -> tuple[AssessmentS
     """
     cfg, c, system, rows = state.config, state.memory.columns, tick.system, tick.rows
     assert state.started_s is not None
-    unknown = tick.identity == Identity.UNKNOWN.code
+    unknown = (tick.identity == Identity.UNKNOWN.code) & air(system)
     fresh = np.flatnonzero(unknown & ~c["border_checked"][rows])
     if len(fresh):
         r = rows[fresh]
