@@ -24,6 +24,7 @@ READS = [
     "/api/partners",
     "/api/sensors",
     "/api/zones",
+    "/api/layers/waterway",
     "/api/audit",
     "/api/replay",
 ]

@@ -78,17 +78,38 @@ def node(
     console.print_json(json.dumps(summary))
 
 
+def example_scenario(scenario: Path | None) -> Path:
+    """The scenario file to run: `scenario` when it is a file; a bare name that is not one (e.g. `river`) picks the
+    embedded example EXAMPLES/<name>.toml; None the border example. ConfigError for a bare name no example has."""
+    if scenario is None:
+        return EXAMPLES / "border3.toml"
+    if scenario.is_file() or len(scenario.parts) != 1:
+        return scenario
+    example = EXAMPLES / f"{scenario.name.removesuffix('.toml')}.toml"
+    if not example.is_file():
+        names = ", ".join(sorted(p.stem for p in EXAMPLES.glob("*.toml")))
+        raise ConfigError("command line", "scenario", f"{scenario} is neither a file nor an example ({names})")
+    return example
+
+
+SCENARIO_HELP = "Scenario TOML, or the name of an example: border3 (default), river, national5k."
+
+
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Working directory for the demo's files.")] = Path("out/demo"),
-    scenario: Annotated[Path | None, typer.Option("--scenario", help="Scenario (default: the border example).")] = None,
+    scenario: Annotated[Path | None, typer.Option("--scenario", help=SCENARIO_HELP)] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     display: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Then serve the live display on http://127.0.0.1:8080/.")
     ] = True,
     speed: Annotated[float, typer.Option("--speed", help="Display: simulated seconds per real second.")] = 1.0,
 ) -> None:
-    """The main job: three partners along a border track, share and fuse, each scored; then the live display."""
-    scenario = scenario or EXAMPLES / "border3.toml"
+    """The main job: three partners along a border track, share and fuse, each scored; then the live display
+    (`--scenario river`: two partners' common surface picture of a border river)."""
+    try:
+        scenario = example_scenario(scenario)
+    except CommonskyError as exc:
+        raise fail(exc) from None
     console.rule(f"[bold]commonsky demo: {scenario.name}")
     run(scenario, out, seed)
     console.print(f"pictures: {out}/<partner>/local_tracks.csv, fused_tracks.csv, alerts.jsonl; truth: {out}/truth.csv")
@@ -98,9 +119,7 @@ def demo(
 
 @with_display_options
 def serve(
-    scenario: Annotated[
-        Path | None, typer.Argument(help="Scenario TOML (default: the three-partner border example).")
-    ] = None,
+    scenario: Annotated[Path | None, typer.Argument(help=SCENARIO_HELP)] = None,
     replay_dir: Annotated[
         Path | None,
         typer.Option("--replay", help="A node's recording directory to review.", exists=True, file_okay=False),
@@ -152,7 +171,7 @@ def serve(
             source = ReplaySource(replay_dir, speed=speed)
         else:
             with console.status("simulating the scenario"):
-                session = ScenarioSession(load_scenario(scenario or EXAMPLES / "border3.toml"), seed=seed)
+                session = ScenarioSession(load_scenario(example_scenario(scenario)), seed=seed)
             source = ScenarioSource(session, partner=partner, speed=speed)
         policy = (
             None

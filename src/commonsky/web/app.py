@@ -80,7 +80,7 @@ def create_app(
 
     app = FastAPI(
         title="commonsky operator display",
-        description="The common recognised air picture of one partner: tracks, alerts, status, operator actions.",
+        description="The common air and surface picture of one partner: tracks, alerts, status, operator actions.",
         version="0.1.0",
         lifespan=lifespan,
         docs_url=None,

@@ -72,6 +72,8 @@ class PictureSource(Protocol):
 class PictureFeed:
     """A `PictureSource` fed by its node's owner: `push` each fused picture with its assessment; actions and audit.
 
+    `zones` and `waterway` (`picture.waterway_geojson`, None without a river) are the map's fixed layers.
+
     `act` applies an operator action in the node (`Node.act`, which records it); `history` gives a
     system track's identity changes from the node's assessment. Thread-safe: `push` (a producer
     thread), snapshots and actions (the app) take one lock.
@@ -84,10 +86,12 @@ class PictureFeed:
         history: Callable[[int], Sequence[IdentityChange]],
         sensors: Iterable[SensorSpec] = (),
         zones: dict[str, Any] | None = None,
+        waterway: dict[str, Any] | None = None,
     ) -> None:
         self.partner = partner
         self._sensors = [s.to_dict() | {"own": s.partner == partner} for s in sensors]
         self._zones = zones if zones is not None else EMPTY_ZONES
+        self._waterway = waterway
         self._act = act
         self._history = history
         self._lock = threading.RLock()
@@ -180,6 +184,7 @@ class PictureFeed:
             zones=self._zones,
             identity_history=lambda sid: history_dicts(history(sid)),
             replay=replay,
+            waterway=self._waterway,
         )
 
     def snapshot(self) -> Picture:

@@ -7,9 +7,14 @@ Field for field the JSON the routes answer with; the picture's own shapes come f
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from commonsky.assess import AlertView, Identity
+
+Domain = Literal["air", "surface"]
+"""The picture a track belongs to (`commonsky.core.sensors.DOMAINS`): an aircraft's, or a vessel's."""
 
 
 class TrackSummary(BaseModel):
@@ -26,6 +31,9 @@ class TrackSummary(BaseModel):
     callsign: str
     squawk: str
     mode_s: str
+    mmsi: int | None
+    """A vessel's Maritime Mobile Service Identity (AIS); None when unknown (and for aircraft)."""
+    domain: Domain
     kinds: int
     status: str
     quality: float

@@ -3,7 +3,8 @@
 `Picture` holds one fused picture with its identities, alerts and status around it, and gives its
 tracks as JSON-ready columns (`columns`, `track`); `picture_delta` is what the WebSocket stream sends
 between two pictures; `history_dicts` puts identity changes in the display's terms (alerts are
-`commonsky.assess.AlertView`'s). Nothing here holds state or a lock: the sources build `Picture`s.
+`commonsky.assess.AlertView`'s); `waterway_geojson` is a river's geometry as the map layer draws it.
+Nothing here holds state or a lock: the sources build `Picture`s.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import numpy as np
 
 from commonsky.assess import IdentityChange
 from commonsky.core.batches import sensor_kind_names
+from commonsky.core.waterway import Waterway
 from commonsky.fusion import SystemTracks
 
 EMPTY_ZONES: dict[str, Any] = {"type": "FeatureCollection", "features": []}
 KINEMATIC = ("lat", "lon", "alt", "ve", "vn")
 """Stream columns that change every update for a moving aircraft (sent alone when nothing else changed)."""
-ATTRIBUTES = ("identity", "callsign", "squawk", "mode_s", "kinds", "status", "responsible", "owners", "alerts")
+ATTRIBUTES = (
+    "identity", "callsign", "squawk", "mode_s", "mmsi", "domain", "kinds", "status", "responsible", "owners", "alerts",
+)  # fmt: skip
 """Stream columns that change rarely."""
 STREAM_COLUMNS = ("id", *KINEMATIC, *ATTRIBUTES)
 
@@ -51,6 +55,8 @@ class Picture:
     """system_id -> its identity changes [{time_s, identity, by, reason}], oldest first."""
     replay: dict[str, Any] | None
     """For a seekable source: {start_s, end_s, time_s}; None otherwise."""
+    waterway: dict[str, Any] | None = None
+    """The river's water, centreline and border (`waterway_geojson`); None for a picture without a river."""
 
     @cached_property
     def columns(self) -> dict[str, list[Any]]:
@@ -69,6 +75,8 @@ class Picture:
             "callsign": f.callsign.tolist(),
             "squawk": [f"{s:04d}" if s >= 0 else "" for s in f.squawk.tolist()],
             "mode_s": [f"{m:06X}" if m >= 0 else "" for m in f.mode_s.tolist()],
+            "mmsi": [m if m >= 0 else None for m in f.mmsi.tolist()],
+            "domain": f.domain.tolist(),
             "kinds": f.sensor_kinds.tolist(),
             "status": f.status.tolist(),
             "quality": np.round(f.quality, 3).tolist(),
@@ -176,3 +184,25 @@ def _transpose(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str,
 def history_dicts(changes: Sequence[IdentityChange]) -> list[dict[str, Any]]:
     """Identity changes as the display shows them."""
     return [{"time_s": c.time_s, "identity": c.identity, "by": c.by, "reason": c.reason} for c in changes]
+
+
+def waterway_geojson(waterway: Waterway) -> dict[str, Any]:
+    """A river's geometry as a GeoJSON FeatureCollection with the waterway file's roles: one `water` MultiPolygon
+    (banks and islands), the `centreline` and, where one runs along the river, the `border` (positions to ~10 cm)."""
+
+    def positions(lonlat: np.ndarray) -> list[list[float]]:
+        rounded: list[list[float]] = np.round(lonlat, 6).tolist()
+        return rounded
+
+    def feature(role: str, geometry: str, coordinates: list[Any]) -> dict[str, Any]:
+        shape = {"type": geometry, "coordinates": coordinates}
+        return {"type": "Feature", "properties": {"role": role}, "geometry": shape}
+
+    water = [[positions(ring) for ring in polygon] for polygon in waterway.water]
+    features = [
+        feature("water", "MultiPolygon", water),
+        feature("centreline", "LineString", positions(waterway.centreline)),
+    ]
+    if waterway.border is not None:
+        features.append(feature("border", "LineString", positions(waterway.border)))
+    return {"type": "FeatureCollection", "properties": {"name": waterway.name}, "features": features}

@@ -3,6 +3,7 @@
 The scenario's nodes (`commonsky.network.runner.ScenarioSession`) track, share, fuse and assess;
 `ScenarioSource` pushes the viewed partner's tick output into its `PictureFeed` at `speed` x real
 time from a background thread, and sends operator actions to that partner's node, which records them.
+A river scenario's waterway (`Scenario.river`) is the map's water layer.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from commonsky.core.waterway import Waterway
 from commonsky.tracking import registration_report
 from commonsky.web.actions import ActionError
 from commonsky.web.feed import PictureFeed, PictureRelay
-from commonsky.web.picture import Picture
+from commonsky.web.picture import Picture, waterway_geojson
 
 if TYPE_CHECKING:
     from commonsky.network.runner import ScenarioSession
+    from commonsky.sim import Scenario
 
 
 class ScenarioSource(PictureRelay):
@@ -55,6 +58,7 @@ class ScenarioSource(PictureRelay):
             lambda sid: node.assessment.identity_history(sid),
             session.simulation.sensors,
             zones if zones is not None else node.config.zones,
+            scenario_waterway(session.scenario),
         )
         own = {s.id for s in session.simulation.sensors if s.partner == self.partner}
         plots = session.simulation.plots
@@ -118,6 +122,11 @@ class ScenarioSource(PictureRelay):
         if self._thread.is_alive():
             self._thread.join()
         self.session.close()
+
+
+def scenario_waterway(scenario: Scenario) -> dict[str, Any] | None:
+    """The scenario's river as the map's water layer (`waterway_geojson`); None for a scenario without one."""
+    return None if scenario.river is None else waterway_geojson(Waterway.load(scenario.river.waterway))
 
 
 def _plot_times(sensor_ids: np.ndarray, times: np.ndarray) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ Field mapping (readsb README-json.md; like readsb, a key whose value is unknown 
 - Not known, so left out: per-aircraft `messages`, `rssi`, `category`, integrity fields; the top-level
   `messages` (Mode S messages processed) is 0, as this server decodes none itself.
 - Extras tar1090 ignores: `cs_id` (system track number), `cs_status`, `cs_quality`, `cs_identity`.
+- Vessels (the surface picture's tracks) are left out: the file lists aircraft.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from commonsky import __version__
 from commonsky.core.batches import SENSOR_ADSB, SENSOR_PSR, SENSOR_SSR, TrackReports
 from commonsky.core.errors import ConfigError
+from commonsky.core.sensors import DOMAIN_AIR
 from commonsky.formats.modes import FPM_MPS, FT_M, KT_MPS
 from commonsky.fusion import SystemTracks
 from commonsky.sharing import SharingAgreement, SharingError, SharingPolicy, releasable
@@ -53,8 +55,9 @@ def aircraft_json(picture: Picture, policy: SharingPolicy | None = None, now_s: 
     now = picture.time_s if now_s is None else float(now_s)
     if not math.isfinite(now):
         raise ValueError(f"now_s must be finite, got {now_s!r}")
-    fused = picture.fused
-    identity: list[str] | None = list(picture.identity)
+    air = np.flatnonzero(picture.fused.domain == DOMAIN_AIR)
+    fused = picture.fused.take(air)
+    identity: list[str] | None = [picture.identity[i] for i in air.tolist()]
     if policy is not None:
         fused = _shared(policy, fused, now)
         identity = None

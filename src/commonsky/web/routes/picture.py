@@ -1,5 +1,6 @@
-"""The picture as the page and other tools read it: tracks, alerts, partner and sensor status, zones, replay,
-and the tar1090 files; each answers with the caller's session's view (`commonsky.web.access.view_of`)."""
+"""The picture as the page and other tools read it: tracks, alerts, partner and sensor status, zones, the river's
+waterway, replay, and the tar1090 files; each answers with the caller's session's view
+(`commonsky.web.access.view_of`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from commonsky.web.feed import PictureSource
 from commonsky.web.kinds import AlertKindInfo, alert_kinds_payload
 from commonsky.web.models import (
     AlertsResponse,
+    Domain,
     PartnersResponse,
     PartnerState,
     ReplayState,
@@ -25,6 +27,7 @@ from commonsky.web.models import (
     TracksResponse,
     TrackSummary,
 )
+from commonsky.web.picture import EMPTY_ZONES
 from commonsky.web.tar1090 import aircraft_json, receiver_json
 
 router = APIRouter()
@@ -42,6 +45,7 @@ def tracks(
     partner: Annotated[str | None, Query(description="Only tracks this partner's tracks feed.")] = None,
     identity: Annotated[Identity | None, Query(description="Only tracks with this identity.")] = None,
     alert: Annotated[bool | None, Query(description="true: only tracks with an open alert; false: none.")] = None,
+    domain: Annotated[Domain | None, Query(description="Only aircraft, or only vessels.")] = None,
 ) -> TracksResponse:
     """The current system tracks with identity and open alert ids."""
     pic = view.snapshot()
@@ -53,6 +57,8 @@ def tracks(
         if identity is not None and cols["identity"][i] != identity:
             continue
         if alert is not None and bool(cols["alerts"][i]) != alert:
+            continue
+        if domain is not None and cols["domain"][i] != domain:
             continue
         rows.append(TrackSummary.model_validate({k: v[i] for k, v in cols.items()}))
     return TracksResponse(time_s=pic.time_s, partner=pic.partner, count=len(rows), tracks=rows)
@@ -100,6 +106,13 @@ def sensors(view: View) -> SensorsResponse:
 def zones(view: View) -> dict[str, Any]:
     """The zones (a GeoJSON FeatureCollection)."""
     return view.snapshot().zones
+
+
+@router.get("/api/layers/waterway", tags=["picture"])
+def waterway(view: View) -> dict[str, Any]:
+    """The river's water polygons, centreline and border (a GeoJSON FeatureCollection whose features carry
+    `properties.role`: water, centreline, border); an empty collection where the picture has no river."""
+    return view.snapshot().waterway or EMPTY_ZONES
 
 
 def _replay_state(view: PictureSource) -> ReplayState:
