@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-river test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/commonsky demo --out $(OUT)
+
+# The river picture: two banks' AIS stations and shore radars around works on the Danube.
+demo-river: $(VENV)/.installed
+	$(BIN)/commonsky demo --scenario river --out out/river
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks scripts
