@@ -11,7 +11,8 @@ a track left out of a picture has ended); the ratio with each track's last row h
 rule of the figures before 2026-12-07's second run, is printed and kept beside it.
 The target is a commonsky GOSPA of at most 0.6 times Stone Soup's on each, with fewer track breaks.
 
-Stone Soup tracks a hundred or so plots per second here, so the scenarios are short (150 s and
+Stone Soup tracks about a hundred plots per second on this machine (103-124 in `tracker_speed` on 2026-12-07),
+so the scenarios are short (150 s and
 300 s); `--quick` tracks only their first 60 s. Wall times include each tracker's input conversion and
 its per-second picture, but not the simulation or the evaluation.
 """

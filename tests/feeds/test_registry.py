@@ -38,7 +38,7 @@ def test_sbs_lines_are_sniffed_and_junk_is_not() -> None:
 def test_each_scheme_takes_the_formats_its_transport_carries(fmt: Format) -> None:
     for scheme in ("udp", "tcp"):
         url = f"{scheme}://127.0.0.1:30005?format={fmt.name}"
-        if fmt.live == scheme:
+        if scheme in fmt.live:
             spec = InputSpec.parse(url)
             assert stream_decoder(spec).report.source in (spec.url, spec.sensor_id)
         else:

@@ -146,6 +146,22 @@ def test_a_config_names_its_sensors_origin_peers_sharing_and_zones(tmp_path: Pat
     assert with_file.node_config([]).frame == LocalFrame(47.0, 9.0, 0.0)
 
 
+def test_a_river_node_keeps_its_vessels_on_its_waterway(tmp_path: Path) -> None:
+    river = Path(__file__).resolve().parents[2] / "examples" / "river" / "waterway.geojson"
+    text = (
+        f'partner = "sk"\nout = "out"\norigin = {{lat_deg = 47.75, lon_deg = 18.1}}\n'
+        f'inputs = ["udp://127.0.0.1:4001?format=nmea-targets&sensor=MR1&ref=47.7569,18.1024"]\n'
+        f'[river]\nwaterway = "{river}"\nwater_height_m = 2.5\n'
+    )
+    config = _config(tmp_path, text)
+    node = config.node_config([InputSpec.parse(url) for url in config.inputs])
+    assert node.waterway == json.loads(river.read_text()) and node.tracker.surface_height_m == 2.5
+    assert node.sensors == ()  # a marine radar's targets are a track source, not a sensor's plots
+    (tmp_path / "land.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(ConfigError):
+        _config(tmp_path, 'partner = "sk"\nout = "out"\n[river]\nwaterway = "land.geojson"\n')
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from commonsky.formats import read_tracks
-from commonsky.network.node import Node, replay
+from commonsky.network.node import Node, NodeConfig, replay
 from commonsky.network.runner import node_configs, run_scenario
 from commonsky.network.transport.messages import TrackBatch, decode
 from commonsky.sharing import Area
@@ -133,3 +133,24 @@ def test_fusion_on_arrival_shows_partner_tracks_before_the_tick_and_replays(tmp_
     for a, b in zip(ticks, replayed, strict=True):
         for name in a.fused.DTYPES:
             np.testing.assert_array_equal(getattr(a.fused, name), getattr(b.fused, name))
+
+
+def test_a_river_node_replays_bit_for_bit_with_its_waterway(tmp_path: Path) -> None:
+    """The river's recording carries its waterway, so a replay keeps vessels on the same water."""
+    from commonsky.core.batches import Tracks
+    from commonsky.core.config import read_toml
+    from commonsky.formats import write_tracks
+
+    data, source = read_toml(Path(__file__).resolve().parents[2] / "examples" / "river.toml")
+    data["scenario"]["duration_s"] = 150
+    data["vessels"] = [v for v in data["vessels"] if v.get("start_s", 0) < 150]
+    data["events"] = []  # they name target ids the shorter vessel list no longer has
+    out = tmp_path / "river"
+    scenario = parse_scenario(data, source)
+    config = node_configs(scenario, simulate(scenario))[0]
+    assert config.waterway is not None and NodeConfig.from_json(config.to_json()).waterway == config.waterway
+    run_scenario(scenario, out=out)
+    outputs = replay(out / "sk" / "recording")
+    assert outputs[-1].fused.domain.tolist() and set(outputs[-1].fused.domain.tolist()) == {"surface"}
+    write_tracks(Tracks.concat([o.fused.as_tracks() for o in outputs]), tmp_path / "fused.csv")
+    assert (tmp_path / "fused.csv").read_bytes() == (out / "sk" / "fused_tracks.csv").read_bytes()

@@ -17,7 +17,7 @@ from commonsky.sim import load_scenario
 from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
 from commonsky.web.scenario import ScenarioSource
-from tests.web.chromium import CHROMIUM, launch
+from tests.web.chromium import CHROMIUM, page_without_errors, sign_in
 from tests.web.conftest import ZONES, LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,28 +33,15 @@ pytestmark = [
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with page_without_errors(1600, 900) as page:
         yield page
-        browser.close()
-        assert errors == [], errors
 
 
 def test_operator_sees_picture_selects_track_and_acknowledges_emergency(page: Any) -> None:
     start = load_scenario(BORDER3).start_time_s
     source = ScenarioSource(ScenarioSession(load_scenario(BORDER3)), speed=50.0, zones=ZONES, stop_s=STOP_S)
     with LiveServer(create_app(source, load_users(DEMO_USERS), stream_interval_s=0.5)) as server:
-        page.goto(server.url + "/")
-        page.get_by_test_id("login-dialog").wait_for(state="visible")
-        page.get_by_test_id("login-name").fill("operator")
-        page.get_by_test_id("login-password").fill("operator-demo")
-        page.get_by_test_id("login-submit").click()
-        page.get_by_test_id("login-dialog").wait_for(state="hidden")
+        sign_in(page, server.url)
         assert page.get_by_test_id("user").inner_text() == "operator (operator)"
 
         # the scenario holds at STOP_S; then the page must show exactly the API's tracks

@@ -20,7 +20,7 @@ from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
 from commonsky.web.feed import PictureFeed
 from commonsky.web.security import SecurityLog
-from tests.web.chromium import CHROMIUM, launch
+from tests.web.chromium import CHROMIUM, launch, sign_in
 from tests.web.conftest import LiveServer
 
 REBOUND = "rebound.attacker.test"
@@ -75,16 +75,6 @@ def browser() -> Iterator[Any]:
         browser = launch(p, (f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",))
         yield browser
         browser.close()
-
-
-def sign_in(page: Any, url: str, name: str = "operator") -> None:
-    """Sign in through the page's form."""
-    page.goto(url + "/")
-    page.get_by_test_id("login-dialog").wait_for(state="visible")
-    page.get_by_test_id("login-name").fill(name)
-    page.get_by_test_id("login-password").fill(f"{name}-demo")
-    page.get_by_test_id("login-submit").click()
-    page.get_by_test_id("login-dialog").wait_for(state="hidden")
 
 
 def test_a_page_of_another_origin_cannot_act_stream_or_frame_with_the_operators_session(

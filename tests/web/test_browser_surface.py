@@ -21,7 +21,7 @@ from commonsky.web.app import create_app
 from commonsky.web.auth import DEMO_USERS, load_users
 from commonsky.web.picture import waterway_geojson
 from commonsky.web.scenario import ScenarioSource
-from tests.web.chromium import CHROMIUM, launch
+from tests.web.chromium import CHROMIUM, page_without_errors, sign_in
 from tests.web.conftest import LiveServer
 from tests.web.test_surface_display import MMSI, WATERWAY, river_node
 
@@ -42,16 +42,8 @@ RENDERED = "window.commonsky.rendered().map((f) => f.icon).sort()"
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 850})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with page_without_errors(1400, 850) as page:
         yield page
-        browser.close()
-        assert errors == [], errors
 
 
 def shown_icons(page: Any, expected: str) -> None:
@@ -108,12 +100,7 @@ def test_river_picture_with_its_alerts(page: Any) -> None:
     scenario = load_scenario(RIVER)
     source = ScenarioSource(ScenarioSession(scenario), speed=50.0, stop_s=RIVER_STOP_S)
     with LiveServer(create_app(source, load_users(DEMO_USERS), stream_interval_s=0.5)) as server:
-        page.goto(server.url + "/")
-        page.get_by_test_id("login-dialog").wait_for(state="visible")
-        page.get_by_test_id("login-name").fill("operator")
-        page.get_by_test_id("login-password").fill("operator-demo")
-        page.get_by_test_id("login-submit").click()
-        page.get_by_test_id("login-dialog").wait_for(state="hidden")
+        sign_in(page, server.url)
         page.get_by_test_id("filter-domain").select_option("surface")
         page.wait_for_function(
             f"() => window.commonsky.state.time_s === {scenario.start_time_s + RIVER_STOP_S}", timeout=120_000

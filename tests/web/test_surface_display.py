@@ -186,3 +186,21 @@ def test_a_bare_scenario_name_picks_the_embedded_example(tmp_path: Path) -> None
     assert example_scenario(tmp_path / "missing.toml") == tmp_path / "missing.toml"  # load_scenario names it
     with pytest.raises(ConfigError, match=r"nowhere is neither a file nor an example \(border3, national5k"):
         example_scenario(Path("nowhere"))
+
+
+def test_a_river_recording_replays_with_its_water_layer(tmp_path: Path) -> None:
+    from commonsky.core.config import read_toml
+    from commonsky.network.runner import run_scenario
+    from commonsky.sim import parse_scenario
+    from commonsky.web.picture import node_waterway
+    from commonsky.web.replay import ReplaySource
+
+    data, source = read_toml(EXAMPLES / "river.toml")
+    data["scenario"]["duration_s"] = 30
+    data["vessels"] = [v for v in data["vessels"] if v.get("start_s", 0) < 30]
+    data["events"] = []
+    run_scenario(parse_scenario(data, source), out=tmp_path)
+    replayed = ReplaySource(tmp_path / "sk" / "recording")
+    roles = {f["properties"]["role"] for f in (replayed.waterway or {})["features"]}
+    assert roles == {"water", "centreline", "border"}
+    assert node_waterway(None) is None

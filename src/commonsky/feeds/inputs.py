@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from commonsky.core.batches import Plots
+from commonsky.core.batches import Plots, TrackReports
 from commonsky.core.errors import ConfigError
 from commonsky.feeds.pacing import paced
 from commonsky.feeds.sockets import UDP_QUEUE_BYTES, Backoff, FeedCounters, tcp_chunks, udp_datagrams
@@ -35,6 +35,7 @@ from commonsky.feeds.urls import split_url
 from commonsky.formats.asterix import decode_recording
 from commonsky.formats.containers import PCAP, PCAPNG, detect_format
 from commonsky.formats.files import FORMATS, read_bytes, sniff_format
+from commonsky.formats.nmea_targets import NmeaTargetStream
 from commonsky.formats.registry import BY_NAME, live_formats
 from commonsky.formats.report import DecodeReport
 from commonsky.formats.streams import (
@@ -81,7 +82,7 @@ RESTART_BACKOFF: Final = Backoff(1.0, 60.0)
 RESTART_RESET_S: Final = 60.0
 """A run that lasted this long before crashing was healthy: the next restart waits the shortest time again."""
 _PARAMS: Final = {
-    "udp": {"format", "group", "interface", "day"},
+    "udp": {"format", "group", "interface", "day", "sensor", "ref"},
     "tcp": {"format", "sensor", "ref"},
     "file": {"format", "sensor", "ref", "day", "speed"},
 }
@@ -108,7 +109,9 @@ class InputSpec:
     def parse(cls, url: str) -> InputSpec:
         """Read an input URL; raises `ConfigError` naming the parameter at fault.
 
-        - `udp://HOST:PORT?format=asterix[&group=239.1.2.3&interface=127.0.0.1][&day=YYYY-MM-DD]`
+        - `udp://HOST:PORT?format=asterix[&group=239.1.2.3&interface=127.0.0.1][&day=YYYY-MM-DD]`, or
+          `format=nmea-targets` (a marine radar's tracked targets, a track source: `&sensor=ID&ref=LAT,LON`,
+          the radar's id and position)
         - `tcp://HOST:PORT?format=beast|sbs|modes|ais[&sensor=ID][&ref=LAT,LON]` (reconnects with back-off)
         - `file://PATH?format=auto|asterix|pcap|final|beast|sbs|modes|ais[&speed=1|10|inf]` plus
           `sensor`, `ref` and `day`; the path may be relative, and `.gz` files are read decompressed.
@@ -306,15 +309,17 @@ class FeedInput:
             "last_error": self.counters.last_error,
         }
 
-    async def batches(self) -> AsyncIterator[Plots]:
-        """Plots as they are decoded: for ever from a socket, until the end of a file."""
+    async def batches(self) -> AsyncIterator[Plots | TrackReports]:
+        """Plots as they are decoded, or a track source's reports (marine radars' targets over UDP or TCP): for
+        ever from a socket, until the end of a file."""
         source = {"udp": self._udp, "tcp": self._tcp, "file": self._file}[self.spec.scheme]()
-        async for plots in source:
-            if len(plots):
-                self.plots += len(plots)
-                yield plots
+        async for batch in source:
+            if len(batch):
+                if isinstance(batch, Plots):
+                    self.plots += len(batch)
+                yield batch
 
-    async def run(self, queue: asyncio.Queue[Plots]) -> None:
+    async def run(self, queue: asyncio.Queue[Plots | TrackReports]) -> None:
         """Put every batch on `queue` (a node's intake), until the input ends or the task is cancelled.
 
         Supervised, since nobody watches the task: a crash (any exception) is logged with its cause,
@@ -357,7 +362,7 @@ class FeedInput:
             exc_info=exc if streak == 1 else None,
         )
 
-    async def _udp(self) -> AsyncIterator[Plots]:
+    async def _udp(self) -> AsyncIterator[Plots | TrackReports]:
         spec = self.spec
         decoder = stream_decoder(spec, max_identities=self.limits.identities)
         self.report = decoder.report
@@ -368,10 +373,12 @@ class FeedInput:
         try:
             async for datagram in feed.datagrams():
                 yield decoder.feed(datagram.data, datagram.time_s)
+                if isinstance(decoder, NmeaTargetStream):
+                    yield decoder.take_targets().to_track_reports(owner=spec.sensor_id)
         finally:
             feed.close()
 
-    async def _tcp(self) -> AsyncIterator[Plots]:
+    async def _tcp(self) -> AsyncIterator[Plots | TrackReports]:
         decoder = stream_decoder(self.spec, max_identities=self.limits.identities)
         self.report = decoder.report
         connection = 0
@@ -382,6 +389,8 @@ class FeedInput:
                 connection = chunk.connection
                 self.ready.set()
             yield decoder.feed(chunk.data, self.clock())
+            if isinstance(decoder, NmeaTargetStream):
+                yield decoder.take_targets().to_track_reports(owner=self.spec.sensor_id)
 
     async def _file(self) -> AsyncIterator[Plots]:
         plots = await asyncio.to_thread(self._decode_file)

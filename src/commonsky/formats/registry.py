@@ -83,8 +83,8 @@ class Format:
     """Formats are tried by increasing rank: magic numbers first, then containers, then text heuristics."""
     decode: FileDecoder
     stream: StreamFactory | None = None
-    live: Literal["udp", "tcp"] | None = None
-    """The live input that carries it: datagrams (`udp://`) or a byte stream (`tcp://`)."""
+    live: tuple[Literal["udp", "tcp"], ...] = ()
+    """The live inputs that carry it: datagrams (`udp://`), a byte stream (`tcp://`), or both."""
     container: str | None = None
     """The `containers` name of an ASTERIX recording, which a file replay decodes record by record."""
 
@@ -199,7 +199,7 @@ REGISTRY: Final = (
         sniff_rank=3,
         decode=_asterix_file,
         stream=_lazy_stream("commonsky.formats.streams", "AsterixStream"),
-        live="udp",
+        live=("udp",),
         container=ASTERIX,
     ),
     Format(
@@ -232,7 +232,7 @@ REGISTRY: Final = (
         sniff_rank=0,
         decode=_beast_file,
         stream=_lazy_stream("commonsky.formats.streams", "BeastStream"),
-        live="tcp",
+        live=("tcp",),
     ),
     Format(
         "sbs",
@@ -243,7 +243,7 @@ REGISTRY: Final = (
         sniff_rank=4,
         decode=_sbs_file,
         stream=_lazy_stream("commonsky.formats.streams", "SbsStream"),
-        live="tcp",
+        live=("tcp",),
     ),
     Format(
         "modes",
@@ -254,7 +254,7 @@ REGISTRY: Final = (
         sniff_rank=6,
         decode=_modes_file,
         stream=_lazy_stream("commonsky.formats.streams", "ModeSTextStream"),
-        live="tcp",
+        live=("tcp",),
     ),
     Format(
         "ais",
@@ -265,7 +265,7 @@ REGISTRY: Final = (
         sniff_rank=5,
         decode=_ais_file,
         stream=_lazy_stream("commonsky.formats.streams", "AisStream"),
-        live="tcp",
+        live=("tcp",),
     ),
     Format(
         "nmea-targets",
@@ -277,7 +277,7 @@ REGISTRY: Final = (
         sniff_rank=5,
         decode=_nmea_targets_file,
         stream=_lazy_stream("commonsky.formats.nmea_targets", "NmeaTargetStream"),
-        live="tcp",
+        live=("tcp", "udp"),
     ),
 )
 """Every format, in the order help texts and docs list them."""
@@ -287,7 +287,7 @@ SNIFF_ORDER: Final = tuple(sorted(REGISTRY, key=lambda f: f.sniff_rank))
 
 def live_formats(transport: Literal["udp", "tcp"]) -> tuple[str, ...]:
     """Names of the formats a live input over `transport` accepts, in registry order."""
-    return tuple(f.name for f in REGISTRY if f.live == transport)
+    return tuple(f.name for f in REGISTRY if transport in f.live)
 
 
 def choices_text(names: tuple[str, ...]) -> str:

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from commonsky.core.batches import Plots, Tracks
+from commonsky.core.batches import Plots, TrackReports, Tracks
 from commonsky.core.errors import ConfigError
 from commonsky.feeds.inputs import FeedInput
 from commonsky.feeds.outputs import OutputSpec, PictureOutput
@@ -393,7 +393,7 @@ async def run_live_node(
         }
 
     status_written = 0.0
-    intake: asyncio.Queue[Plots] = asyncio.Queue()
+    intake: asyncio.Queue[Plots | TrackReports] = asyncio.Queue()
     readers = [asyncio.create_task(feed.run(intake)) for feed in feeds]
     hooks.inputs = lambda: [feed.status() for feed in feeds]
     for picture in pictures:
@@ -417,14 +417,17 @@ async def run_live_node(
             # Messages that came while ticks ran late are taken in by this tick's fusion.
             await _receive(transport, node, hooks.lock, timing, reachable(now), pace, (previous, now), 0.0)
             if setup.start_time_s is None:
-                tick_plots = _drain(intake)
+                tick_plots, tick_sources = _drain(intake)
                 release = np.full(len(tick_plots), time.time())
             else:
                 tick_plots = plots.take((plots.time_s >= previous) & (plots.time_s < now))
+                tick_sources = TrackReports.empty()
                 release = epoch + (tick_plots.time_s - start) / speed
             tick_started = time.monotonic()
             with hooks.lock:
                 node.receive_plots(tick_plots, now)
+                if len(tick_sources):
+                    node.receive_tracks(tick_sources, now)
                 result = node.tick(now)
             if hooks.on_tick is not None:
                 hooks.on_tick(node, result)
@@ -514,12 +517,18 @@ def _write_status(out: Path, status: dict[str, Any]) -> None:
     write_atomically(out / "status.json", (json.dumps(status, indent=2) + "\n").encode(), durable=False)
 
 
-def _drain(intake: asyncio.Queue[Plots]) -> Plots:
-    """Every plot batch the feeds queued since the last tick, as one batch in time order."""
-    batches = []
+def _drain(intake: asyncio.Queue[Plots | TrackReports]) -> tuple[Plots, TrackReports]:
+    """Every plot batch the feeds queued since the last tick, as one batch in time order; and the track sources'
+    reports."""
+    plots: list[Plots] = []
+    reports: list[TrackReports] = []
     while not intake.empty():
-        batches.append(intake.get_nowait())
-    return Plots.concat(batches).sorted_by_time() if batches else Plots.empty()
+        batch = intake.get_nowait()
+        if isinstance(batch, Plots):
+            plots.append(batch)
+        else:
+            reports.append(batch)
+    return Plots.concat(plots).sorted_by_time(), TrackReports.concat(reports)
 
 
 async def _receive(

@@ -12,7 +12,9 @@ and `[[users]]` (the display's). Then either:
 - no scenario: the node names its world itself, its clock the wall clock. `origin = {lat_deg,
   lon_deg}` (the local frame; default: the mean place of its sensors and its inputs' `ref`),
   `peers` (partner ids), `[[sharing]]` (its policies, `from` defaulting to `partner`) and
-  `[assess]` (with `zones`, a GeoJSON path); `duration_s` defaults to a day.
+  `[assess]` (with `zones`, a GeoJSON path), and for a surface picture `[river]` (`waterway`, a waterway
+  GeoJSON path, and `water_height_m`, its height above the ellipsoid, default 0): vessels are kept on its
+  water; `duration_s` defaults to a day.
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ from typing import Any
 import numpy as np
 
 from commonsky.core.batches import Plots
-from commonsky.core.config import Table, read_toml
+from commonsky.core.config import Table, read_json, read_toml
 from commonsky.core.errors import ConfigError
 from commonsky.core.geodesy import LocalFrame
 from commonsky.core.sensors import SensorKind, SensorSpec
+from commonsky.core.waterway import Waterway
 from commonsky.feeds.inputs import InputSpec
 from commonsky.formats import read_sensors
 from commonsky.network.node import NodeConfig
 from commonsky.network.runner import assessment_and_zones, node_configs
 from commonsky.sharing import SharingAgreement
 from commonsky.sim import load_scenario, simulate
+from commonsky.tracking import TrackerConfig
 
 DEFAULT_TICK_S = 0.1
 DEFAULT_CHECKPOINT_S = 300.0
@@ -43,7 +47,7 @@ DEFAULT_DURATION_S = 86_400.0
 CONFIG_CHANGES = ("refuse", "apply", "new-recording")
 SCENARIO_ONLY = ("seed", "speed")
 """Keys that only mean something for a node that simulates a scenario."""
-WORLD_KEYS = ("origin", "peers", "sharing", "assess")
+WORLD_KEYS = ("origin", "peers", "sharing", "assess", "river")
 """Keys of a node without a scenario (with one, the scenario's region, partners, sharing and assess hold)."""
 
 
@@ -90,6 +94,10 @@ class LiveNodeConfig:
     """Without a scenario: the node's sharing policies."""
     assess: Mapping[str, Any] = field(default_factory=dict)
     """Without a scenario: the `[assess]` table (its `zones` a GeoJSON path relative to `source`)."""
+    waterway: dict[str, Any] | None = None
+    """Without a scenario: the `[river]` waterway GeoJSON (validated), where vessel tracks are kept on the water."""
+    water_height_m: float = 0.0
+    """Without a scenario: the water's height above the ellipsoid (`TrackerConfig.surface_height_m`)."""
     source: str = "<node config>"
     """The config file, named by errors found after loading."""
 
@@ -143,8 +151,10 @@ class LiveNodeConfig:
             peers=self.peers,
             frame=LocalFrame(lat_lon[0], lat_lon[1], 0.0),
             agreement=self.agreement,
+            tracker=TrackerConfig(surface_height_m=self.water_height_m),
             assess=assess,
             zones=zones,
+            waterway=self.waterway,
         )
 
 
@@ -199,11 +209,20 @@ def _world(t: Table, base: Path, partner: str) -> dict[str, Any]:
         raise t.expected("peers", f"distinct partner ids other than {partner!r}", list(peers))
     sharing = [dict(s.data) for s in t.tables("sharing")]
     agreement = SharingAgreement.from_dict({"sharing": sharing}, source=t.source, base_dir=base, exporter=partner)
+    river = t.table("river", required=False)
+    waterway = None
+    if river.present("waterway"):
+        waterway, path = read_json(base / river.text("waterway"))
+        Waterway.from_geojson(waterway, path)  # refused here, naming the file, rather than at the node's start
+    water_height_m = river.number("water_height_m", 0.0, lo=0.0)
+    river.finish()
     return {
         "origin": origin,
         "peers": peers,
         "agreement": agreement,
         "assess": dict(t.table("assess", required=False).data),
+        "waterway": waterway,
+        "water_height_m": water_height_m,
     }
 
 
@@ -251,7 +270,7 @@ def feed_sensors(
     described = list(config.sensors)
     known = {s.id for s in described}
     for spec in inputs:
-        if spec.format in ("asterix", "pcap", "final") or spec.sensor_id in known:
+        if spec.format in ("asterix", "pcap", "final", "nmea-targets") or spec.sensor_id in known:
             continue
         lat, lon = spec.reference if spec.reference is not None else place
         kind = SensorKind.AIS if spec.format == "ais" else SensorKind.ADSB

@@ -52,7 +52,7 @@ from commonsky.sharing import (
     from_json,
     to_json,
 )
-from commonsky.store import Checkpoint, Recorder, batch_to_bytes, plots_from_bytes
+from commonsky.store import Checkpoint, Recorder, batch_from_bytes, batch_to_bytes, plots_from_bytes
 from commonsky.tracking import TrackerConfig, maintain, new_state, picture, reports, step
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class NodeConfig:
             "assess": self.assess,
             "zones": self.zones,
             "known_sensors": [s.to_dict() for s in self.known_sensors],
+            "waterway": self.waterway,
         }
 
     @classmethod
@@ -178,6 +179,7 @@ class NodeConfig:
             assess=dict(data.get("assess", {})),
             zones=dict(data.get("zones", NO_ZONES)),
             known_sensors=tuple(SensorSpec.from_dict(s) for s in data.get("known_sensors", [])),
+            waterway=data.get("waterway"),
         )
 
 
@@ -209,6 +211,8 @@ class NodeCounters:
     rows_imported: int = 0
     rows_refused: int = 0
     rows_exported: int = 0
+    source_rows: int = 0
+    """Track reports of the node's own track sources (marine radars' targets)."""
 
 
 class Node:
@@ -244,6 +248,14 @@ class Node:
             self.recorder.append("plots", now_s, batch_to_bytes(plots))
         self.tracker, _ = step(self.tracker, plots, with_updates=False)
         self._tick_plots.append(plots)
+
+    def receive_tracks(self, reports: TrackReports, now_s: float) -> None:
+        """Tracks of an own track source (a marine radar's TTM/TLL targets, each radar an owner of its own):
+        recorded, then fused at the next fusion like a partner's, never exported."""
+        if self.recorder is not None:
+            self.recorder.append("tracks", now_s, batch_to_bytes(reports))
+        self.counters.source_rows += len(reports)
+        self.inbox.append(reports)
 
     def receive_message(self, payload: bytes, now_s: float) -> None:
         """A partner's message: recorded, decoded (bad ones counted and skipped), checked, queued for fusion."""
@@ -365,9 +377,12 @@ class Node:
         return fused
 
     def apply(self, kind: str, time_s: float, payload: bytes) -> TickOutput | None:
-        """Apply one recorded input (`plots`, `message`, `fuse`, `tick`, `action`); returns a tick's output."""
+        """Apply one recorded input (`plots`, `tracks`, `message`, `fuse`, `tick`, `action`); returns a tick's
+        output."""
         if kind == "plots":
             self.receive_plots(plots_from_bytes(payload), time_s)
+        elif kind == "tracks":
+            self.receive_tracks(batch_from_bytes(TrackReports, payload), time_s)
         elif kind == "message":
             self.receive_message(payload, time_s)
         elif kind == "fuse":

@@ -8,7 +8,8 @@ with the columns
 
 one row per input event, in the order the node received them, and checkpoint files
 `checkpoint-NNNNNN.ckpt`. `kind` says what the payload is: "plots" (an Arrow IPC serialisation of a
-`Plots` batch), "message" (the raw bytes a partner sent), "tick" (the node processed its inputs up
+`Plots` batch), "tracks" (the same of a `TrackReports` batch: an own track source's, such as a marine
+radar's targets), "message" (the raw bytes a partner sent), "tick" (the node processed its inputs up
 to `time_s`; empty payload), "fuse" (the node fused the partner tracks received since its last tick
 into the picture at `time_s`; empty payload), "action" (an operator action as JSON), "config" (the
 node's configuration from then on, as JSON: a change applied at a restart).
@@ -39,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Self, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -48,8 +49,10 @@ import pyarrow.ipc as ipc
 from commonsky.core.batches import Columns, Plots
 from commonsky.core.errors import SchemaError
 
+C = TypeVar("C", bound=Columns)
+
 SCHEMA = pa.schema([("seq", pa.int64()), ("kind", pa.string()), ("time_s", pa.float64()), ("payload", pa.binary())])
-KINDS = ("plots", "message", "tick", "fuse", "action", "config")
+KINDS = ("plots", "tracks", "message", "tick", "fuse", "action", "config")
 META = "meta.json"
 SEGMENT = "inputs-{:06d}.arrows"
 CHECKPOINT = "checkpoint-{:06d}.ckpt"
@@ -99,11 +102,16 @@ def batch_to_bytes(batch: Columns) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def plots_from_bytes(payload: bytes) -> Plots:
-    """Inverse of `batch_to_bytes` for a `Plots` batch."""
+def batch_from_bytes(cls: type[C], payload: bytes) -> C:
+    """Inverse of `batch_to_bytes` for a batch of class `cls`."""
     table = ipc.open_stream(pa.py_buffer(payload)).read_all()
     columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-    return Plots.build(table.num_rows, **{k: np.asarray(v, dtype=Plots.DTYPES[k]) for k, v in columns.items()})
+    return cls.build(table.num_rows, **{k: np.asarray(v, dtype=cls.DTYPES[k]) for k, v in columns.items()})
+
+
+def plots_from_bytes(payload: bytes) -> Plots:
+    """Inverse of `batch_to_bytes` for a `Plots` batch."""
+    return batch_from_bytes(Plots, payload)
 
 
 class Recorder:

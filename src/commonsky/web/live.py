@@ -21,6 +21,7 @@ from commonsky.web.app import deployed_app
 from commonsky.web.auth import User, uses_demo_accounts
 from commonsky.web.feed import PictureFeed
 from commonsky.web.oidc import OidcConfig
+from commonsky.web.picture import node_waterway
 from commonsky.web.security import Deployment
 
 
@@ -69,6 +70,7 @@ def display_hooks(
             lambda sid: node.assessment.identity_history(sid),
             [*config.sensors, *config.known_sensors],
             config.zones,
+            waterway=node_waterway(config.waterway),
         )
         app = deployed_app(feed, users, deployment, oidc=oidc, aircraft_policy=aircraft_policy)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **deployment.uvicorn_options()))

@@ -186,6 +186,11 @@ def history_dicts(changes: Sequence[IdentityChange]) -> list[dict[str, Any]]:
     return [{"time_s": c.time_s, "identity": c.identity, "by": c.by, "reason": c.reason} for c in changes]
 
 
+def node_waterway(geojson: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A node's waterway (`NodeConfig.waterway`, the file's GeoJSON) as the map's water layer; None without one."""
+    return None if geojson is None else waterway_geojson(Waterway.from_geojson(geojson, "node config waterway"))
+
+
 def waterway_geojson(waterway: Waterway) -> dict[str, Any]:
     """A river's geometry as a GeoJSON FeatureCollection with the waterway file's roles: one `water` MultiPolygon
     (banks and islands), the `centreline` and, where one runs along the river, the `border` (positions to ~10 cm)."""

@@ -24,7 +24,7 @@ from commonsky.fusion import SystemTracks
 from commonsky.tracking import registration_report
 from commonsky.web.actions import ActionError, AuditEntry, audit_entry
 from commonsky.web.feed import PictureFeed, PictureRelay
-from commonsky.web.picture import Picture
+from commonsky.web.picture import Picture, node_waterway
 
 READ_ONLY = "a recording is read-only: act on the live picture"
 
@@ -62,7 +62,14 @@ class ReplayView:
         self._replay = replay
         self._clock = clock
         self._history: Callable[[int], Sequence[IdentityChange]] = replay.ticks[0].history
-        self.feed = PictureFeed(replay.partner, _refuse, lambda sid: self._history(sid), replay.sensors, replay.zones)
+        self.feed = PictureFeed(
+            replay.partner,
+            _refuse,
+            lambda sid: self._history(sid),
+            replay.sensors,
+            replay.zones,
+            waterway=replay.waterway,
+        )
         self._lock = threading.Lock()
         self._shown = -1
         self._anchor = (0, clock())  # (tick, clock time) of the last seek or of creation: play counts from there
@@ -213,6 +220,7 @@ class ReplaySource(PictureRelay):
         self.times = np.array([t.time_s for t in ticks])
         self.sensors = [*node.config.sensors, *node.config.known_sensors]
         self.zones = zones if zones is not None else node.config.zones
+        self.waterway = node_waterway(node.config.waterway)
         self._clock = clock
         self.shown = ReplayView(self, clock)
 
