@@ -1,6 +1,7 @@
 """The `commonsky` command line: thin Typer adapters over the functional core, Rich for output.
 
-The commands live in `offline` (files), `live` (node, display, demo) and `coalition`; they are
+The commands live in `offline` (files), `quality` (sensors against truth), `live` (node, display, demo) and
+`coalition`; they are
 registered here, in the order `commonsky --help` lists them.
 """
 
@@ -12,6 +13,7 @@ from commonsky.cli.coalition import coalition_app
 from commonsky.cli.common import EXAMPLES
 from commonsky.cli.live import demo, hash_password_command, node, serve
 from commonsky.cli.offline import DECODE_HELP, decode, evaluate_command, formats, replay, run, simulate, track
+from commonsky.cli.quality import quality
 
 __all__ = ["EXAMPLES", "app"]
 
@@ -24,6 +26,7 @@ app = typer.Typer(
 app.command()(simulate)
 app.command()(track)
 app.command("eval")(evaluate_command)
+app.command()(quality)
 app.command()(run)
 app.command()(node)
 app.add_typer(coalition_app, name="coalition")
