@@ -1,14 +1,16 @@
 """What the rules share: JSON-ready evidence numbers, the evidence view of a system track, domains, sensor liveness,
-common-mode losses."""
+common-mode losses, runs of failed tests per identity."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from commonsky.assess.state import AssessmentState, SystemPicture
-from commonsky.core.arrays import F64, B
+from commonsky.core.arrays import F64, I64, B
 from commonsky.core.batches import sensor_kind_names
 from commonsky.core.sensors import DOMAIN_SURFACE, SensorSpec
 
@@ -71,3 +73,32 @@ def sensor_up(state: AssessmentState, spec: SensorSpec, time_s: float, unknown: 
     if last is None:
         return unknown
     return time_s - last <= state.config.sensor_alive_periods * spec.scan_period_s + 1.0
+
+
+Merge = Callable[[NDArray[Any], NDArray[Any]], NDArray[Any]]
+"""Merges a remembered column with this tick's values: the latest test's value per key that was tested."""
+
+
+def runs_by_key(
+    old_keys: NDArray[np.int32], old_streak: I64, keys: NDArray[np.int32], time_s: F64, failed: B
+) -> tuple[NDArray[np.int32], I64, Merge]:
+    """Runs of failed tests per identity (a Mode S address, an MMSI): this tick, any passed test of a key ends its
+    run, otherwise the run grows by the key's failed tests. Returns the merged keys (sorted), their runs, and how
+    to merge each remembered column with the latest test of each key tested this tick."""
+    order = np.lexsort((time_s, keys))
+    tested, start, count = np.unique(keys[order], return_index=True, return_counts=True)
+    n_failed = np.add.reduceat(failed[order].astype(np.int64), start)
+    latest = order[start + count - 1]
+    merged = np.union1d(old_keys, tested).astype(np.int32)
+    old, new = np.searchsorted(merged, old_keys), np.searchsorted(merged, tested)
+    streak = np.zeros(len(merged), dtype=np.int64)
+    streak[old] = old_streak
+    streak[new] = np.where(n_failed == count, streak[new] + n_failed, 0)
+
+    def merge(values: NDArray[Any], fresh: NDArray[Any]) -> NDArray[Any]:
+        column = np.zeros(len(merged), dtype=fresh.dtype)
+        column[old] = values
+        column[new] = fresh[latest]
+        return column
+
+    return merged, streak, merge

@@ -43,7 +43,7 @@ from commonsky.assess.checks import ais_radar_tests, ais_report_interval_s, in_c
 from commonsky.assess.config import AssessmentConfig
 from commonsky.assess.identity import IDENTITIES, Identity
 from commonsky.assess.registry import AlertRule, Tick
-from commonsky.assess.rules.common import common_mode, num, sensor_up, surface, track
+from commonsky.assess.rules.common import common_mode, num, runs_by_key, sensor_up, surface, track
 from commonsky.assess.state import LOITER_SAMPLES, AisRadarMemory, AssessmentState, MmsiMemory, TrackMemory
 from commonsky.assess.zones import Zone
 from commonsky.core.arrays import F64, I64, B
@@ -294,23 +294,10 @@ def ais_radar_inconsistent(state: AssessmentState, tick: Tick) -> tuple[Assessme
     )
     if len(found):
         # Per MMSI this tick: any supported report ends the run, otherwise the run grows by the reports.
-        order = np.lexsort((found.time_s, found.mmsi))
-        mmsi, start, count = np.unique(found.mmsi[order], return_index=True, return_counts=True)
-        bad = (found.distance_m[order] > cfg.ais_radar_distance_m).astype(np.int64)
-        n_bad = np.add.reduceat(bad, start)
-        latest = order[start + count - 1]
-        merged = np.union1d(mem.mmsi, mmsi).astype(np.int32)
-        old, new = np.searchsorted(merged, mem.mmsi), np.searchsorted(merged, mmsi)
-        streak = np.zeros(len(merged), dtype=np.int64)
-        streak[old] = mem.streak
-        streak[new] = np.where(n_bad == count, streak[new] + n_bad, 0)
+        merged, streak, column = runs_by_key(
+            mem.mmsi, mem.streak, found.mmsi, found.time_s, found.distance_m > cfg.ais_radar_distance_m
+        )
         radar_track = np.append(own.track_id, -1)[found.track_row]  # row -1: no radar track
-
-        def column(values: NDArray[Any], fresh: NDArray[Any]) -> NDArray[Any]:
-            col = np.zeros(len(merged), dtype=fresh.dtype)
-            col[old] = values
-            col[new] = fresh[latest]
-            return col
 
         mem = AisRadarMemory(
             mmsi=merged,

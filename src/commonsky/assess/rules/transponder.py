@@ -11,16 +11,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from commonsky.assess.alerts import Condition
 from commonsky.assess.checks import adsb_radar_pairs, in_coverage
 from commonsky.assess.registry import AlertRule, Tick
-from commonsky.assess.rules.common import air, common_mode, num, sensor_up, track
+from commonsky.assess.rules.common import air, common_mode, num, runs_by_key, sensor_up, track
 from commonsky.assess.state import AdsbMemory, AssessmentState, TrackMemory
 from commonsky.core.batches import EMERGENCY_SQUAWKS, SENSOR_ADSB, SENSOR_SSR, sensor_kind_names
 
@@ -121,24 +119,9 @@ def adsb_inconsistent(state: AssessmentState, tick: Tick) -> tuple[AssessmentSta
     )
     if len(pairs):
         # Per address this tick: any consistent pair ends the run, otherwise the run grows by the pairs.
-        order = np.lexsort((pairs.time_s, pairs.mode_s))
-        addr, start, count = np.unique(pairs.mode_s[order], return_index=True, return_counts=True)
-        bad = (pairs.chi2[order] > cfg.adsb_gate_chi2).astype(np.int64)
-        n_bad = np.add.reduceat(bad, start)
-        latest = order[start + count - 1]
-        merged = np.union1d(mem.mode_s, addr).astype(np.int32)
-        old = np.searchsorted(merged, mem.mode_s)
-        new = np.searchsorted(merged, addr)
-        streak = np.zeros(len(merged), dtype=np.int64)
-        streak[old] = mem.streak
-        streak[new] = np.where(n_bad == count, streak[new] + n_bad, 0)
-
-        def column(values: NDArray[Any], fresh: NDArray[Any]) -> NDArray[Any]:
-            col = np.zeros(len(merged), dtype=fresh.dtype)
-            col[old] = values
-            col[new] = fresh[latest]
-            return col
-
+        merged, streak, column = runs_by_key(
+            mem.mode_s, mem.streak, pairs.mode_s, pairs.time_s, pairs.chi2 > cfg.adsb_gate_chi2
+        )
         mem = AdsbMemory(
             mode_s=merged,
             streak=streak,
