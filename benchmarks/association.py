@@ -116,7 +116,8 @@ def _speed(options: BenchOptions) -> dict[str, Any]:
     for name in ASSOCIATORS:
         config = TrackerConfig(associator=name)
         warm_up(sim.sensors, sim.plots, config)
-        wall, steps, _ = track_commonsky(sim.sensors, sim.plots, config)
+        timing = track_commonsky(sim.sensors, sim.plots, config)
+        wall, steps = timing.wall_s, timing.step_s
         out[name] = {
             "wall_s": wall,
             "plots_per_s": len(sim.plots) / wall,
