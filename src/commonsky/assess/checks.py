@@ -24,7 +24,7 @@ from commonsky.core.geodesy import (
     radar_horizon_m,
     sensor_aer,
 )
-from commonsky.core.sensors import SensorKind, SensorSpec
+from commonsky.core.sensors import AIS_MOORED_INTERVAL_S, SensorKind, SensorSpec, ais_class_a_interval_s
 
 NACP_EPU_M = np.array([np.nan, 18_520.0, 7_408.0, 3_704.0, 1_852.0, 926.0, 555.6, 185.2, 92.6, 30.0, 10.0, 3.0])
 """95 % horizontal position bound (m) of each NACp 0..11 (DO-260B; 0 is unknown)."""
@@ -291,20 +291,20 @@ def in_coverage(spec: SensorSpec, lat_deg: F64, lon_deg: F64, alt_m: F64, fracti
     return np.asarray((slant <= fraction * spec.max_range_m) & visible)
 
 
-KNOT_MPS = 1852.0 / 3600.0
-"""One knot in m/s."""
+MOORED_BELOW_MPS = 0.5
+"""A vessel slower than this is taken as at anchor or moored when its navigational status is not known."""
 
 
 def ais_report_interval_s(speed_mps: F64) -> F64:
     """Expected interval (s) between a class A AIS unit's position reports at a speed (ITU-R M.1371-5, table 1).
 
-    180 s below 0.5 m/s (the standard's 3 minutes at anchor or moored, taken as not making way), 10 s up to
-    14 kn, 6 s up to 23 kn, 2 s above; an unknown speed is taken as under way (10 s). Class B units report
-    less often (30 s under way); `commonsky.assess.rules.surface` learns that from the vessel's own silences.
+    180 s below 0.5 m/s (the standard's 3 minutes at anchor or moored, taken as not making way), else the
+    interval under way (`core.sensors.ais_class_a_interval_s`: 10 s up to 14 kn, 6 s up to 23 kn, 2 s above; an
+    unknown speed 10 s). Class B units report less often (30 s under way); `commonsky.assess.rules.surface`
+    learns that from the vessel's own silences.
     """
     v = np.asarray(speed_mps, dtype=np.float64)
-    bands = [v < 0.5, v < 14.0 * KNOT_MPS, v < 23.0 * KNOT_MPS, v >= 23.0 * KNOT_MPS]
-    return np.asarray(np.select(bands, [180.0, 10.0, 6.0, 2.0], 10.0))
+    return np.where(v < MOORED_BELOW_MPS, AIS_MOORED_INTERVAL_S, ais_class_a_interval_s(v))
 
 
 @dataclass(frozen=True)

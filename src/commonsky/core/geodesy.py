@@ -29,6 +29,8 @@ WGS84_EP2 = WGS84_E2 / (1.0 - WGS84_E2)
 """Second eccentricity squared."""
 EARTH_RADIUS_M = 6_371_000.0
 """Mean Earth radius used for the effective-Earth radar horizon."""
+KNOT_MPS = 1852.0 / 3600.0
+"""One knot (a nautical mile per hour) in m/s."""
 EFFECTIVE_EARTH_FACTOR = 4.0 / 3.0
 """Standard-atmosphere refraction factor k of the 4/3-Earth model."""
 

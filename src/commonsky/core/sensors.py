@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+from numpy.typing import ArrayLike
+
+from commonsky.core.arrays import F64
 from commonsky.core.errors import ConfigError
+from commonsky.core.geodesy import KNOT_MPS
 
 
 class SensorKind(StrEnum):
@@ -56,6 +62,21 @@ DOMAIN_SURFACE = "surface"
 """The surface picture's domain: vessels on water, seen by AIS and shore radar."""
 DOMAINS = (DOMAIN_AIR, DOMAIN_SURFACE)
 _ROLES = {SensorKind.AIS: SensorKind.ADSB, SensorKind.SURFACE_RADAR: SensorKind.PSR}
+
+AIS_CLASS_A_INTERVALS_S = ((14.0 * KNOT_MPS, 10.0), (23.0 * KNOT_MPS, 6.0), (math.inf, 2.0))
+"""A class A AIS unit's position report interval under way (ITU-R M.1371-5, table 1): (below this speed in m/s,
+interval in s)."""
+AIS_MOORED_INTERVAL_S = 180.0
+"""A class A unit's interval at anchor or moored (not making way)."""
+AIS_CLASS_B_INTERVAL_S = 30.0
+"""A class B unit's interval under way."""
+
+
+def ais_class_a_interval_s(speed_mps: ArrayLike) -> F64:
+    """A class A unit's report interval under way at each speed; an unknown speed is taken as the slowest band's."""
+    v = np.asarray(speed_mps, dtype=np.float64)
+    limits, intervals = zip(*AIS_CLASS_A_INTERVALS_S, strict=True)
+    return np.asarray(np.select([v < limit for limit in limits], intervals, intervals[0]), dtype=np.float64)
 
 
 @dataclass(frozen=True)

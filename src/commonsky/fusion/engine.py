@@ -184,12 +184,8 @@ def refuted_ais(rep: TrackReports, fresh: B, distance_m: float, reach_m: float) 
     claims, witnesses = np.flatnonzero(vessel & ~radar), np.flatnonzero(vessel & radar)
     if len(claims) == 0 or len(witnesses) == 0:
         return out
-    order = witnesses[np.argsort(rep.mmsi[witnesses], kind="stable")]
-    lo = np.searchsorted(rep.mmsi[order], rep.mmsi[claims], side="left")
-    hi = np.searchsorted(rep.mmsi[order], rep.mmsi[claims], side="right")
-    count = hi - lo
-    claim = np.repeat(claims, count)
-    witness = order[np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
+    ia, ib = association.address_pairs(rep.mmsi[claims].astype(np.int64), rep.mmsi[witnesses].astype(np.int64))
+    claim, witness = claims[ia], witnesses[ib]
     north = np.radians(rep.lat_deg[claim] - rep.lat_deg[witness]) * EARTH_RADIUS_M
     east = (
         np.radians(rep.lon_deg[claim] - rep.lon_deg[witness]) * EARTH_RADIUS_M * np.cos(np.radians(rep.lat_deg[claim]))

@@ -22,11 +22,11 @@ import numpy as np
 
 from commonsky.core.arrays import F64
 from commonsky.core.batches import CALLSIGN_DTYPE
+from commonsky.core.geodesy import KNOT_MPS
 from commonsky.sim.scenario import Equipage, Scenario
 from commonsky.sim.traffic import Targets, Trajectories
 
 FEET_M = 0.3048
-KNOT_MPS = 1852.0 / 3600.0
 FPM_MPS = FEET_M / 60.0
 ALTITUDE_RANGE_FT = (-1_000.0, 60_000.0)
 """Records with a barometric altitude outside this range are corrupt (real feeds carry a few) and dropped."""

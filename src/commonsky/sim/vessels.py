@@ -22,7 +22,8 @@ from numpy.typing import NDArray
 
 from commonsky.core.arrays import F64, I64
 from commonsky.core.batches import CALLSIGN_DTYPE
-from commonsky.core.geodesy import EARTH_RADIUS_M
+from commonsky.core.geodesy import EARTH_RADIUS_M, KNOT_MPS
+from commonsky.core.sensors import AIS_CLASS_B_INTERVAL_S, AIS_MOORED_INTERVAL_S, ais_class_a_interval_s
 from commonsky.core.waterway import Waterway
 from commonsky.sim.scenario import (
     AIS_ACCURACY_NACP,
@@ -45,7 +46,6 @@ from commonsky.sim.traffic import (
     unique_draws,
 )
 
-KNOT_MPS = 1852.0 / 3600.0
 NAME_DTYPE = "<U20"
 """A vessel's name: AIS carries 20 characters."""
 BANK_MARGIN_M = 10.0
@@ -64,12 +64,8 @@ LANE_JITTER_M = 5.0
 """Random traffic keeps its lane within this many metres."""
 TANKER_SHARE = 0.3
 """Share of tankers (AIS ship type 89) in random traffic; the others are cargo barges (79)."""
-CLASS_A_PERIODS_S = ((14.0 * KNOT_MPS, 10.0), (23.0 * KNOT_MPS, 6.0), (math.inf, 2.0))
-"""Class A reporting interval by speed: (below this speed in m/s, interval in s)."""
-MOORED_PERIOD_S = 180.0
-"""Class A interval at anchor or moored, below `MOORED_MAX_SPEED_MPS`."""
 MOORED_MAX_SPEED_MPS = 3.0 * KNOT_MPS
-CLASS_B_PERIOD_S = 30.0
+"""A moored vessel reports at the moored interval (`core.sensors.AIS_MOORED_INTERVAL_S`) only below this speed."""
 AIS_NOMINAL_PERIOD_S = 10.0
 """The reporting interval an AIS station publishes in sensors.json (class A underway); vessels' own vary."""
 VESSEL_ANTENNA_M = 5.0
@@ -446,9 +442,9 @@ def _intervals(vessels: Vessels, trajectories: Trajectories, rows: I64, t: F64) 
     k = np.minimum(t.astype(np.int64), trajectories.steps)
     index = vessels.first_index + rows
     speed = np.hypot(trajectories.v_east_mps[k, index], trajectories.v_north_mps[k, index])
-    underway = np.select([speed < limit for limit, _ in CLASS_A_PERIODS_S], [p for _, p in CLASS_A_PERIODS_S])
-    class_a = np.where(vessels.moored[k, rows] & (speed < MOORED_MAX_SPEED_MPS), MOORED_PERIOD_S, underway)
-    return np.where(vessels.ais_class[rows] == "B", CLASS_B_PERIOD_S, class_a)
+    moored = vessels.moored[k, rows] & (speed < MOORED_MAX_SPEED_MPS)
+    class_a = np.where(moored, AIS_MOORED_INTERVAL_S, ais_class_a_interval_s(speed))
+    return np.where(vessels.ais_class[rows] == "B", AIS_CLASS_B_INTERVAL_S, class_a)
 
 
 def ais_schedule(vessels: Vessels, trajectories: Trajectories) -> tuple[I64, F64]:

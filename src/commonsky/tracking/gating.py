@@ -145,10 +145,7 @@ def associate(state: TrackerState, p: SlicePlots, associator: Associator) -> Ass
         order = np.lexsort((g.d2, addr_plot))
         nearest = order[np.r_[True, addr_plot[order][1:] != addr_plot[order][:-1]]]
         g, addr_plot, addr_row = g.take(nearest), addr_plot[nearest], addr_row[nearest]
-        distrusted = tracks.vessel[addr_row] & (
-            p.time_s[addr_plot] - tracks.refused_s[addr_row] < cfg.address_distrust_s
-        )
-        ok = g.d2 < np.where(distrusted, cfg.gate_chi2, cfg.address_gate_chi2)
+        ok = g.d2 < np.where(distrusted(state, addr_row, p.time_s[addr_plot]), cfg.gate_chi2, cfg.address_gate_chi2)
         np.maximum.at(tracks.refused_s, addr_row[~ok], p.time_s[addr_plot[~ok]])
         state.stats.address_conflicts += int((~ok).sum())
         parts.append(Hypotheses.certain(addr_plot[ok], addr_row[ok]))
@@ -223,6 +220,13 @@ def same_key_pairs(plot_key: NDArray[np.integer], track_key: NDArray[np.integer]
     plots = np.repeat(np.arange(len(plot_key), dtype=np.int64), count)
     offset = np.arange(len(plots)) - np.repeat(np.cumsum(count) - count, count)
     return plots, order[np.repeat(lo, count) + offset].astype(np.int64)
+
+
+def distrusted(state: TrackerState, rows: I64, time_s: F64) -> B:
+    """Vessel tracks (at `rows`) that refused a report of their own MMSI within `address_distrust_s` of `time_s`:
+    their AIS needs the ordinary gate, revives nothing and starts no vessel of its own under a shore radar."""
+    tr = state.tracks
+    return tr.vessel[rows] & (time_s - tr.refused_s[rows] < state.config.address_distrust_s)
 
 
 def radar_watches(state: TrackerState, p: SlicePlots, plots: I64) -> B:

@@ -21,7 +21,14 @@ from commonsky.core.arrays import I64, B
 from commonsky.tracking import imm, kernels
 from commonsky.tracking.associate import Hypotheses
 from commonsky.tracking.association import assign_pairs, pregate_pairs
-from commonsky.tracking.gating import approx_positions, gate, pregate_radius, radar_watches, same_key_pairs
+from commonsky.tracking.gating import (
+    approx_positions,
+    distrusted,
+    gate,
+    pregate_radius,
+    radar_watches,
+    same_key_pairs,
+)
 from commonsky.tracking.manage import distinctive_squawk
 from commonsky.tracking.measurements import radar_to_position
 from commonsky.tracking.motion import initial_probabilities
@@ -61,12 +68,11 @@ def _without_distrusted(state: TrackerState, p: SlicePlots, plots: I64) -> I64:
     """The plots less the AIS reports a shore radar could confirm whose MMSI belongs to a track that refused it
     lately: a spoofed position starts no vessel of its own (`TrackerConfig.address_distrust_s`)."""
     tr = state.tracks
-    cfg = state.config
     cand = plots[p.vessel[plots] & (p.mode_s[plots] >= 0)]
     if len(cand) == 0:
         return plots
     plot, row = same_key_pairs(p.mode_s[cand], tr.mode_s)
-    recent = tr.vessel[row] & (p.time_s[cand[plot]] - tr.refused_s[row] < cfg.address_distrust_s)
+    recent = distrusted(state, row, p.time_s[cand[plot]])
     plot, row = cand[plot[recent]], row[recent]
     watched = radar_watches(state, p, plot)
     plot, row = plot[watched], row[watched]
@@ -131,8 +137,7 @@ def _reacquire(state: TrackerState, p: SlicePlots, new: TrackArrays) -> I64:
         np.hypot(*(here - xc[:, :2]).T) - top_speed * gap,
         np.hypot(*(here - xc[:, :2] - xc[:, 2:4] * gap[:, None]).T) - 0.5 * cfg.reacquire_accel_mps2 * gap**2,
     )
-    distrusted = tr.vessel[row] & (p.time_s[plot] - tr.refused_s[row] < cfg.address_distrust_s)
-    ok = (reach < cfg.reacquire_margin_m) & (p.vessel[plot] == tr.vessel[row]) & ~distrusted
+    ok = (reach < cfg.reacquire_margin_m) & (p.vessel[plot] == tr.vessel[row]) & ~distrusted(state, row, p.time_s[plot])
     plot, row, reach = plot[ok], row[ok], reach[ok]
     chosen = assign_pairs(plot, row, reach)
     plot, row = plot[chosen], row[chosen]

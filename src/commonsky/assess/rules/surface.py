@@ -173,7 +173,11 @@ def ais_gap(state: AssessmentState, tick: Tick) -> tuple[AssessmentState, list[C
     heard = surf & ((kinds & SENSOR_AIS) != 0) & (system.mmsi >= 0)
     first, last, mmsi = c["first_ais_s"][rows], c["last_ais_s"][rows], c["ais_mmsi"][rows]
     ais_speed, learned = c["ais_speed_mps"][rows], c["ais_interval_s"][rows]
-    expected = np.fmax(ais_report_interval_s(np.fmax(speed, ais_speed)), np.fmin(learned, cfg.ais_interval_max_s))
+
+    def expected_interval(ais_speed: F64, learned: F64) -> F64:
+        return np.fmax(ais_report_interval_s(np.fmax(speed, ais_speed)), np.fmin(learned, cfg.ais_interval_max_s))
+
+    expected = expected_interval(ais_speed, learned)
     silence = time_s - last
     with np.errstate(invalid="ignore"):
         back = heard & (silence < cfg.ais_gap_factor * expected)
@@ -195,7 +199,7 @@ def ais_gap(state: AssessmentState, tick: Tick) -> tuple[AssessmentState, list[C
         col = c[name].copy()
         col[rows] = values
         columns[name] = col
-    expected = np.fmax(ais_report_interval_s(np.fmax(speed, ais_speed)), np.fmin(learned, cfg.ais_interval_max_s))
+    expected = expected_interval(ais_speed, learned)
     silence = time_s - np.fmax(last, own)
     with np.errstate(invalid="ignore"):
         silent = (
